@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { isRole } from '../lib/auth/roles';
+import type { Role } from '../lib/auth/roles';
+import { UserStore } from '../lib/auth/user-store';
+import { ConfigError, loadConfig } from '../lib/config';
+import type { Config } from '../lib/config';
+import { openDatabase } from '../lib/db/open';
+import { migratePostgres } from '../lib/db/migrate';
+import { createLogger } from '../lib/logger';
+import type { Logger } from '../lib/logger';
+import { VERSION } from '../lib/version';
+import { runServe } from '../handlers/main';
+import { runWorker } from '../worker/main';
+
+const USAGE = `procurator ${VERSION} — asynchronous task gateway and executor
+
+Usage:
+  procurator serve                              HTTP API (and, with QUEUE_BACKEND=memory, the worker)
+  procurator worker                             the worker (QUEUE_BACKEND=redis)
+  procurator migrate                            apply database migrations to DATABASE_URL
+  procurator create-admin --name NAME [--json]  create an admin user; prints its token once
+  procurator create-user --name NAME --role ROLE [--json]
+                                                create a user (role: admin, ops, dev)
+
+Configuration comes from the environment; see the README.`;
+
+class UsageError extends Error {}
+
+async function createUser(config: Config, logger: Logger, args: string[], fixedRole?: Role): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      name: { type: 'string' },
+      role: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const name = values.name?.trim();
+  if (!name || name.length > 200) throw new UsageError('--name NAME is required (1-200 characters)');
+  const role = fixedRole ?? values.role;
+  if (!isRole(role)) throw new UsageError('--role must be admin, ops or dev');
+  const database = await openDatabase(config, logger);
+  try {
+    const { user, token } = await new UserStore(database).create(name, role);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ id: user.id, name: user.name, role: user.role, token })}\n`);
+    } else {
+      process.stdout.write(
+        `Created ${user.role} user "${user.name}" (${user.id}).\nIts API token, shown only this once:\n\n  ${token}\n\n`,
+      );
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (command === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  const config = loadConfig();
+  // Commands that print for humans or scripts keep their log lines off stdout.
+  const quiet = command.startsWith('create-');
+  const logger = createLogger(quiet ? 'warn' : config.LOG_LEVEL);
+  switch (command) {
+    case 'serve':
+      return runServe(config, logger);
+    case 'worker':
+      return runWorker(config, logger);
+    case 'migrate':
+      if (config.DATABASE_URL) {
+        await migratePostgres(config.DATABASE_URL);
+        logger.info('migrations applied');
+      } else {
+        await (await openDatabase(config, logger)).close();
+      }
+      return;
+    case 'create-admin':
+      return createUser(config, logger, rest, 'admin');
+    case 'create-user':
+      return createUser(config, logger, rest);
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`procurator: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (
+    err instanceof UsageError ||
+    (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+  ) {
+    process.stderr.write(`procurator: ${err.message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`procurator: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

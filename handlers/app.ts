@@ -1,0 +1,63 @@
+import { Hono } from 'hono';
+import { Authenticator } from '../lib/auth/authenticator';
+import { UserStore } from '../lib/auth/user-store';
+import { SubmitService } from '../lib/tasks/submit-service';
+import { TaskStore } from '../lib/tasks/task-store';
+import type { AppDeps, AppEnv, Services } from './context';
+import { healthRouter } from './health';
+import { meRouter } from './me';
+import { metricsRouter } from './metrics-route';
+import { authenticate } from './middleware/auth';
+import { notFound, onError } from './middleware/errors';
+import { httpMetrics } from './middleware/http-metrics';
+import { requestContext } from './middleware/request-context';
+import { ROUTE_ROLES, routeKey } from './route-roles';
+import { systemRouter } from './system';
+import { tasksRouter } from './tasks';
+
+/** The services the handlers call, built from the injected clients. */
+export function buildServices(deps: AppDeps): Services {
+  const tasks = new TaskStore(deps.database);
+  const users = new UserStore(deps.database);
+  return {
+    tasks,
+    users,
+    auth: new Authenticator(users, deps.config.API_TOKENS, deps.logger),
+    submit: new SubmitService(
+      tasks,
+      deps.queue,
+      deps.catalog,
+      { maxAttempts: deps.config.DEFAULT_MAX_ATTEMPTS, timeoutMs: deps.config.DEFAULT_TIMEOUT_MS },
+      deps.events,
+      deps.logger,
+    ),
+  };
+}
+
+/**
+ * The whole HTTP API, built from its dependencies: the only place it is wired. Handlers use
+ * Web-standard Request/Response only, so the app could run on another runtime.
+ */
+export function createApp(deps: AppDeps, services: Services = buildServices(deps)): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use('*', requestContext(deps, services));
+  app.use('*', httpMetrics(deps.metrics));
+  app.route('/', healthRouter());
+  app.route('/', metricsRouter());
+  app.use('/v1/*', authenticate());
+  app.route('/v1/tasks', tasksRouter());
+  app.route('/v1/system', systemRouter());
+  app.route('/v1/me', meRouter());
+  app.onError(onError);
+  app.notFound(notFound);
+  assertEveryRouteHasARole(app);
+  return app;
+}
+
+function assertEveryRouteHasARole(app: Hono<AppEnv>): void {
+  const missing = app.routes
+    .filter((r) => r.path.startsWith('/v1/') && r.method !== 'ALL' && !r.path.endsWith('*'))
+    .map((r) => routeKey(r.method, r.path))
+    .filter((key) => ROUTE_ROLES[key] === undefined);
+  if (missing.length > 0) throw new Error(`routes without a role in ROUTE_ROLES: ${missing.join(', ')}`);
+}

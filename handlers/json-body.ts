@@ -1,0 +1,48 @@
+import type { Context } from 'hono';
+import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../lib/errors';
+
+const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads a JSON request body with the checks a public endpoint needs: 415 unless it is JSON,
+ * 413 past `maxBytes` (with or without Content-Length: a chunked body is counted as it
+ * streams in and abandoned at the limit), 400 for invalid UTF-8 or malformed JSON.
+ */
+export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (!JSON_TYPE.test(type)) throw new UnsupportedMediaTypeError();
+  const declared = c.req.header('content-length');
+  if (declared !== undefined && Number(declared) > maxBytes) throw new PayloadTooLargeError(maxBytes);
+  const body = c.req.raw.body;
+  if (!body) throw new BadRequestError('The request body is empty; a JSON document is expected.');
+
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = (body as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new PayloadTooLargeError(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = Buffer.concat(chunks, size);
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw new BadRequestError('The request body is not valid UTF-8.');
+  }
+  if (text.trim() === '')
+    throw new BadRequestError('The request body is empty; a JSON document is expected.');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    const reason = err instanceof RangeError ? 'it is nested too deeply' : (err as Error).message;
+    throw new BadRequestError(`The request body is not valid JSON: ${reason}`);
+  }
+}

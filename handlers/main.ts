@@ -1,0 +1,99 @@
+import { serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import type { Server } from 'node:http';
+import { builtinCatalog } from '../lib/catalog/builtin-catalog';
+import type { Config } from '../lib/config';
+import { openDatabase } from '../lib/db/open';
+import type { Logger } from '../lib/logger';
+import { EventBus } from '../lib/observability/event-bus';
+import { attachQueueGauges, attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
+import type { TaskEventMap } from '../lib/observability/task-events';
+import { openQueue } from '../lib/queue/open-queue';
+import { onShutdownSignals } from '../lib/shutdown';
+import { TaskStore } from '../lib/tasks/task-store';
+import { VERSION } from '../lib/version';
+import { buildWorker } from '../worker/build-worker';
+import type { Worker } from '../worker/worker';
+import { bootstrapAdmin } from './bootstrap-admin';
+import { buildServices, createApp } from './app';
+
+/** A running API (and, with the memory queue, its in-process worker). */
+export interface RunningServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** `procurator serve`: builds every client, the app and (memory queue) the worker; runs them. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const database = await openDatabase(config, logger);
+  const { queue, close: closeQueue } = openQueue(config, logger, 'api');
+  const events = new EventBus<TaskEventMap>(logger);
+  const metrics = createMetrics();
+  attachTaskMetrics(events, metrics);
+  const tasks = new TaskStore(database);
+  attachQueueGauges(metrics, queue, async () => {
+    const rows = await tasks.countByQueueAndStatus(['dead']);
+    return rows.reduce((n, r) => n + r.n, 0);
+  });
+  const catalog = builtinCatalog();
+  const deps = { config, database, queue, catalog, metrics, events, logger, version: VERSION };
+  const services = buildServices(deps);
+  const app = createApp(deps, services);
+
+  if (database.kind === 'pglite') await bootstrapAdmin(services.users, logger);
+
+  let worker: Worker | undefined;
+  if (queue.kind === 'memory') {
+    worker = buildWorker({ config, database, queue, catalog, events, logger });
+    await worker.start();
+  }
+
+  const server = await listen((req) => app.fetch(req), config.SERVER_HOST, config.SERVER_PORT);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.SERVER_PORT;
+  logger.info(
+    { port, queueBackend: queue.kind, database: database.kind, version: VERSION },
+    `Procurator listening on http://${config.SERVER_HOST}:${port}`,
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    stop() {
+      // Shutdown order (each step bounded):
+      // 1. stop accepting connections; requests in flight get up to 5 s;
+      // 2. the in-process worker: stop reading, finish attempts within SHUTDOWN_GRACE_MS;
+      // 3. close the queue's Redis connections, then the database — last, as the worker
+      //    writes outcomes until step 2 ends.
+      stopping ??= (async () => {
+        await closeServer(server, 5000);
+        await worker?.stop();
+        await closeQueue();
+        await database.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Runs `serve` until SIGTERM/SIGINT. */
+export async function runServe(config: Config, logger: Logger): Promise<void> {
+  const running = await startServer(config, logger);
+  onShutdownSignals(logger, () => running.stop());
+}
+
+function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number) {
+  return new Promise<ServerType>((resolve, reject) => {
+    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+async function closeServer(server: ServerType, graceMs: number): Promise<void> {
+  const http = server as Server;
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+  http.closeIdleConnections?.();
+  const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}

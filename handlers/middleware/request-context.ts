@@ -1,0 +1,24 @@
+import type { MiddlewareHandler } from 'hono';
+import { newId } from '../../lib/ids';
+import type { AppDeps, AppEnv, Services } from '../context';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Gives every request an id (the caller's X-Request-Id when it is sane, else a new one),
+ * echoes it on the answer whatever happens, and puts the dependencies and a request logger
+ * on the context.
+ */
+export function requestContext(deps: AppDeps, services: Services): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const given = c.req.header('x-request-id');
+    const requestId = given && SAFE_REQUEST_ID.test(given) ? given : newId();
+    c.set('requestId', requestId);
+    c.set('deps', deps);
+    c.set('services', services);
+    c.set('logger', deps.logger.child({ requestId }));
+    c.header('X-Request-Id', requestId);
+    await next();
+    c.header('X-Request-Id', requestId);
+  };
+}

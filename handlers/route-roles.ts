@@ -1,0 +1,21 @@
+import type { Role } from '../lib/auth/roles';
+
+/**
+ * The minimum role of every /v1 route: one table, checked by one middleware. createApp
+ * refuses to start if a /v1 route is missing here, so a new route cannot forget its role.
+ */
+export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
+  'POST /v1/tasks': 'dev',
+  'POST /v1/tasks/batch': 'dev',
+  'GET /v1/tasks': 'dev',
+  'GET /v1/tasks/:id': 'dev',
+  'POST /v1/tasks/:id/cancel': 'dev',
+  'GET /v1/tasks/:id/events': 'dev',
+  'GET /v1/system/info': 'dev',
+  'GET /v1/system/queues': 'ops',
+  'GET /v1/me': 'dev',
+};
+
+export function routeKey(method: string, path: string): string {
+  return `${method.toUpperCase()} ${path}`;
+}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+
+/**
+ * The whole configuration of Procurator: one schema, read once at start. Nothing else reads
+ * process.env. A bad value stops the process with a message naming the variable.
+ */
+
+const int = (min: number, max: number) =>
+  z.coerce
+    .number({ error: `must be an integer between ${min} and ${max}` })
+    .int({ error: `must be an integer between ${min} and ${max}` })
+    .min(min, { error: `must be an integer between ${min} and ${max}` })
+    .max(max, { error: `must be an integer between ${min} and ${max}` });
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** A JSON object whose values all match `value`. */
+const jsonMap = <T extends z.ZodType>(value: T, what: string) =>
+  z.string().transform((raw, ctx): Record<string, z.output<T>> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
+      return z.NEVER;
+    }
+    const result = z.record(z.string(), value).safeParse(parsed);
+    if (!result.success) {
+      ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
+      return z.NEVER;
+    }
+    return result.data;
+  });
+
+const list = z.string().transform((raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s.length > 0),
+);
+
+export const configSchema = z
+  .object({
+    SERVER_PORT: int(0, 65535).default(50002),
+    SERVER_HOST: z.string().min(1).default('0.0.0.0'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
+      .optional(),
+    DATABASE_POOL_SIZE: int(1, 200).default(10),
+    DATA_DIR: z.string().min(1).default('./.procurator'),
+    QUEUE_BACKEND: z.enum(['memory', 'redis'], { error: 'must be memory or redis' }).default('memory'),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' })
+      .default('redis://localhost:6379/0'),
+    REDIS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, { error: 'must be 1-64 characters of A-Z a-z 0-9 _ . : -' })
+      .default('procurator'),
+    API_TOKENS: jsonMap(z.enum(['admin', 'ops', 'dev']), 'token → role (admin, ops or dev)').default({}),
+    WORKER_CONCURRENCY: int(1, 10000).default(16),
+    WORKER_BLOCK_MS: int(10, 60000).default(1000),
+    WORKER_ID: z.string().min(1).max(200).optional(),
+    CLAIM_IDLE_MS: int(100, 86_400_000).default(30000),
+    RECOVERY_INTERVAL_MS: int(10, 3_600_000).default(5000),
+    RECONCILE_INTERVAL_MS: int(10, 3_600_000).default(30000),
+    SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(25000),
+    RETRY_BASE_MS: int(1, 86_400_000).default(1000),
+    RETRY_MAX_MS: int(1, 86_400_000).default(300000),
+    DEFAULT_MAX_ATTEMPTS: int(1, 100).default(5),
+    DEFAULT_TIMEOUT_MS: int(1, 86_400_000).default(60000),
+    RATE_LIMIT_RPS: int(1, 1_000_000).default(100),
+    RATE_LIMIT_BURST: int(1, 10_000_000).default(200),
+    MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1048576),
+    OUTBOUND_ALLOW_PRIVATE: bool.default(false),
+    OUTBOUND_ALLOW_HOSTS: list.default([]),
+    BACKUP_TARGETS: jsonMap(z.string().regex(/^postgres(ql)?:\/\//), 'target name → postgres:// URL').default(
+      {},
+    ),
+    BACKUP_DIR: z.string().min(1).default('./backups'),
+    BACKUP_KEEP: int(1, 10000).default(7),
+    FEISHU_WEBHOOK_URL: z.url({ error: 'must be an http(s) URL' }).optional(),
+    FEISHU_SECRET: z.string().min(1).optional(),
+    SIGNING_KEYS: z.string().min(1).optional(),
+    METRICS_TOKEN: z.string().min(1).optional(),
+    WORKER_METRICS_PORT: int(0, 65535).default(50003),
+    LOG_LEVEL: z
+      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+        error: 'must be one of trace, debug, info, warn, error, fatal, silent',
+      })
+      .default('info'),
+  })
+  .refine((c) => c.RETRY_BASE_MS <= c.RETRY_MAX_MS, {
+    path: ['RETRY_BASE_MS'],
+    error: 'must not exceed RETRY_MAX_MS',
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+/** Thrown when the environment does not describe a valid configuration. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads the configuration from an environment map. Empty strings count as unset so that
+ * `FOO=` in an env file falls back to the default.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.keys(configSchema.shape);
+  const input: Record<string, string> = {};
+  for (const key of known) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const result = configSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'configuration');
+    const given = input[name];
+    const shown = given === undefined || isSecret(name) ? '' : ` (got ${JSON.stringify(given)})`;
+    return `${name} ${issue.message}${shown}`;
+  });
+  throw new ConfigError(problems);
+}
+
+function isSecret(name: string): boolean {
+  return /TOKEN|SECRET|KEYS|URL|TARGETS/.test(name);
+}
+
+/** A configuration from defaults plus overrides, for tests and embedding. */
+export function testConfig(overrides: Partial<Record<keyof Config, string>> = {}): Config {
+  return loadConfig(overrides);
+}

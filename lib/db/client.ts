@@ -1,0 +1,77 @@
+import { PGlite } from '@electric-sql/pglite';
+import type { SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { mkdir } from 'node:fs/promises';
+import pg from 'pg';
+import * as schema from '../../drizzle/schema';
+import type { Logger } from '../logger';
+
+/** The drizzle database, whichever driver is behind it. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** A database connection: a pg pool for PostgreSQL, or one embedded PGlite instance. */
+export interface Database {
+  readonly kind: 'postgres' | 'pglite';
+  readonly db: Db;
+  /** Runs raw SQL and returns its rows (both drivers answer `{rows}`). */
+  rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /** Throws when the database cannot answer a trivial query. */
+  ping(): Promise<void>;
+  /** Closes the pool or the embedded database; safe to call twice. */
+  close(): Promise<void>;
+}
+
+function wrap(kind: Database['kind'], db: Db, closeClient: () => Promise<void>): Database {
+  let closing: Promise<void> | undefined;
+  return {
+    kind,
+    db,
+    async rows<T>(query: SQL) {
+      const result: unknown = await db.execute(query);
+      return (result as { rows: T[] }).rows;
+    },
+    async ping() {
+      await db.execute(sql`select 1`);
+    },
+    close() {
+      closing ??= closeClient();
+      return closing;
+    },
+  };
+}
+
+/** A pg pool on `url`. Idle-client errors (a restarted server) are logged, never fatal. */
+export function openPostgres(url: string, poolSize: number, logger: Logger): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30000,
+    // A statement stuck on a dead server must not hold a worker slot forever.
+    query_timeout: 60000,
+    application_name: 'procurator',
+  });
+  pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL connection failed'));
+  pool.on('connect', (client) => {
+    // Timestamps come back as text in raw queries; UTC keeps their offset predictable.
+    client.query('SET TIME ZONE UTC').catch(() => undefined);
+  });
+  return wrap('postgres', drizzlePg(pool, { schema }), () => pool.end());
+}
+
+/**
+ * The embedded database: PGlite in `dataDir`, or in memory when `dataDir` is undefined.
+ * `loadDataDir` starts from a snapshot (tests use a migrated one to skip initdb).
+ */
+export async function openPglite(dataDir: string | undefined, loadDataDir?: Blob): Promise<Database> {
+  if (dataDir) await mkdir(dataDir, { recursive: true });
+  const client = await PGlite.create({
+    ...(dataDir ? { dataDir } : {}),
+    ...(loadDataDir ? { loadDataDir } : {}),
+  });
+  await client.exec('SET TIME ZONE UTC');
+  return wrap('pglite', drizzlePglite({ client, schema }), () => client.close());
+}

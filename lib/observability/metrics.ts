@@ -1,0 +1,149 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueueBackend } from '../queue/queue-backend';
+import type { TaskEvents } from './task-events';
+
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/** Every metric of API.md, on one registry that the entry point creates and injects. */
+export function createMetrics(registry: Registry = new Registry(), defaults = true) {
+  if (defaults) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    tasksSubmitted: new Counter({
+      name: 'procurator_tasks_submitted_total',
+      help: 'Tasks accepted by the API.',
+      labelNames: ['type', 'queue'] as const,
+      registers,
+    }),
+    tasksFinished: new Counter({
+      name: 'procurator_tasks_finished_total',
+      help: 'Tasks that reached an end (succeeded, dead, cancelled).',
+      labelNames: ['type', 'queue', 'status'] as const,
+      registers,
+    }),
+    taskAttempts: new Counter({
+      name: 'procurator_task_attempts_total',
+      help: 'Attempts by outcome.',
+      labelNames: ['type', 'outcome'] as const,
+      registers,
+    }),
+    taskDuration: new Histogram({
+      name: 'procurator_task_duration_seconds',
+      help: 'Time an attempt ran.',
+      labelNames: ['type'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    taskWait: new Histogram({
+      name: 'procurator_task_wait_seconds',
+      help: 'Time from a task being due to its attempt starting.',
+      labelNames: ['type'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    recovered: new Counter({
+      name: 'procurator_recovered_total',
+      help: 'Messages taken over from workers that stopped answering.',
+      registers,
+    }),
+    lateResultsDiscarded: new Counter({
+      name: 'procurator_late_results_discarded_total',
+      help: 'Outcomes of attempts whose lease had passed to another worker, discarded.',
+      registers,
+    }),
+    messagesDropped: new Counter({
+      name: 'procurator_messages_dropped_total',
+      help: 'Queue messages acknowledged without running (stale, duplicate, task ended).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    workerInflight: new Gauge({
+      name: 'procurator_worker_inflight',
+      help: 'Tasks this worker is running.',
+      registers,
+    }),
+    httpRequests: new Counter({
+      name: 'procurator_http_requests_total',
+      help: 'HTTP requests answered.',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'procurator_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request.',
+      labelNames: ['method', 'route'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'procurator_rate_limited_total',
+      help: 'Requests refused by the rate limiter.',
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Counts what the task events announce. */
+export function attachTaskMetrics(events: TaskEvents, m: Metrics): void {
+  events.on('submitted', ({ task }) => m.tasksSubmitted.inc({ type: task.type, queue: task.queue }));
+  events.on('started', ({ task, waitMs }) =>
+    m.taskWait.observe({ type: task.type }, Math.max(0, waitMs) / 1000),
+  );
+  events.on('attempt_finished', ({ task, outcome, durationMs }) => {
+    m.taskAttempts.inc({ type: task.type, outcome });
+    m.taskDuration.observe({ type: task.type }, durationMs / 1000);
+  });
+  events.on('finished', ({ task }) =>
+    m.tasksFinished.inc({ type: task.type, queue: task.queue, status: task.status }),
+  );
+  events.on('late_result_discarded', () => m.lateResultsDiscarded.inc());
+  events.on('recovered', ({ count }) => m.recovered.inc(count));
+  events.on('message_dropped', ({ reason }) => m.messagesDropped.inc({ reason }));
+  events.on('inflight', ({ count }) => m.workerInflight.set(count));
+}
+
+/** Queue gauges, read from the queue when Prometheus scrapes. */
+export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: () => Promise<number>): void {
+  const registers = [m.registry];
+  new Gauge({
+    name: 'procurator_queue_length',
+    help: 'Messages waiting to be delivered, per queue.',
+    labelNames: ['queue'] as const,
+    registers,
+    async collect() {
+      this.reset();
+      for (const s of await queue.stats()) this.set({ queue: s.name }, s.length);
+    },
+  });
+  new Gauge({
+    name: 'procurator_queue_pending',
+    help: 'Messages delivered and not yet acknowledged, per queue.',
+    labelNames: ['queue'] as const,
+    registers,
+    async collect() {
+      this.reset();
+      for (const s of await queue.stats()) this.set({ queue: s.name }, s.pending);
+    },
+  });
+  new Gauge({
+    name: 'procurator_delayed_tasks',
+    help: 'Tasks waiting for their due time.',
+    registers,
+    async collect() {
+      let n = 0;
+      for (const s of await queue.stats()) n += s.delayed;
+      this.set(n);
+    },
+  });
+  new Gauge({
+    name: 'procurator_dlq_size',
+    help: 'Dead tasks waiting for replay or deletion.',
+    registers,
+    async collect() {
+      this.set(await deadCount());
+    },
+  });
+}

@@ -1,0 +1,20 @@
+import type { TaskRecord } from '../tasks/task';
+import type { EventBus } from './event-bus';
+
+/** What the API and the worker announce about tasks; metrics and logs listen. */
+export interface TaskEventMap {
+  submitted: { task: TaskRecord };
+  started: { task: TaskRecord; recovered: boolean; waitMs: number };
+  attempt_finished: {
+    task: TaskRecord;
+    outcome: 'succeeded' | 'failed' | 'timeout' | 'cancelled' | 'lost';
+    durationMs: number;
+  };
+  finished: { task: TaskRecord };
+  late_result_discarded: { taskId: string; workerId: string };
+  recovered: { count: number };
+  message_dropped: { taskId: string; reason: string };
+  inflight: { count: number };
+}
+
+export type TaskEvents = EventBus<TaskEventMap>;

@@ -1,0 +1,289 @@
+import type { Priority } from '../tasks/task';
+import { PRIORITIES } from '../tasks/task';
+import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
+
+interface PendingEntry {
+  consumer: string;
+  deliveredAt: number;
+  deliveries: number;
+}
+
+/** One stream with its consumer group, as Redis keeps it. */
+class MemoryStream {
+  private seqInMs = 0;
+  private lastMs = 0;
+  /** Entries not yet delivered, oldest first. */
+  readonly waiting: string[] = [];
+  readonly entries = new Map<string, { taskId: string; seq: number }>();
+  readonly pending = new Map<string, PendingEntry>();
+  readonly consumers = new Set<string>();
+
+  constructor(
+    readonly key: string,
+    readonly queue: string,
+    readonly priority: Priority,
+  ) {}
+
+  add(taskId: string, seq: number, now: number): string {
+    if (now > this.lastMs) {
+      this.lastMs = now;
+      this.seqInMs = 0;
+    } else {
+      this.seqInMs++;
+    }
+    const id = `${this.lastMs}-${this.seqInMs}`;
+    this.entries.set(id, { taskId, seq });
+    this.waiting.push(id);
+    return id;
+  }
+
+  remove(id: string): void {
+    this.entries.delete(id);
+    this.pending.delete(id);
+  }
+}
+
+/**
+ * The in-memory queue: the semantics of the Redis one (consumer group, pending entries,
+ * delivery counts, claim by idle time, seq-fenced index, delayed sets) in one process.
+ * Used by `serve` with QUEUE_BACKEND=memory and by fast unit tests; `now` is injectable so
+ * tests can move idle times without waiting.
+ */
+export class MemoryQueue implements QueueBackend {
+  readonly kind = 'memory' as const;
+  private readonly streams = new Map<string, MemoryStream>();
+  private readonly delayed = new Map<string, Map<string, number>>();
+  private readonly index = new Map<string, { seq: number; queue: string; priority: Priority }>();
+  private readonly waiters = new Set<() => void>();
+  private readonly cancelListeners = new Set<(taskId: string) => void>();
+  readonly deadLetters: (DeadLetter & { at: number })[] = [];
+
+  constructor(
+    private readonly clock: () => number = Date.now,
+    private readonly deadLetterMaxLen = 10_000,
+  ) {}
+
+  enqueue(entries: readonly QueueEntry[]): Promise<void> {
+    for (const e of entries) this.addTask(e);
+    return Promise.resolve();
+  }
+
+  async read(consumer: string, count: number, blockMs: number): Promise<QueueMessage[]> {
+    const ready = this.deliver(consumer, count);
+    if (ready.length > 0 || blockMs <= 0) return ready;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, blockMs);
+      this.waiters.add(done);
+    });
+    return this.deliver(consumer, count);
+  }
+
+  wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  claimIdle(consumer: string, minIdleMs: number, count: number): Promise<QueueMessage[]> {
+    const now = this.clock();
+    const claimed: QueueMessage[] = [];
+    for (const stream of this.orderedStreams()) {
+      stream.consumers.add(consumer);
+      for (const [id, p] of stream.pending) {
+        if (claimed.length >= count) break;
+        if (now - p.deliveredAt < minIdleMs) continue;
+        const entry = stream.entries.get(id);
+        if (!entry) {
+          stream.pending.delete(id); // deleted from the stream: XAUTOCLAIM drops it too
+          continue;
+        }
+        p.consumer = consumer;
+        p.deliveredAt = now;
+        p.deliveries++;
+        claimed.push(this.message(stream, id, entry.taskId, entry.seq, p.deliveries));
+      }
+    }
+    return Promise.resolve(claimed);
+  }
+
+  touch(consumer: string, messages: readonly QueueMessage[]): Promise<QueueMessage[]> {
+    const now = this.clock();
+    const lost: QueueMessage[] = [];
+    for (const m of messages) {
+      const p = this.streams.get(m.stream)?.pending.get(m.id);
+      if (p && p.consumer === consumer) p.deliveredAt = now;
+      else lost.push(m);
+    }
+    return Promise.resolve(lost);
+  }
+
+  ack(message: QueueMessage): Promise<void> {
+    this.streams.get(message.stream)?.remove(message.id);
+    if (this.index.get(message.taskId)?.seq === message.seq) this.index.delete(message.taskId);
+    return Promise.resolve();
+  }
+
+  defer(message: QueueMessage, entry: QueueEntry & { dueAt: number }): Promise<void> {
+    this.streams.get(message.stream)?.remove(message.id);
+    this.addTask(entry);
+    return Promise.resolve();
+  }
+
+  deadLetter(message: QueueMessage | null, seq: number, letter: DeadLetter): Promise<void> {
+    if (message) this.streams.get(message.stream)?.remove(message.id);
+    const held = this.index.get(letter.taskId);
+    if (held && held.seq <= seq) this.index.delete(letter.taskId);
+    this.deadLetters.push({ ...letter, at: this.clock() });
+    if (this.deadLetters.length > this.deadLetterMaxLen) this.deadLetters.shift();
+    return Promise.resolve();
+  }
+
+  forget(taskId: string, queue: string, seq: number): Promise<void> {
+    this.delayed.get(queue)?.delete(taskId);
+    const held = this.index.get(taskId);
+    if (held && held.seq <= seq) this.index.delete(taskId);
+    return Promise.resolve();
+  }
+
+  promoteDue(limit: number): Promise<string[]> {
+    const now = this.clock();
+    const moved: string[] = [];
+    for (const [queue, set] of [...this.delayed].sort(([a], [b]) => a.localeCompare(b))) {
+      const due = [...set].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1]);
+      for (const [taskId] of due) {
+        if (moved.length >= limit) break;
+        set.delete(taskId);
+        const held = this.index.get(taskId);
+        if (!held) continue;
+        this.stream(queue, held.priority).add(taskId, held.seq, now);
+        moved.push(taskId);
+      }
+    }
+    if (moved.length > 0) this.wake();
+    return Promise.resolve(moved);
+  }
+
+  lookup(taskIds: readonly string[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    for (const id of taskIds) {
+      const held = this.index.get(id);
+      if (held) found.set(id, held.seq);
+    }
+    return Promise.resolve(found);
+  }
+
+  stats(): Promise<QueueStats[]> {
+    const names = new Set<string>([...this.delayed.keys()]);
+    for (const s of this.streams.values()) names.add(s.queue);
+    const out = [...names].sort().map((name) => {
+      let length = 0;
+      let pending = 0;
+      let consumers = 0;
+      for (const p of PRIORITIES) {
+        const s = this.streams.get(streamKey(name, p));
+        if (!s) continue;
+        pending += s.pending.size;
+        length += s.entries.size - s.pending.size;
+        consumers = Math.max(consumers, s.consumers.size);
+      }
+      return { name, length, pending, delayed: this.delayed.get(name)?.size ?? 0, consumers };
+    });
+    return Promise.resolve(out);
+  }
+
+  now(): Promise<number> {
+    return Promise.resolve(this.clock());
+  }
+
+  publishCancel(taskId: string): Promise<void> {
+    for (const l of this.cancelListeners) l(taskId);
+    return Promise.resolve();
+  }
+
+  onCancel(listener: (taskId: string) => void): Promise<() => void> {
+    this.cancelListeners.add(listener);
+    return Promise.resolve(() => this.cancelListeners.delete(listener));
+  }
+
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.wake();
+    return Promise.resolve();
+  }
+
+  /** Drops everything, as FLUSHALL does to Redis (for recovery tests). */
+  flush(): void {
+    this.streams.clear();
+    this.delayed.clear();
+    this.index.clear();
+  }
+
+  private addTask(e: QueueEntry): number {
+    const held = this.index.get(e.taskId);
+    if (held && held.seq >= e.seq) return 0;
+    this.index.set(e.taskId, { seq: e.seq, queue: e.queue, priority: e.priority });
+    const now = this.clock();
+    let delayedSet = this.delayed.get(e.queue);
+    if (e.dueAt && e.dueAt > now) {
+      if (!delayedSet) this.delayed.set(e.queue, (delayedSet = new Map<string, number>()));
+      delayedSet.set(e.taskId, e.dueAt);
+      return 2;
+    }
+    delayedSet?.delete(e.taskId);
+    this.stream(e.queue, e.priority).add(e.taskId, e.seq, now);
+    this.wake();
+    return 1;
+  }
+
+  private deliver(consumer: string, count: number): QueueMessage[] {
+    const now = this.clock();
+    const out: QueueMessage[] = [];
+    for (const stream of this.orderedStreams()) {
+      stream.consumers.add(consumer);
+      while (out.length < count && stream.waiting.length > 0) {
+        const id = stream.waiting.shift()!;
+        const entry = stream.entries.get(id);
+        if (!entry) continue;
+        stream.pending.set(id, { consumer, deliveredAt: now, deliveries: 1 });
+        out.push(this.message(stream, id, entry.taskId, entry.seq, 1));
+      }
+      if (out.length >= count) break;
+    }
+    return out;
+  }
+
+  /** Streams with the highest priority first, queues in name order within a priority. */
+  private orderedStreams(): MemoryStream[] {
+    const rank = (p: Priority) => PRIORITIES.indexOf(p);
+    return [...this.streams.values()].sort(
+      (a, b) => rank(a.priority) - rank(b.priority) || a.queue.localeCompare(b.queue),
+    );
+  }
+
+  private stream(queue: string, priority: Priority): MemoryStream {
+    const key = streamKey(queue, priority);
+    let s = this.streams.get(key);
+    if (!s) this.streams.set(key, (s = new MemoryStream(key, queue, priority)));
+    return s;
+  }
+
+  private message(
+    s: MemoryStream,
+    id: string,
+    taskId: string,
+    seq: number,
+    deliveries: number,
+  ): QueueMessage {
+    return { stream: s.key, id, taskId, seq, queue: s.queue, priority: s.priority, deliveries };
+  }
+}
+
+function streamKey(queue: string, priority: Priority): string {
+  return `stream:${queue}:${priority}`;
+}

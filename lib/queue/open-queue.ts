@@ -1,0 +1,56 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { MemoryQueue } from './memory-queue';
+import type { QueueBackend } from './queue-backend';
+import { RedisQueue } from './redis-queue';
+
+/** A Redis client that reports its failures to the log instead of crashing the process. */
+export function openRedis(url: string, logger: Logger, name: string): Redis {
+  const redis = new Redis(url, {
+    connectionName: `procurator-${name}`,
+    // Fail commands fast while Redis is down (the API answers 503, the worker backs off)
+    // instead of queueing them without bound.
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
+    lazyConnect: false,
+  });
+  let reported = false;
+  redis.on('error', (err) => {
+    if (!reported) logger.warn({ err, connection: name }, 'Redis connection error');
+    reported = true;
+  });
+  redis.on('ready', () => {
+    if (reported) logger.info({ connection: name }, 'Redis connection restored');
+    reported = false;
+  });
+  return redis;
+}
+
+export interface OpenedQueue {
+  queue: QueueBackend;
+  /** Closes the queue and the clients opened for it. */
+  close: () => Promise<void>;
+}
+
+/** The queue the configuration names; Redis connections are opened and owned here. */
+export function openQueue(config: Config, logger: Logger, role: string): OpenedQueue {
+  if (config.QUEUE_BACKEND === 'memory') {
+    const queue = new MemoryQueue();
+    return { queue, close: () => queue.close() };
+  }
+  const redis = openRedis(config.REDIS_URL, logger, role);
+  let n = 0;
+  const queue = new RedisQueue(redis, {
+    prefix: config.REDIS_PREFIX,
+    openConnection: () => openRedis(config.REDIS_URL, logger, `${role}-${++n}`),
+  });
+  return {
+    queue,
+    close: async () => {
+      await queue.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import type { Priority } from '../tasks/task';
+
+/**
+ * The flow of tasks between the API and the workers. Two implementations keep the same
+ * semantics: Redis Streams with one consumer group (production) and an in-memory copy
+ * (embedded mode, unit tests). Neither is the record of anything: the database is, and the
+ * reconciler rebuilds the queue from it.
+ *
+ * Each task has at most one live message, named by (taskId, seq). The queue remembers, per
+ * task, the seq it holds (its index); an enqueue with a seq not greater than the one held is
+ * a no-op, so enqueueing is idempotent and a stale producer cannot resurrect an old message.
+ */
+
+/** A task to put on the queue. `dueAt` (epoch ms, by the queue's clock) delays it. */
+export interface QueueEntry {
+  taskId: string;
+  seq: number;
+  queue: string;
+  priority: Priority;
+  dueAt?: number | null;
+}
+
+/** A message delivered to a consumer. */
+export interface QueueMessage {
+  /** Where the message lives (the stream key); opaque outside the backend. */
+  stream: string;
+  /** The stream entry id. */
+  id: string;
+  taskId: string;
+  seq: number;
+  queue: string;
+  priority: Priority;
+  /** How many times this message has been delivered, this delivery included. */
+  deliveries: number;
+}
+
+/** What the dead-letter stream keeps of a task that died. */
+export interface DeadLetter {
+  taskId: string;
+  type: string;
+  queue: string;
+  payload: unknown;
+  error: { message: string; code: string };
+  attempts: number;
+}
+
+export interface QueueStats {
+  name: string;
+  /** Messages waiting to be delivered. */
+  length: number;
+  /** Messages delivered and not yet acknowledged. */
+  pending: number;
+  /** Tasks waiting for their due time. */
+  delayed: number;
+  /** Consumers registered on the queue's streams. */
+  consumers: number;
+}
+
+export interface QueueBackend {
+  readonly kind: 'memory' | 'redis';
+  /** Adds tasks to their streams, or to the delayed set when `dueAt` is in the future. */
+  enqueue(entries: readonly QueueEntry[]): Promise<void>;
+  /**
+   * Delivers up to `count` new messages to `consumer`, higher priorities first, waiting up
+   * to `blockMs` when none is ready. Returns early (possibly empty) after `wake()`.
+   */
+  read(consumer: string, count: number, blockMs: number): Promise<QueueMessage[]>;
+  /** Interrupts a `read` that is waiting (used on shutdown). */
+  wake(): void;
+  /** Takes over up to `count` messages idle for at least `minIdleMs` (a lost worker's). */
+  claimIdle(consumer: string, minIdleMs: number, count: number): Promise<QueueMessage[]>;
+  /**
+   * Resets the idle time of messages `consumer` is still working on. Returns those it no
+   * longer owns (another worker took them over): their outcome must not be written.
+   */
+  touch(consumer: string, messages: readonly QueueMessage[]): Promise<QueueMessage[]>;
+  /** Acknowledges and deletes a message; forgets the task if `message.seq` is still its seq. */
+  ack(message: QueueMessage): Promise<void>;
+  /** Acknowledges `message` and re-adds its task under `entry` (a retry or a not-yet-due start). */
+  defer(message: QueueMessage, entry: QueueEntry & { dueAt: number }): Promise<void>;
+  /** Acknowledges `message` (if any), forgets the task and appends it to the dead-letter stream. */
+  deadLetter(message: QueueMessage | null, seq: number, letter: DeadLetter): Promise<void>;
+  /** Forgets a task that will never start (cancelled, discarded): drops it from the delayed set. */
+  forget(taskId: string, queue: string, seq: number): Promise<void>;
+  /** Moves up to `limit` due delayed tasks into their streams. Returns their ids. */
+  promoteDue(limit: number): Promise<string[]>;
+  /** For each task id the queue knows, the seq it holds. Missing ids are not queued. */
+  lookup(taskIds: readonly string[]): Promise<Map<string, number>>;
+  /** Per-queue counts for operators. */
+  stats(): Promise<QueueStats[]>;
+  /** The queue's clock (epoch ms): the one clock due times are compared with. */
+  now(): Promise<number>;
+  /** Broadcasts that a running task was cancelled, to every worker. */
+  publishCancel(taskId: string): Promise<void>;
+  /** Subscribes to cancellations; returns the unsubscribe function. */
+  onCancel(listener: (taskId: string) => void): Promise<() => void>;
+  /** Throws when the queue cannot be reached. */
+  ping(): Promise<void>;
+  /** Closes connections the backend opened itself; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** The consumer group every worker joins. */
+export const CONSUMER_GROUP = 'workers';
+
+/** Queue names are part of key names: keep them to a safe alphabet. */
+export const QUEUE_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;

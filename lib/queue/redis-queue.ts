@@ -1,0 +1,413 @@
+import type { Redis } from 'ioredis';
+import type { Priority } from '../tasks/task';
+import { PRIORITIES } from '../tasks/task';
+import { redisKeys } from './keys';
+import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
+import { CONSUMER_GROUP } from './queue-backend';
+import type { QueueScriptName } from './scripts';
+import { queueScripts } from './scripts';
+
+type ScriptArg = string | number;
+type ScriptRunner = Record<QueueScriptName, (...args: ScriptArg[]) => Promise<unknown>>;
+
+export interface RedisQueueOptions {
+  prefix: string;
+  /** Opens another connection like the main one (blocking reads, pub/sub). */
+  openConnection: () => Redis;
+  /** Approximate cap of the dead-letter stream. */
+  deadLetterMaxLen?: number;
+}
+
+/** Redis Streams with one consumer group; every multi-key change is one Lua script. */
+export class RedisQueue implements QueueBackend {
+  readonly kind = 'redis' as const;
+  private readonly keys;
+  private readonly scripts: ScriptRunner;
+  private blocking?: Redis;
+  private blockingClientId?: number;
+  private subscriber?: Redis;
+  private readonly cancelListeners = new Set<(taskId: string) => void>();
+  private knownQueues = new Set<string>();
+  private queuesReadAt = 0;
+  private closed = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: RedisQueueOptions,
+  ) {
+    this.keys = redisKeys(options.prefix);
+    for (const [name, s] of Object.entries(queueScripts)) {
+      redis.defineCommand(name, s.keys >= 0 ? { lua: s.lua, numberOfKeys: s.keys } : { lua: s.lua });
+    }
+    this.scripts = redis as unknown as ScriptRunner;
+  }
+
+  async enqueue(entries: readonly QueueEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    const runner = pipeline as unknown as ScriptRunner;
+    for (const e of entries) {
+      void runner.procEnqueue(...this.addKeys(e.queue, e.priority), ...this.addArgs(e));
+    }
+    await execPipeline(pipeline);
+    for (const e of entries) this.knownQueues.add(e.queue);
+  }
+
+  async read(consumer: string, count: number, blockMs: number): Promise<QueueMessage[]> {
+    const streams = await this.streamsByPriority();
+    if (streams.length === 0) {
+      await sleep(Math.min(blockMs, 200));
+      return [];
+    }
+    const flat = (await this.scripts.procReadPrioritized(
+      streams.length,
+      ...streams.map((s) => s.key),
+      CONSUMER_GROUP,
+      consumer,
+      count,
+    )) as (string | number)[];
+    const messages: QueueMessage[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      const s = streams[Number(flat[i]) - 1];
+      if (s) messages.push(this.message(s, String(flat[i + 1]), String(flat[i + 2]), Number(flat[i + 3]), 1));
+    }
+    if (messages.length > 0 || blockMs <= 0 || this.closed) return messages;
+    return this.blockingRead(consumer, count, blockMs, streams);
+  }
+
+  private async blockingRead(
+    consumer: string,
+    count: number,
+    blockMs: number,
+    streams: StreamRef[],
+  ): Promise<QueueMessage[]> {
+    const conn = this.blockingConnection();
+    let reply: [string, [string, string[]][]][] | null;
+    try {
+      reply = (await conn.xreadgroup(
+        'GROUP',
+        CONSUMER_GROUP,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        blockMs,
+        'STREAMS',
+        ...streams.map((s) => s.key),
+        ...streams.map(() => '>'),
+      )) as [string, [string, string[]][]][] | null;
+    } catch (err) {
+      if (String(err).includes('NOGROUP')) {
+        // Redis lost the group (restart without persistence, FLUSHALL): recreate and go on.
+        await this.ensureGroups(streams.map((s) => s.key));
+        return [];
+      }
+      throw err;
+    }
+    if (!reply) return [];
+    const byKey = new Map(streams.map((s) => [s.key, s]));
+    const messages: QueueMessage[] = [];
+    for (const [key, entries] of reply) {
+      const s = byKey.get(key);
+      if (!s) continue;
+      for (const [id, fields] of entries) {
+        const f = fieldMap(fields);
+        messages.push(this.message(s, id, f.t ?? '', Number(f.s ?? 0), 1));
+      }
+    }
+    return messages;
+  }
+
+  wake(): void {
+    if (this.blockingClientId === undefined) return;
+    // CLIENT UNBLOCK makes the blocked XREADGROUP return as if it timed out: nothing is
+    // delivered and lost, unlike disconnecting.
+    this.redis.client('UNBLOCK', this.blockingClientId).catch(() => undefined);
+  }
+
+  async claimIdle(consumer: string, minIdleMs: number, count: number): Promise<QueueMessage[]> {
+    const claimed: QueueMessage[] = [];
+    for (const s of await this.streamsByPriority()) {
+      let cursor = '0-0';
+      // One XAUTOCLAIM scans at most COUNT*10 pending entries: follow the cursor to the end.
+      for (let round = 0; round < 1000 && claimed.length < count; round++) {
+        let reply: [string, (string | number)[], string[]];
+        try {
+          reply = (await this.scripts.procClaimIdle(
+            s.key,
+            CONSUMER_GROUP,
+            consumer,
+            minIdleMs,
+            cursor,
+            count - claimed.length,
+          )) as [string, (string | number)[], string[]];
+        } catch (err) {
+          if (String(err).includes('NOGROUP')) break;
+          throw err;
+        }
+        const [next, flat] = reply;
+        for (let i = 0; i + 3 < flat.length; i += 4) {
+          claimed.push(
+            this.message(s, String(flat[i]), String(flat[i + 1]), Number(flat[i + 2]), Number(flat[i + 3])),
+          );
+        }
+        cursor = next;
+        if (cursor === '0-0') break;
+      }
+      if (claimed.length >= count) break;
+    }
+    return claimed;
+  }
+
+  async touch(consumer: string, messages: readonly QueueMessage[]): Promise<QueueMessage[]> {
+    if (messages.length === 0) return [];
+    const byStream = new Map<string, QueueMessage[]>();
+    for (const m of messages) byStream.set(m.stream, [...(byStream.get(m.stream) ?? []), m]);
+    const pipeline = this.redis.pipeline();
+    const runner = pipeline as unknown as ScriptRunner;
+    const groups = [...byStream.values()];
+    for (const group of groups) {
+      void runner.procTouch(group[0]!.stream, CONSUMER_GROUP, consumer, ...group.map((m) => m.id));
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const lost: QueueMessage[] = [];
+    results.forEach(([err, ids], i) => {
+      if (err) throw err;
+      const lostIds = new Set(ids as string[]);
+      for (const m of groups[i] ?? []) if (lostIds.has(m.id)) lost.push(m);
+    });
+    return lost;
+  }
+
+  async ack(message: QueueMessage): Promise<void> {
+    await this.scripts.procAck(
+      message.stream,
+      this.keys.index,
+      CONSUMER_GROUP,
+      message.id,
+      message.taskId,
+      message.seq,
+    );
+  }
+
+  async defer(message: QueueMessage, entry: QueueEntry & { dueAt: number }): Promise<void> {
+    await this.scripts.procDefer(
+      message.stream,
+      this.keys.delayed(entry.queue),
+      this.keys.index,
+      this.keys.queues,
+      this.keys.stream(entry.queue, entry.priority),
+      CONSUMER_GROUP,
+      message.id,
+      entry.taskId,
+      entry.seq,
+      entry.queue,
+      entry.priority,
+      entry.dueAt,
+    );
+  }
+
+  async deadLetter(message: QueueMessage | null, seq: number, letter: DeadLetter): Promise<void> {
+    await this.scripts.procDeadLetter(
+      message?.stream ?? this.keys.stream(letter.queue, 'normal'),
+      this.keys.index,
+      this.keys.dlq,
+      CONSUMER_GROUP,
+      message?.id ?? '',
+      letter.taskId,
+      seq,
+      this.options.deadLetterMaxLen ?? 100_000,
+      letter.type,
+      letter.queue,
+      JSON.stringify(letter.payload),
+      JSON.stringify(letter.error),
+      letter.attempts,
+    );
+  }
+
+  async forget(taskId: string, queue: string, seq: number): Promise<void> {
+    await this.scripts.procForget(this.keys.delayed(queue), this.keys.index, taskId, seq);
+  }
+
+  async promoteDue(limit: number): Promise<string[]> {
+    const moved: string[] = [];
+    for (const queue of await this.queueNames()) {
+      if (moved.length >= limit) break;
+      const ids = (await this.scripts.procPromoteDue(
+        this.keys.delayed(queue),
+        this.keys.index,
+        ...PRIORITIES.map((p) => this.keys.stream(queue, p)),
+        CONSUMER_GROUP,
+        limit - moved.length,
+      )) as string[];
+      moved.push(...ids);
+    }
+    return moved;
+  }
+
+  async lookup(taskIds: readonly string[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    if (taskIds.length === 0) return found;
+    const values = await this.redis.hmget(this.keys.index, ...taskIds);
+    taskIds.forEach((id, i) => {
+      const v = values[i];
+      if (v) found.set(id, Number(v.slice(0, v.indexOf('|'))));
+    });
+    return found;
+  }
+
+  async stats(): Promise<QueueStats[]> {
+    const names = await this.queueNames(true);
+    const pipeline = this.redis.pipeline();
+    for (const q of names) {
+      for (const p of PRIORITIES) {
+        pipeline.xlen(this.keys.stream(q, p));
+        pipeline.xinfo('GROUPS', this.keys.stream(q, p));
+      }
+      pipeline.zcard(this.keys.delayed(q));
+    }
+    const results = (await pipeline.exec()) ?? [];
+    let i = 0;
+    const next = (): unknown => {
+      const r = results[i++];
+      return r && !r[0] ? r[1] : null;
+    };
+    return names.map((name) => {
+      let length = 0;
+      let pending = 0;
+      let consumerCount = 0;
+      for (const _ of PRIORITIES) {
+        const len = Number(next() ?? 0);
+        const groups = (next() as unknown[][] | null) ?? [];
+        const group = groups.map(pairsToObject).find((g) => g.name === CONSUMER_GROUP);
+        const p = Number(group?.pending ?? 0);
+        pending += p;
+        length += Math.max(0, len - p);
+        consumerCount = Math.max(consumerCount, Number(group?.consumers ?? 0));
+      }
+      const delayed = Number(next() ?? 0);
+      return { name, length, pending, delayed, consumers: consumerCount };
+    });
+  }
+
+  async now(): Promise<number> {
+    const [s, us] = await this.redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  async publishCancel(taskId: string): Promise<void> {
+    await this.redis.publish(this.keys.cancelChannel, taskId);
+  }
+
+  async onCancel(listener: (taskId: string) => void): Promise<() => void> {
+    this.cancelListeners.add(listener);
+    if (!this.subscriber) {
+      const sub = this.options.openConnection();
+      this.subscriber = sub;
+      sub.on('message', (_channel: string, taskId: string) => {
+        for (const l of this.cancelListeners) l(taskId);
+      });
+      await sub.subscribe(this.keys.cancelChannel);
+    }
+    return () => this.cancelListeners.delete(listener);
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const own = [this.blocking, this.subscriber].filter((c): c is Redis => c !== undefined);
+    await Promise.all(own.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+
+  /** Queue names, refreshed from Redis at most once a second (or now, when `fresh`). */
+  private async queueNames(fresh = false): Promise<string[]> {
+    const now = Date.now();
+    if (fresh || now - this.queuesReadAt > 1000) {
+      const names = await this.redis.smembers(this.keys.queues);
+      for (const n of names) this.knownQueues.add(n);
+      this.queuesReadAt = now;
+    }
+    return [...this.knownQueues].sort();
+  }
+
+  private async streamsByPriority(): Promise<StreamRef[]> {
+    const queues = await this.queueNames();
+    const refs: StreamRef[] = [];
+    for (const priority of PRIORITIES) {
+      for (const queue of queues) refs.push({ key: this.keys.stream(queue, priority), queue, priority });
+    }
+    return refs;
+  }
+
+  private async ensureGroups(keys: string[]): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.xgroup('CREATE', key, CONSUMER_GROUP, '0', 'MKSTREAM');
+    await pipeline.exec(); // BUSYGROUP answers for existing groups are expected
+  }
+
+  private blockingConnection(): Redis {
+    if (!this.blocking) {
+      const conn = this.options.openConnection();
+      this.blocking = conn;
+      const learnId = () => {
+        conn
+          .client('ID')
+          .then((id) => (this.blockingClientId = Number(id)))
+          .catch(() => undefined);
+      };
+      conn.on('ready', learnId);
+      if (conn.status === 'ready') learnId();
+    }
+    return this.blocking;
+  }
+
+  private addKeys(queue: string, priority: Priority): string[] {
+    return [this.keys.stream(queue, priority), this.keys.delayed(queue), this.keys.index, this.keys.queues];
+  }
+
+  private addArgs(e: QueueEntry): ScriptArg[] {
+    return [
+      CONSUMER_GROUP,
+      e.taskId,
+      e.seq,
+      e.queue,
+      e.priority,
+      e.dueAt && e.dueAt > 0 ? Math.ceil(e.dueAt) : 0,
+    ];
+  }
+
+  private message(s: StreamRef, id: string, taskId: string, seq: number, deliveries: number): QueueMessage {
+    return { stream: s.key, id, taskId, seq, queue: s.queue, priority: s.priority, deliveries };
+  }
+}
+
+interface StreamRef {
+  key: string;
+  queue: string;
+  priority: Priority;
+}
+
+function fieldMap(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
+  return out;
+}
+
+function pairsToObject(pairs: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < pairs.length; i += 2) out[String(pairs[i])] = pairs[i + 1];
+  return out;
+}
+
+async function execPipeline(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
+  const results = (await pipeline.exec()) ?? [];
+  for (const [err] of results) if (err) throw err;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

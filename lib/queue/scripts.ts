@@ -1,0 +1,25 @@
+import addTask from './scripts/add-task.include.lua?raw';
+import ack from './scripts/ack-2.lua?raw';
+import claimIdle from './scripts/claim-idle-1.lua?raw';
+import deadLetter from './scripts/dead-letter-3.lua?raw';
+import defer from './scripts/defer-5.lua?raw';
+import enqueue from './scripts/enqueue-4.lua?raw';
+import forget from './scripts/forget-2.lua?raw';
+import promoteDue from './scripts/promote-due-5.lua?raw';
+import readPrioritized from './scripts/read-prioritized-n.lua?raw';
+import touch from './scripts/touch-1.lua?raw';
+
+/** Every Lua script of the Redis queue, with its key count (-1: given per call). */
+export const queueScripts = {
+  procEnqueue: { lua: `${addTask}\n${enqueue}`, keys: 4 },
+  procDefer: { lua: `${addTask}\n${defer}`, keys: 5 },
+  procAck: { lua: ack, keys: 2 },
+  procDeadLetter: { lua: deadLetter, keys: 3 },
+  procForget: { lua: forget, keys: 2 },
+  procPromoteDue: { lua: promoteDue, keys: 5 },
+  procReadPrioritized: { lua: readPrioritized, keys: -1 },
+  procClaimIdle: { lua: claimIdle, keys: 1 },
+  procTouch: { lua: touch, keys: 1 },
+} as const;
+
+export type QueueScriptName = keyof typeof queueScripts;

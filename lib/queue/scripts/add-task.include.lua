@@ -1,0 +1,31 @@
+--[[
+  Shared by enqueue-5 and defer-6 (prepended to them): adds a task under a seq.
+  Invariant: the index holds, per task, the seq of its one live message. An entry whose seq
+  is not greater than the held one is ignored, so enqueueing is idempotent and a stale
+  producer (an API that stalled between commit and XADD) cannot add a second live message.
+  Due times are judged by Redis TIME, the one clock every worker shares.
+  Returns 1 added to the stream, 2 added to the delayed set, 0 ignored.
+]]
+local function addTask(stream, delayed, index, queues, group, taskId, seq, queue, priority, due)
+  local held = redis.call('HGET', index, taskId)
+  if held then
+    local heldSeq = tonumber(string.match(held, '^(%d+)|'))
+    if heldSeq and heldSeq >= seq then return 0 end
+  end
+  redis.call('HSET', index, taskId, seq .. '|' .. queue .. '|' .. priority)
+  redis.call('SADD', queues, queue)
+  if due > 0 then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if due > now then
+      redis.call('ZADD', delayed, due, taskId)
+      return 2
+    end
+  end
+  redis.call('ZREM', delayed, taskId)
+  if redis.call('EXISTS', stream) == 0 then
+    redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+  end
+  redis.call('XADD', stream, '*', 't', taskId, 's', seq)
+  return 1
+end

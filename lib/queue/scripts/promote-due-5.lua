@@ -1,0 +1,34 @@
+--[[
+  Moves due tasks of one queue from its delayed set into its streams. Atomic, so several
+  workers running the scheduler at once never move one task twice. Due is judged by Redis
+  TIME: one clock for every worker, whatever their own clocks say.
+  KEYS[1] delayed set of the queue
+  KEYS[2] index hash
+  KEYS[3] stream of the queue's high priority
+  KEYS[4] stream of the queue's normal priority
+  KEYS[5] stream of the queue's low priority
+  ARGV[1] consumer group
+  ARGV[2] maximum number of tasks to move
+  Returns: the ids of the moved tasks
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local streams = { high = KEYS[3], normal = KEYS[4], low = KEYS[5] }
+local moved = {}
+for _, taskId in ipairs(due) do
+  redis.call('ZREM', KEYS[1], taskId)
+  local held = redis.call('HGET', KEYS[2], taskId)
+  if held then
+    local seq, priority = string.match(held, '^(%d+)|.*|(%a+)$')
+    local stream = priority and streams[priority]
+    if stream then
+      if redis.call('EXISTS', stream) == 0 then
+        redis.call('XGROUP', 'CREATE', stream, ARGV[1], '0', 'MKSTREAM')
+      end
+      redis.call('XADD', stream, '*', 't', taskId, 's', seq)
+      moved[#moved + 1] = taskId
+    end
+  end
+end
+return moved

@@ -1,0 +1,41 @@
+--[[
+  Delivers up to COUNT new messages to a consumer, taking the streams in the order given
+  (all high-priority streams first, then normal, then low), so that under a backlog higher
+  priorities start first. Never blocks: the caller blocks with XREADGROUP when this is empty.
+  KEYS[1..n] streams, highest priority first (n varies with the number of queues)
+  ARGV[1] consumer group
+  ARGV[2] consumer name
+  ARGV[3] maximum number of messages
+  Returns: a flat list {keyIndex, entryId, taskId, seq, keyIndex, ...}
+  A stream that exists without the group (the group was lost) gets the group created from
+  its start and is read on the next call.
+]]
+local remaining = tonumber(ARGV[3])
+local out = {}
+for i, key in ipairs(KEYS) do
+  if remaining <= 0 then break end
+  if redis.call('EXISTS', key) == 1 then
+    local res = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', remaining, 'STREAMS', key, '>')
+    if type(res) == 'table' and res.err then
+      if string.find(res.err, 'NOGROUP') then
+        redis.pcall('XGROUP', 'CREATE', key, ARGV[1], '0')
+      else
+        return redis.error_reply(res.err)
+      end
+    elseif res then
+      for _, entry in ipairs(res[1][2]) do
+        local fields = entry[2]
+        local taskId, seq = '', '0'
+        for j = 1, #fields, 2 do
+          if fields[j] == 't' then taskId = fields[j + 1] elseif fields[j] == 's' then seq = fields[j + 1] end
+        end
+        out[#out + 1] = i
+        out[#out + 1] = entry[1]
+        out[#out + 1] = taskId
+        out[#out + 1] = seq
+        remaining = remaining - 1
+      end
+    end
+  end
+end
+return out

@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { TaskCatalog } from '../catalog/task-catalog';
+import type { FieldProblem } from '../errors';
+import { newId } from '../ids';
+import { canonicalJson, findJsonProblems } from '../json-limits';
+import { QUEUE_NAME_RE } from '../queue/queue-backend';
+import { PRIORITIES } from './task';
+import type { NewTask } from './task-store';
+
+/** How far ahead a task may be scheduled. */
+export const MAX_SCHEDULE_AHEAD_MS = 366 * 86_400_000;
+export const MAX_TIMEOUT_MS = 86_400_000;
+export const MAX_ATTEMPTS = 100;
+
+/**
+ * A submission as clients send it (API.md). Strict: a field a client must not set
+ * (`status`, `attempts`, `createdBy`, `id`, ...) is refused, not ignored.
+ */
+export const submissionSchema = z
+  .strictObject({
+    type: z.string().min(1).max(200),
+    payload: z.record(z.string(), z.unknown()).optional(),
+    queue: z
+      .string()
+      .regex(QUEUE_NAME_RE, { error: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' })
+      .optional(),
+    priority: z.enum(PRIORITIES).optional(),
+    delayMs: z.number().int().min(0).max(MAX_SCHEDULE_AHEAD_MS).optional(),
+    runAt: z.iso.datetime({ offset: true }).nullable().optional(),
+    maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS).optional(),
+    timeoutMs: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
+    callbackUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
+      .max(2048)
+      .nullable()
+      .optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((s) => !(s.runAt && s.delayMs !== undefined && s.delayMs > 0), {
+    path: ['delayMs'],
+    error: 'delayMs and runAt are exclusive',
+  });
+
+export type Submission = z.output<typeof submissionSchema>;
+
+export interface SubmissionDefaults {
+  maxAttempts: number;
+  timeoutMs: number;
+}
+
+export type Validated = { ok: true; task: NewTask } | { ok: false; errors: FieldProblem[] };
+
+/** A zod issue path as `a.b[2].c`, under `prefix`. */
+export function issuePath(prefix: string, path: readonly PropertyKey[]): string {
+  let out = prefix;
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+function zodProblems(prefix: string, error: z.ZodError): FieldProblem[] {
+  return error.issues.map((i) => {
+    const keys = i.code === 'unrecognized_keys' ? i.keys : [];
+    return {
+      path: issuePath(prefix, i.path) || '(body)',
+      message: keys.length ? `unknown field(s): ${keys.join(', ')}` : i.message,
+    };
+  });
+}
+
+/**
+ * Checks a parsed body against the submission schema, the type's payload schema and the
+ * storage limits; returns the task to insert or every problem with its path.
+ * The payload is stored as sent: the executor applies the schema's defaults when it runs.
+ */
+export function validateSubmission(
+  body: unknown,
+  prefix: string,
+  catalog: TaskCatalog,
+  defaults: SubmissionDefaults,
+  createdBy: string,
+  now: number = Date.now(),
+): Validated {
+  const parsed = submissionSchema.safeParse(body);
+  if (!parsed.success) return { ok: false, errors: zodProblems(prefix, parsed.error) };
+  const s = parsed.data;
+  const raw = body as { payload?: unknown; metadata?: unknown };
+  const errors: FieldProblem[] = [];
+  const definition = catalog.get(s.type);
+  const payload = raw.payload ?? {};
+  if (!definition) {
+    errors.push({
+      path: issuePath(prefix, ['type']),
+      message: `unknown task type ${JSON.stringify(s.type)}; known: ${catalog
+        .list()
+        .map((t) => t.type)
+        .join(', ')}`,
+    });
+  } else {
+    const p = definition.payload.safeParse(payload);
+    if (!p.success) errors.push(...zodProblems(issuePath(prefix, ['payload']), p.error));
+  }
+  errors.push(...findJsonProblems(payload, issuePath(prefix, ['payload'])));
+  errors.push(...findJsonProblems(raw.metadata ?? {}, issuePath(prefix, ['metadata'])));
+  let runAt: Date | null = null;
+  if (s.runAt) {
+    runAt = new Date(s.runAt);
+    if (runAt.getTime() - now > MAX_SCHEDULE_AHEAD_MS) {
+      errors.push({ path: issuePath(prefix, ['runAt']), message: 'must be less than 366 days ahead' });
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    task: {
+      id: newId(),
+      type: s.type,
+      queue: s.queue ?? definition?.defaults?.queue ?? 'default',
+      priority: s.priority ?? definition?.defaults?.priority ?? 'normal',
+      payload,
+      maxAttempts: s.maxAttempts ?? definition?.defaults?.maxAttempts ?? defaults.maxAttempts,
+      timeoutMs: s.timeoutMs ?? definition?.defaults?.timeoutMs ?? defaults.timeoutMs,
+      runAt,
+      delayMs: s.delayMs ?? 0,
+      callbackUrl: s.callbackUrl ?? null,
+      metadata: (raw.metadata as Record<string, unknown> | undefined) ?? {},
+      createdBy,
+      idempotencyKey: null,
+      requestHash: null,
+    },
+  };
+}
+
+/** The fingerprint of a submission body for idempotency: same document, same hash. */
+export function requestHash(body: unknown): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}

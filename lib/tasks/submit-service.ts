@@ -1,0 +1,107 @@
+import type { Principal } from '../auth/roles';
+import type { TaskCatalog } from '../catalog/task-catalog';
+import type { FieldProblem } from '../errors';
+import { ValidationError } from '../errors';
+import type { Logger } from '../logger';
+import type { TaskEvents } from '../observability/task-events';
+import type { QueueBackend } from '../queue/queue-backend';
+import type { SubmissionDefaults } from './submission';
+import { requestHash, validateSubmission } from './submission';
+import type { TaskRecord } from './task';
+import type { NewTask, TaskStore } from './task-store';
+
+export const MAX_BATCH = 1000;
+
+/**
+ * Accepting tasks: validate, write to the database (the 202 promise: the row exists before
+ * the answer), then enqueue. An enqueue that fails after the commit is logged and left to
+ * the reconciler — the task is durable and will run once the queue is back.
+ */
+export class SubmitService {
+  constructor(
+    private readonly store: TaskStore,
+    private readonly queue: QueueBackend,
+    private readonly catalog: TaskCatalog,
+    private readonly defaults: SubmissionDefaults,
+    private readonly events: TaskEvents,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Submits one task. With an idempotency key, a repeat of the same body answers the
+   * original task (`replayed`), concurrent repeats included; another body is refused.
+   */
+  async submitOne(
+    principal: Principal,
+    body: unknown,
+    idempotencyKey: string | null,
+    requestId: string | null,
+  ): Promise<{ task: TaskRecord; replayed: boolean }> {
+    const v = validateSubmission(body, '', this.catalog, this.defaults, principal.id);
+    if (!v.ok) throw new ValidationError('The task is invalid.', v.errors);
+    const task: NewTask = idempotencyKey
+      ? { ...v.task, idempotencyKey, requestHash: requestHash(body) }
+      : v.task;
+    const [inserted] = await this.store.insert([task], requestId);
+    if (inserted) {
+      await this.enqueue([inserted]);
+      return { task: inserted, replayed: false };
+    }
+    // The key was used before (or is being used right now: the insert waited for that
+    // transaction to commit before reporting the conflict).
+    const original = await this.store.findByIdempotencyKey(principal.id, idempotencyKey!);
+    if (!original) throw new Error('idempotent insert conflicted but the original task is missing');
+    if (original.requestHash !== task.requestHash) {
+      throw new ValidationError('The Idempotency-Key was already used with a different request body.', [
+        { path: 'Idempotency-Key', message: 'already used with a different request body' },
+      ]);
+    }
+    return { task: original, replayed: true };
+  }
+
+  /** Submits 1..MAX_BATCH tasks, all or none; a refusal names every bad index. */
+  async submitBatch(
+    principal: Principal,
+    items: readonly unknown[],
+    requestId: string | null,
+  ): Promise<TaskRecord[]> {
+    if (items.length === 0 || items.length > MAX_BATCH) {
+      throw new ValidationError(`A batch holds 1 to ${MAX_BATCH} tasks.`, [
+        { path: 'tasks', message: `must hold 1 to ${MAX_BATCH} tasks (got ${items.length})` },
+      ]);
+    }
+    const tasks: NewTask[] = [];
+    const errors: FieldProblem[] = [];
+    const now = Date.now();
+    items.forEach((item, i) => {
+      const v = validateSubmission(item, `tasks[${i}]`, this.catalog, this.defaults, principal.id, now);
+      if (v.ok) tasks.push(v.task);
+      else errors.push(...v.errors);
+    });
+    if (errors.length > 0)
+      throw new ValidationError('Some tasks of the batch are invalid; none was accepted.', errors);
+    const inserted = await this.store.insert(tasks, requestId);
+    await this.enqueue(inserted);
+    return inserted;
+  }
+
+  private async enqueue(tasks: readonly TaskRecord[]): Promise<void> {
+    for (const task of tasks) this.events.emit('submitted', { task });
+    try {
+      await this.queue.enqueue(
+        tasks.map((t) => ({
+          taskId: t.id,
+          seq: t.enqueueSeq,
+          queue: t.queue,
+          priority: t.priority,
+          dueAt: t.status === 'scheduled' && t.runAt ? t.runAt.getTime() : null,
+        })),
+      );
+    } catch (err) {
+      this.logger.warn(
+        { err, tasks: tasks.length },
+        'tasks are stored but could not be enqueued; the reconciler will enqueue them',
+      );
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import type { SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client';
+import { newId } from '../ids';
+import type { Priority, TaskEventView, TaskRecord, TaskStatus } from './task';
+import { eventInserts } from './event-sql';
+import { eventFromRow, taskFromRow } from './task-row';
+
+/** A validated submission, ready to be written. */
+export interface NewTask {
+  id: string;
+  type: string;
+  queue: string;
+  priority: Priority;
+  payload: unknown;
+  maxAttempts: number;
+  timeoutMs: number;
+  /** Absolute not-before time, or null. Exclusive with delayMs. */
+  runAt: Date | null;
+  /** Delay from now by the database's clock, or 0. */
+  delayMs: number;
+  callbackUrl: string | null;
+  metadata: Record<string, unknown>;
+  createdBy: string;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+}
+
+export interface ListFilter {
+  /** Only this submitter's tasks (a dev sees its own). */
+  createdBy?: string;
+  status?: TaskStatus;
+  type?: string;
+  queue?: string;
+  /** Return tasks with ids below this one (newest first). */
+  before?: string;
+  limit: number;
+}
+
+/** Reads and writes of task rows made by the API (the worker's live in attempt-store.ts). */
+export class TaskStore {
+  constructor(private readonly database: Database) {}
+
+  /**
+   * Inserts tasks and their `submitted` events in one statement. A task whose idempotency key
+   * its submitter already used is not inserted and not returned.
+   */
+  async insert(tasks: readonly NewTask[], requestId: string | null): Promise<TaskRecord[]> {
+    if (tasks.length === 0) return [];
+    const input = tasks.map((t) => ({
+      id: t.id,
+      event_id: newId(),
+      type: t.type,
+      queue: t.queue,
+      priority: t.priority,
+      payload: t.payload,
+      max_attempts: t.maxAttempts,
+      timeout_ms: t.timeoutMs,
+      run_at: t.runAt ? t.runAt.toISOString() : null,
+      delay_ms: t.delayMs,
+      callback_url: t.callbackUrl,
+      metadata: t.metadata,
+      created_by: t.createdBy,
+      idempotency_key: t.idempotencyKey,
+      request_hash: t.requestHash,
+    }));
+    const rows = await this.database.rows(sql`
+      WITH input AS (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS x(
+          id uuid, event_id uuid, type text, queue text, priority text, payload jsonb, max_attempts int,
+          timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
+          created_by text, idempotency_key text, request_hash text)
+      ), prepared AS (
+        SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
+        FROM input
+      ), ins AS (
+        INSERT INTO tasks (id, type, queue, priority, status, payload, max_attempts, timeout_ms, run_at,
+                           callback_url, metadata, created_by, idempotency_key, request_hash)
+        SELECT id, type, queue, priority, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
+               max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash
+        FROM prepared
+        ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING *
+      ), ev AS (
+        INSERT INTO task_events (id, task_id, kind, attempt, data)
+        SELECT p.event_id, ins.id, 'submitted', 0,
+               jsonb_build_object('status', ins.status, 'requestId', ${requestId}::text, 'runAt', ins.run_at)
+        FROM ins JOIN prepared p ON p.id = ins.id
+      )
+      SELECT * FROM ins`);
+    const byId = new Map(rows.map((r) => [String(r.id), taskFromRow(r)]));
+    // Keep the submission order (RETURNING does not promise one).
+    return tasks.map((t) => byId.get(t.id)).filter((t): t is TaskRecord => t !== undefined);
+  }
+
+  async findByIdempotencyKey(createdBy: string, key: string): Promise<TaskRecord | null> {
+    const rows = await this.database.rows(
+      sql`SELECT * FROM tasks WHERE created_by = ${createdBy} AND idempotency_key = ${key}`,
+    );
+    return rows[0] ? taskFromRow(rows[0]) : null;
+  }
+
+  /** A task by id; with `createdBy`, only if that user submitted it. */
+  async get(id: string, createdBy?: string): Promise<TaskRecord | null> {
+    const owner = createdBy === undefined ? sql`` : sql` AND created_by = ${createdBy}`;
+    const rows = await this.database.rows(sql`SELECT * FROM tasks WHERE id = ${id}::uuid${owner}`);
+    return rows[0] ? taskFromRow(rows[0]) : null;
+  }
+
+  /** Tasks newest first, one page; `limit + 1` are read to know whether there is more. */
+  async list(filter: ListFilter): Promise<{ items: TaskRecord[]; more: boolean }> {
+    const where: SQL[] = [];
+    if (filter.createdBy !== undefined) where.push(sql`created_by = ${filter.createdBy}`);
+    if (filter.status) where.push(sql`status = ${filter.status}`);
+    if (filter.type) where.push(sql`type = ${filter.type}`);
+    if (filter.queue) where.push(sql`queue = ${filter.queue}`);
+    if (filter.before) where.push(sql`id < ${filter.before}::uuid`);
+    const clause = where.length ? sql`WHERE ${sql.join(where, sql` AND `)}` : sql``;
+    const rows = await this.database.rows(
+      sql`SELECT * FROM tasks ${clause} ORDER BY id DESC LIMIT ${filter.limit + 1}`,
+    );
+    return { items: rows.slice(0, filter.limit).map(taskFromRow), more: rows.length > filter.limit };
+  }
+
+  /** A task's events, oldest first. */
+  async events(taskId: string): Promise<TaskEventView[]> {
+    const rows = await this.database.rows(
+      sql`SELECT * FROM task_events WHERE task_id = ${taskId}::uuid ORDER BY id`,
+    );
+    return rows.map(eventFromRow);
+  }
+
+  /**
+   * Cancels a task that has not started: it will never start. Returns the cancelled row, or
+   * null when the task is not waiting (running, finished, or unknown).
+   */
+  async cancelWaiting(id: string, actor: string): Promise<TaskRecord | null> {
+    const rows = await this.database.rows(sql`
+      WITH c AS (
+        UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now()
+        WHERE id = ${id}::uuid AND status IN ('scheduled', 'queued', 'retrying')
+        RETURNING *
+      )${eventInserts('c', null, [{ kind: 'cancelled', message: 'cancelled before it started', data: { by: actor } }])}
+      SELECT * FROM c`);
+    return rows[0] ? taskFromRow(rows[0]) : null;
+  }
+
+  /** Asks the worker running a task to stop it. Null when the task is not running. */
+  async requestCancel(id: string): Promise<TaskRecord | null> {
+    const rows = await this.database.rows(sql`
+      WITH c AS (
+        UPDATE tasks SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
+        WHERE id = ${id}::uuid AND status = 'running'
+        RETURNING *
+      )
+      SELECT * FROM c`);
+    return rows[0] ? taskFromRow(rows[0]) : null;
+  }
+
+  /** Counts of tasks per status and queue, for operators. */
+  async countByQueueAndStatus(
+    statuses: readonly TaskStatus[],
+  ): Promise<{ queue: string; status: string; n: number }[]> {
+    return this.database.rows<{ queue: string; status: string; n: number }>(sql`
+      SELECT queue, status, count(*)::int AS n FROM tasks
+      WHERE status IN (${sql.join(
+        statuses.map((s) => sql`${s}`),
+        sql`, `,
+      )})
+      GROUP BY queue, status`);
+  }
+}

@@ -1,0 +1,248 @@
+import type { TaskCatalog } from '../lib/catalog/task-catalog';
+import { PermanentTaskError, RetryAfterError, TaskTimeoutError, describeTaskError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { TaskEvents } from '../lib/observability/task-events';
+import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
+import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
+import { decideFailure } from '../lib/tasks/retry-policy';
+import type { RetrySettings } from '../lib/tasks/retry-policy';
+import type { TaskError, TaskRecord } from '../lib/tasks/task';
+import type { Executor } from './executors/executor';
+import { withWriteRetries } from './write-retries';
+
+/** Why an attempt's signal fired. Only timeout and cancel lead to an outcome write. */
+export type AbortReason = 'timeout' | 'cancelled' | 'lease_lost' | 'shutdown';
+
+/** One message this worker holds, and the attempt it runs, if any. */
+export interface RunningAttempt {
+  message: QueueMessage;
+  controller: AbortController;
+  lease?: Lease;
+  task?: TaskRecord;
+}
+
+export interface AttemptRunnerDeps {
+  queue: QueueBackend;
+  store: AttemptStore;
+  catalog: TaskCatalog;
+  executors: ReadonlyMap<string, Executor>;
+  events: TaskEvents;
+  logger: Logger;
+  workerId: string;
+  /** How long a claim lasts without a heartbeat: CLAIM_IDLE_MS. */
+  leaseMs: number;
+  retry: RetrySettings;
+  random?: () => number;
+}
+
+/** Deliveries beyond maxAttempts + this mean the message keeps stopping its worker. */
+const EXTRA_DELIVERIES = 2;
+
+/**
+ * Takes one delivered message through claim → execute → outcome → ack. The order is the
+ * guarantee: the outcome is written (fenced by the lease epoch) before the message is
+ * acknowledged, and nothing is acknowledged by a worker whose fenced write changed nothing.
+ */
+export class AttemptRunner {
+  constructor(private readonly d: AttemptRunnerDeps) {}
+
+  async run(a: RunningAttempt): Promise<void> {
+    const { message } = a;
+    const claim = await withWriteRetries(
+      () => this.d.store.claim(message.taskId, message.seq, this.d.workerId, this.d.leaseMs),
+      a.controller.signal,
+      this.d.logger,
+    );
+    if (!claim) return; // stopping while the database was unreachable: the message stays pending
+    switch (claim.kind) {
+      case 'busy':
+        return;
+      case 'drop':
+        this.d.events.emit('message_dropped', { taskId: message.taskId, reason: claim.reason });
+        await this.d.queue.ack(message);
+        return;
+      case 'not_due':
+        await this.d.queue.defer(message, {
+          taskId: claim.task.id,
+          seq: claim.seq,
+          queue: claim.task.queue,
+          priority: claim.task.priority,
+          dueAt: claim.runAt.getTime(),
+        });
+        return;
+      case 'cancelled':
+        await this.d.queue.ack(message);
+        this.d.events.emit('finished', { task: claim.task });
+        return;
+      case 'exhausted':
+        await this.deadLetter(message, claim.task);
+        this.d.events.emit('finished', { task: claim.task });
+        return;
+      case 'claimed':
+        a.task = claim.task;
+        a.lease = { id: claim.task.id, leaseEpoch: claim.task.leaseEpoch };
+        await this.execute(a, claim.task, claim.recovered);
+    }
+  }
+
+  private async execute(a: RunningAttempt, task: TaskRecord, recovered: boolean): Promise<void> {
+    const dueAt = task.runAt ?? task.createdAt;
+    this.d.events.emit('started', { task, recovered, waitMs: Date.now() - dueAt.getTime() });
+    const logger = this.d.logger.child({ taskId: task.id, type: task.type, attempt: task.attempts });
+    logger.debug('attempt started');
+    const startedAt = performance.now();
+
+    let result: unknown;
+    let failure: unknown;
+    if (a.message.deliveries > task.maxAttempts + EXTRA_DELIVERIES) {
+      failure = poisonError(a.message.deliveries);
+    } else {
+      const timer = setTimeout(() => a.controller.abort('timeout' satisfies AbortReason), task.timeoutMs);
+      try {
+        result = await this.invoke(a, task, logger);
+      } catch (err) {
+        failure = err;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    const durationMs = performance.now() - startedAt;
+    const reason = a.controller.signal.aborted ? (a.controller.signal.reason as AbortReason) : undefined;
+
+    if (reason === 'lease_lost' || reason === 'shutdown') {
+      // Another worker owns the task now, or we are leaving: write nothing, ack nothing.
+      this.d.events.emit('attempt_finished', { task, outcome: 'lost', durationMs });
+      logger.info({ reason }, 'attempt abandoned; the message stays for another worker');
+      return;
+    }
+    const lease = a.lease!;
+    if (reason === 'cancelled') {
+      this.d.events.emit('attempt_finished', { task, outcome: 'cancelled', durationMs });
+      const ended = await this.write(a, () => this.d.store.cancelled(lease, this.d.workerId));
+      if (ended) await this.finish(a.message, ended);
+      return;
+    }
+    if (failure === undefined) {
+      this.d.events.emit('attempt_finished', { task, outcome: 'succeeded', durationMs });
+      const ended = await this.write(a, () =>
+        this.d.store.succeed(lease, this.d.workerId, result, Math.round(durationMs)),
+      );
+      if (ended) await this.finish(a.message, ended);
+      return;
+    }
+    const error: TaskError & { retryAfterMs?: number } =
+      reason === 'timeout' ? describeTaskError(new TaskTimeoutError(task.timeoutMs)) : errorInfo(failure);
+    this.d.events.emit('attempt_finished', {
+      task,
+      outcome: reason === 'timeout' ? 'timeout' : 'failed',
+      durationMs,
+    });
+    logger.info({ err: error }, 'attempt failed');
+    const decision = decideFailure(error, task.attempts, task.maxAttempts, this.d.retry, this.d.random);
+    const { retryAfterMs: _, ...stored } = error;
+    if (decision.kind === 'retry') {
+      const next = await this.write(a, () =>
+        this.d.store.retry(lease, this.d.workerId, stored, decision.delayMs),
+      );
+      if (next) {
+        await this.d.queue.defer(a.message, {
+          taskId: next.id,
+          seq: next.enqueueSeq,
+          queue: next.queue,
+          priority: next.priority,
+          dueAt: (next.runAt ?? new Date()).getTime(),
+        });
+      }
+      return;
+    }
+    const dead = await this.write(a, () => this.d.store.die(lease, this.d.workerId, stored, decision.reason));
+    if (dead) {
+      await this.deadLetter(a.message, dead);
+      this.d.events.emit('finished', { task: dead });
+    }
+  }
+
+  /** Runs the executor; a fired signal wins the race even if the executor ignores it. */
+  private async invoke(a: RunningAttempt, task: TaskRecord, logger: Logger): Promise<unknown> {
+    const executor = this.d.executors.get(task.type);
+    const definition = this.d.catalog.get(task.type);
+    if (!executor || !definition) {
+      throw new PermanentTaskError(`This worker has no executor for task type ${task.type}.`, 'unknown_type');
+    }
+    const parsed = definition.payload.safeParse(task.payload);
+    if (!parsed.success) {
+      throw new PermanentTaskError(
+        `The payload does not match ${task.type}: ${parsed.error.message}`,
+        'invalid_payload',
+      );
+    }
+    const signal = a.controller.signal;
+    const aborted = new Promise<never>((_, reject) => {
+      const onAbort = () => reject(new Error(`aborted: ${String(signal.reason)}`));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const running = executor({
+      task: {
+        id: task.id,
+        type: task.type,
+        queue: task.queue,
+        payload: parsed.data,
+        attempt: task.attempts,
+        maxAttempts: task.maxAttempts,
+        timeoutMs: task.timeoutMs,
+        metadata: task.metadata,
+        createdBy: task.createdBy,
+      },
+      attempt: task.attempts,
+      signal,
+      logger,
+    });
+    running.catch(() => undefined); // if the signal wins, a later rejection is expected
+    return Promise.race([running, aborted]);
+  }
+
+  /** A fenced outcome write. Null when the lease was lost: the late result is discarded. */
+  private async write(a: RunningAttempt, fn: () => Promise<TaskRecord | null>): Promise<TaskRecord | null> {
+    const row = await withWriteRetries(fn, undefined, this.d.logger, this.d.leaseMs);
+    if (row === null || row === undefined) {
+      this.d.events.emit('late_result_discarded', { taskId: a.message.taskId, workerId: this.d.workerId });
+      this.d.logger.warn(
+        { taskId: a.message.taskId, workerId: this.d.workerId },
+        'lease lost before the outcome was written; outcome discarded, message left to its new owner',
+      );
+      return null;
+    }
+    return row;
+  }
+
+  private async finish(message: QueueMessage, task: TaskRecord): Promise<void> {
+    await this.d.queue.ack(message);
+    this.d.events.emit('finished', { task });
+  }
+
+  private async deadLetter(message: QueueMessage, task: TaskRecord): Promise<void> {
+    await this.d.queue.deadLetter(message, task.enqueueSeq, {
+      taskId: task.id,
+      type: task.type,
+      queue: task.queue,
+      payload: task.payload,
+      error: { message: task.lastError?.message ?? 'unknown', code: task.lastError?.code ?? 'unknown' },
+      attempts: task.attempts,
+    });
+  }
+}
+
+function poisonError(deliveries: number): Error {
+  return new PermanentTaskError(
+    `The message was delivered ${deliveries} times, more than maxAttempts + ${EXTRA_DELIVERIES}: ` +
+      'it keeps stopping the worker that runs it.',
+    'poison_message',
+  );
+}
+
+/** An executor's error as stored, with the upstream's Retry-After delay when it gave one. */
+function errorInfo(err: unknown): TaskError & { retryAfterMs?: number } {
+  const info = describeTaskError(err);
+  return err instanceof RetryAfterError ? { ...info, retryAfterMs: err.delayMs } : info;
+}

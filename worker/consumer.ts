@@ -1,0 +1,148 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../lib/logger';
+import type { TaskEvents } from '../lib/observability/task-events';
+import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
+import type { AbortReason, AttemptRunner, RunningAttempt } from './attempt-runner';
+
+export interface ConsumerDeps {
+  queue: QueueBackend;
+  runner: AttemptRunner;
+  events: TaskEvents;
+  logger: Logger;
+  workerId: string;
+  concurrency: number;
+  /** Longest a read blocks before the loop looks at its stop flag again. */
+  blockMs: number;
+}
+
+/**
+ * The worker's read loop. It runs until stopped (an idle queue is not a reason to return),
+ * never holds more than `concurrency` messages, and on stop stops reading at once, lets the
+ * attempts in flight finish within the grace period, and abandons the rest unacknowledged.
+ */
+export class Consumer {
+  private readonly inflight = new Map<string, RunningAttempt>();
+  private readonly settled = new Map<string, Promise<void>>();
+  private stopping = false;
+  private readonly stopSignal = new AbortController();
+  private loop?: Promise<void>;
+  private slotFreed?: () => void;
+
+  constructor(private readonly d: ConsumerDeps) {}
+
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.run();
+  }
+
+  /** Free capacity: how many more messages this worker may take now. */
+  freeSlots(): number {
+    return this.stopping ? 0 : Math.max(0, this.d.concurrency - this.inflight.size);
+  }
+
+  /** The attempts in flight (for the heartbeat and cancellation). */
+  running(): RunningAttempt[] {
+    return [...this.inflight.values()];
+  }
+
+  /** One read: waits for a free slot, reads up to the free capacity and starts each message. */
+  async tick(): Promise<number> {
+    await this.waitForSlot();
+    const free = this.freeSlots();
+    if (free === 0) return 0;
+    const messages = await this.d.queue.read(this.d.workerId, free, this.d.blockMs);
+    for (const m of messages) this.dispatch(m);
+    return messages.length;
+  }
+
+  /**
+   * Starts work on a message this worker now holds (read, or claimed by the recoverer).
+   * While stopping, messages are left pending: another worker recovers them.
+   */
+  dispatch(message: QueueMessage): void {
+    const key = `${message.stream}/${message.id}`;
+    if (this.stopping || this.inflight.has(key)) return;
+    const attempt: RunningAttempt = { message, controller: new AbortController() };
+    this.inflight.set(key, attempt);
+    this.d.events.emit('inflight', { count: this.inflight.size });
+    const done = this.d.runner
+      .run(attempt)
+      .catch((err: unknown) =>
+        this.d.logger.error(
+          { err, taskId: message.taskId },
+          'attempt failed unexpectedly; message left pending',
+        ),
+      )
+      .finally(() => {
+        this.inflight.delete(key);
+        this.settled.delete(key);
+        this.d.events.emit('inflight', { count: this.inflight.size });
+        this.slotFreed?.();
+      });
+    this.settled.set(key, done);
+  }
+
+  /** Aborts the attempt running `taskId`, if this worker runs it. */
+  abortTask(taskId: string, reason: AbortReason): boolean {
+    let found = false;
+    for (const a of this.inflight.values()) {
+      if (a.message.taskId === taskId && !a.controller.signal.aborted) {
+        a.controller.abort(reason);
+        found = true;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Stops reading at once; waits up to `graceMs` for attempts in flight; then aborts the
+   * rest with reason `shutdown` (they write nothing and stay pending) and waits for them to
+   * unwind. Idempotent.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.stopSignal.abort();
+      this.d.queue.wake();
+      this.slotFreed?.();
+    }
+    await this.loop;
+    const inFlight = [...this.settled.values()];
+    if (inFlight.length > 0) {
+      this.d.logger.info({ inflight: inFlight.length, graceMs }, 'waiting for attempts in flight');
+      const all = Promise.all(inFlight);
+      const timedOut = await Promise.race([all.then(() => false), sleep(graceMs).then(() => true)]);
+      if (timedOut) {
+        const left = this.running();
+        this.d.logger.warn(
+          { tasks: left.map((a) => a.message.taskId) },
+          'grace period over; abandoning attempts, their messages stay pending for another worker',
+        );
+        for (const a of left) a.controller.abort('shutdown' satisfies AbortReason);
+        await Promise.all([...this.settled.values()]);
+      }
+    }
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        await this.tick();
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+        this.d.logger.warn({ err, retryInMs: delay }, 'reading the queue failed');
+        await sleep(delay, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  private async waitForSlot(): Promise<void> {
+    while (!this.stopping && this.inflight.size >= this.d.concurrency) {
+      await new Promise<void>((resolve) => (this.slotFreed = resolve));
+      this.slotFreed = undefined;
+    }
+  }
+}

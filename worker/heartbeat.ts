@@ -1,0 +1,59 @@
+import type { Logger } from '../lib/logger';
+import type { QueueBackend } from '../lib/queue/queue-backend';
+import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
+import type { Consumer } from './consumer';
+import { PeriodicComponent } from './periodic';
+
+export interface HeartbeatDeps {
+  consumer: Consumer;
+  queue: QueueBackend;
+  store: AttemptStore;
+  logger: Logger;
+  workerId: string;
+  leaseMs: number;
+  intervalMs: number;
+}
+
+/**
+ * Keeps this worker's attempts its own: resets the idle time of its messages in the queue
+ * (so no recoverer takes a long task from a live worker) and extends their leases in the
+ * database. The database is the authority: an attempt whose lease was not extended (another
+ * worker took it over after we froze) is aborted, and one whose task was asked to cancel is
+ * cancelled — this also covers a cancellation broadcast this worker missed.
+ */
+export class Heartbeat extends PeriodicComponent {
+  constructor(private readonly d: HeartbeatDeps) {
+    super('heartbeat', d.intervalMs, d.logger);
+  }
+
+  async tick(): Promise<void> {
+    const running = this.d.consumer.running();
+    if (running.length === 0) return;
+    const lost = await this.d.queue.touch(
+      this.d.workerId,
+      running.map((a) => a.message),
+    );
+    if (lost.length > 0) {
+      this.d.logger.debug(
+        { messages: lost.length },
+        'messages taken over elsewhere; the database lease decides',
+      );
+    }
+    const leased = running.filter((a) => a.lease !== undefined);
+    const leases: Lease[] = leased.map((a) => a.lease!);
+    const held = await this.d.store.extendLeases(this.d.workerId, leases, this.d.leaseMs);
+    for (const a of leased) {
+      if (a.controller.signal.aborted) continue;
+      const cancelRequested = held.get(a.lease!.id);
+      if (cancelRequested === undefined) {
+        this.d.logger.warn(
+          { taskId: a.lease!.id },
+          'lease lost (this worker was too slow); aborting the attempt',
+        );
+        a.controller.abort('lease_lost');
+      } else if (cancelRequested) {
+        a.controller.abort('cancelled');
+      }
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import type { TaskCatalog } from '../lib/catalog/task-catalog';
+import type { Config } from '../lib/config';
+import type { Database } from '../lib/db/client';
+import type { Logger } from '../lib/logger';
+import type { TaskEvents } from '../lib/observability/task-events';
+import type { QueueBackend } from '../lib/queue/queue-backend';
+import { AttemptStore } from '../lib/tasks/attempt-store';
+import { AttemptRunner } from './attempt-runner';
+import { Consumer } from './consumer';
+import type { Executor } from './executors/executor';
+import { Heartbeat } from './heartbeat';
+import { Reconciler } from './reconciler';
+import { Recoverer } from './recoverer';
+import { Scheduler } from './scheduler';
+
+export type WorkerSettings = Pick<
+  Config,
+  | 'WORKER_CONCURRENCY'
+  | 'WORKER_BLOCK_MS'
+  | 'CLAIM_IDLE_MS'
+  | 'RECOVERY_INTERVAL_MS'
+  | 'RECONCILE_INTERVAL_MS'
+  | 'SHUTDOWN_GRACE_MS'
+  | 'RETRY_BASE_MS'
+  | 'RETRY_MAX_MS'
+>;
+
+export interface WorkerDeps {
+  settings: WorkerSettings;
+  database: Database;
+  queue: QueueBackend;
+  catalog: TaskCatalog;
+  executors: ReadonlyMap<string, Executor>;
+  events: TaskEvents;
+  logger: Logger;
+  workerId: string;
+  /** Scheduler period; due tasks start within about this long after their time. */
+  schedulerIntervalMs?: number;
+  random?: () => number;
+}
+
+/** The worker: a fixed set of cooperating loops over injected clients. */
+export class Worker {
+  readonly consumer: Consumer;
+  readonly heartbeat: Heartbeat;
+  readonly recoverer: Recoverer;
+  readonly scheduler: Scheduler;
+  readonly reconciler: Reconciler;
+  private unsubscribeCancel?: () => void;
+  private stopping?: Promise<void>;
+
+  constructor(private readonly d: WorkerDeps) {
+    const s = d.settings;
+    const store = new AttemptStore(d.database);
+    const logger = d.logger.child({ workerId: d.workerId });
+    const runner = new AttemptRunner({
+      queue: d.queue,
+      store,
+      catalog: d.catalog,
+      executors: d.executors,
+      events: d.events,
+      logger,
+      workerId: d.workerId,
+      leaseMs: s.CLAIM_IDLE_MS,
+      retry: { baseMs: s.RETRY_BASE_MS, maxMs: s.RETRY_MAX_MS },
+      random: d.random,
+    });
+    this.consumer = new Consumer({
+      queue: d.queue,
+      runner,
+      events: d.events,
+      logger,
+      workerId: d.workerId,
+      concurrency: s.WORKER_CONCURRENCY,
+      blockMs: s.WORKER_BLOCK_MS,
+    });
+    this.heartbeat = new Heartbeat({
+      consumer: this.consumer,
+      queue: d.queue,
+      store,
+      logger,
+      workerId: d.workerId,
+      leaseMs: s.CLAIM_IDLE_MS,
+      // Three beats per lease: one missed beat (a GC pause, a slow query) loses nothing.
+      intervalMs: Math.max(50, Math.floor(s.CLAIM_IDLE_MS / 3)),
+    });
+    this.recoverer = new Recoverer({
+      consumer: this.consumer,
+      queue: d.queue,
+      events: d.events,
+      logger,
+      workerId: d.workerId,
+      claimIdleMs: s.CLAIM_IDLE_MS,
+      intervalMs: s.RECOVERY_INTERVAL_MS,
+    });
+    this.scheduler = new Scheduler({
+      queue: d.queue,
+      store,
+      logger,
+      intervalMs: d.schedulerIntervalMs ?? 250,
+    });
+    this.reconciler = new Reconciler({
+      queue: d.queue,
+      store,
+      logger,
+      intervalMs: s.RECONCILE_INTERVAL_MS,
+      graceMs: Math.min(5000, s.RECONCILE_INTERVAL_MS),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribeCancel = await this.d.queue.onCancel((taskId) => {
+      this.consumer.abortTask(taskId, 'cancelled');
+    });
+    this.consumer.start();
+    this.heartbeat.start();
+    this.recoverer.start();
+    this.scheduler.start();
+    this.reconciler.start();
+    this.d.logger.info(
+      { workerId: this.d.workerId, concurrency: this.d.settings.WORKER_CONCURRENCY },
+      'worker started',
+    );
+  }
+
+  /**
+   * Shutdown order (deadline: SHUTDOWN_GRACE_MS for attempts in flight):
+   * 1. stop everything that takes new work — the consumer's reads, the recoverer, the
+   *    scheduler and the reconciler;
+   * 2. let attempts in flight finish within the grace period, the heartbeat still keeping
+   *    their leases; abandon the rest unacknowledged (another worker recovers them);
+   * 3. stop the heartbeat and the cancellation subscription.
+   * Clients (database, Redis) are closed by the entry point, after this.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const consumerDone = this.consumer.stop(this.d.settings.SHUTDOWN_GRACE_MS);
+      await Promise.all([this.recoverer.stop(), this.scheduler.stop(), this.reconciler.stop()]);
+      await consumerDone;
+      await this.heartbeat.stop();
+      this.unsubscribeCancel?.();
+      this.d.logger.info({ workerId: this.d.workerId }, 'worker stopped');
+    })();
+    return this.stopping;
+  }
+}

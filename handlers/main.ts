@@ -35,7 +35,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const rows = await tasks.countByQueueAndStatus(['dead']);
     return rows.reduce((n, r) => n + r.n, 0);
   });
-  const catalog = builtinCatalog();
+  const catalog = builtinCatalog(config);
   const deps = { config, database, queue, catalog, metrics, events, logger, version: VERSION };
   const services = buildServices(deps);
   const app = createApp(deps, services);

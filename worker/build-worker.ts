@@ -30,7 +30,7 @@ export function buildWorker(p: WorkerParts): Worker {
     database: p.database,
     queue: p.queue,
     catalog: p.catalog,
-    executors: builtinExecutors(),
+    executors: builtinExecutors({ config: p.config, logger: p.logger }),
     events: p.events,
     logger: p.logger,
     workerId: workerIdFor(p.config),

@@ -1,0 +1,194 @@
+import type { Hono } from 'hono';
+import { buildServices, createApp } from '../../handlers/app';
+import type { AppEnv, Services } from '../../handlers/context';
+import type { Role } from '../../lib/auth/roles';
+import { builtinCatalog } from '../../lib/catalog/builtin-catalog';
+import type { TaskTypeDefinition } from '../../lib/catalog/task-catalog';
+import type { Config } from '../../lib/config';
+import { testConfig } from '../../lib/config';
+import type { Database } from '../../lib/db/client';
+import type { Logger } from '../../lib/logger';
+import { silentLogger } from '../../lib/logger';
+import { EventBus } from '../../lib/observability/event-bus';
+import { attachTaskMetrics, createMetrics } from '../../lib/observability/metrics';
+import type { Metrics } from '../../lib/observability/metrics';
+import type { TaskEventMap, TaskEvents } from '../../lib/observability/task-events';
+import { MemoryQueue } from '../../lib/queue/memory-queue';
+import type { QueueBackend } from '../../lib/queue/queue-backend';
+import { RedisQueue } from '../../lib/queue/redis-queue';
+import type { TaskView } from '../../lib/tasks/task';
+import type { Executor } from '../../worker/executors/executor';
+import { builtinExecutors } from '../../worker/executors';
+import { Worker } from '../../worker/worker';
+import { createTestPostgres, openTestPglite } from './databases';
+import type { TestPostgres } from './databases';
+import { deletePrefix, testPrefix, testRedis } from './redis';
+
+export interface StackOptions {
+  queue?: 'memory' | 'redis';
+  db?: 'pglite' | 'postgres';
+  config?: Partial<Record<keyof Config, string>>;
+  /** Start an in-process worker (default true). */
+  worker?: boolean;
+  /** Extra task types for the test, with their executors. */
+  types?: { definition: TaskTypeDefinition; executor: Executor }[];
+  logger?: Logger;
+}
+
+export interface RequestOptions {
+  token?: string | null;
+  body?: unknown;
+  rawBody?: string | Uint8Array;
+  headers?: Record<string, string>;
+}
+
+/** An API (and worker) in this process over real or in-memory backends, for tests. */
+export interface Stack {
+  app: Hono<AppEnv>;
+  config: Config;
+  database: Database;
+  queue: QueueBackend;
+  events: TaskEvents;
+  metrics: Metrics;
+  services: Services;
+  worker?: Worker;
+  adminToken: string;
+  /** Another worker on the same database and queue (stop it yourself, or let stop() do it). */
+  addWorker(id: string, overrides?: Partial<Record<keyof Config, string>>): Promise<Worker>;
+  request(method: string, path: string, opts?: RequestOptions): Promise<Response>;
+  /** Creates a user and returns its token. */
+  user(role: Role, name?: string): Promise<{ id: string; token: string }>;
+  /** Polls a task until its status is one of `statuses`. */
+  waitForStatus(id: string, statuses: string[], timeoutMs?: number): Promise<TaskView>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const queueKind = opts.queue ?? 'memory';
+  const dbKind = opts.db ?? 'pglite';
+  const prefix = testPrefix(queueKind);
+  const settings: Partial<Record<keyof Config, string>> = {
+    QUEUE_BACKEND: queueKind,
+    REDIS_PREFIX: prefix,
+    WORKER_BLOCK_MS: '200',
+    RETRY_BASE_MS: '20',
+    RETRY_MAX_MS: '200',
+    ...opts.config,
+  };
+  const config = testConfig(settings);
+  const logger = opts.logger ?? silentLogger();
+  let pgHandle: TestPostgres | undefined;
+  let database: Database;
+  if (dbKind === 'postgres') {
+    pgHandle = await createTestPostgres();
+    database = pgHandle.open(20);
+  } else {
+    database = await openTestPglite();
+  }
+  const redisClients: ReturnType<typeof testRedis>[] = [];
+  const newQueue = (): QueueBackend => {
+    if (queueKind === 'memory') return sharedMemory!;
+    const redis = testRedis();
+    redisClients.push(redis);
+    return new RedisQueue(redis, {
+      prefix,
+      openConnection: () => {
+        const c = testRedis();
+        redisClients.push(c);
+        return c;
+      },
+    });
+  };
+  const sharedMemory = queueKind === 'memory' ? new MemoryQueue() : undefined;
+  const queue = newQueue();
+  const events = new EventBus<TaskEventMap>(logger);
+  const metrics = createMetrics(undefined, false);
+  attachTaskMetrics(events, metrics);
+  const catalog = builtinCatalog(config);
+  const executors = builtinExecutors({ config, logger });
+  for (const t of opts.types ?? []) {
+    catalog.register(t.definition);
+    executors.set(t.definition.type, t.executor);
+  }
+  const deps = { config, database, queue, catalog, metrics, events, logger, version: 'test' };
+  const services = buildServices(deps);
+  const app = createApp(deps, services);
+  const workers: Worker[] = [];
+  const queues: QueueBackend[] = [queue];
+
+  const addWorker = async (id: string, overrides: Partial<Record<keyof Config, string>> = {}) => {
+    const q = newQueue();
+    if (q !== queue) queues.push(q);
+    const w = new Worker({
+      settings: testConfig({ ...settings, ...overrides }),
+      database,
+      queue: q,
+      catalog,
+      executors,
+      events,
+      logger,
+      workerId: id,
+      schedulerIntervalMs: 50,
+    });
+    await w.start();
+    workers.push(w);
+    return w;
+  };
+
+  const worker = opts.worker === false ? undefined : await addWorker('worker-1');
+  const admin = await services.users.create('test-admin', 'admin');
+
+  const request = (method: string, path: string, o: RequestOptions = {}) => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    const token = o.token === undefined ? admin.token : o.token;
+    if (token) headers['X-API-Token'] = token;
+    let body: string | Uint8Array | undefined;
+    if (o.rawBody !== undefined) body = o.rawBody;
+    else if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers['Content-Type'] ??= 'application/json';
+    }
+    return Promise.resolve(app.request(path, { method, headers, body }));
+  };
+
+  return {
+    app,
+    config,
+    database,
+    queue,
+    events,
+    metrics,
+    services,
+    worker,
+    adminToken: admin.token,
+    addWorker,
+    request,
+    async user(role, name) {
+      const { user, token } = await services.users.create(name ?? `${role}-${Math.random().toString(36).slice(2)}`, role);
+      return { id: user.id, token };
+    },
+    async waitForStatus(id, statuses, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: TaskView | undefined;
+      while (Date.now() < deadline) {
+        const res = await request('GET', `/v1/tasks/${id}`);
+        last = (await res.json()) as TaskView;
+        if (statuses.includes(last.status)) return last;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`task ${id} did not reach ${statuses.join('|')} in ${timeoutMs} ms (last: ${last?.status})`);
+    },
+    async stop() {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(queues.map((q) => q.close()));
+      if (queueKind === 'redis') {
+        const r = testRedis();
+        await deletePrefix(r, prefix);
+        r.disconnect();
+      }
+      for (const c of redisClients) c.disconnect();
+      await database.close();
+      await pgHandle?.drop();
+    },
+  };
+}

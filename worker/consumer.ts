@@ -110,8 +110,12 @@ export class Consumer {
     const inFlight = [...this.settled.values()];
     if (inFlight.length > 0) {
       this.d.logger.info({ inflight: inFlight.length, graceMs }, 'waiting for attempts in flight');
-      const all = Promise.all(inFlight);
-      const timedOut = await Promise.race([all.then(() => false), sleep(graceMs).then(() => true)]);
+      const graceOver = new AbortController();
+      const timedOut = await Promise.race([
+        Promise.all(inFlight).then(() => false),
+        sleep(graceMs, true, { signal: graceOver.signal }),
+      ]);
+      graceOver.abort(); // the grace timer must not keep the process alive once work is done
       if (timedOut) {
         const left = this.running();
         this.d.logger.warn(

@@ -80,6 +80,7 @@ export class RedisQueue implements QueueBackend {
     count: number,
     blockMs: number,
     streams: StreamRef[],
+    retried = false,
   ): Promise<QueueMessage[]> {
     const conn = this.blockingConnection();
     let reply: [string, [string, string[]][]][] | null;
@@ -97,12 +98,11 @@ export class RedisQueue implements QueueBackend {
         ...streams.map(() => '>'),
       )) as [string, [string, string[]][]][] | null;
     } catch (err) {
-      if (String(err).includes('NOGROUP')) {
-        // Redis lost the group (restart without persistence, FLUSHALL): recreate and go on.
-        await this.ensureGroups(streams.map((s) => s.key));
-        return [];
-      }
-      throw err;
+      if (!String(err).includes('NOGROUP') || retried) throw err;
+      // A stream of the queue (another priority) or its group does not exist yet, or Redis
+      // lost them (restart without persistence, FLUSHALL): create them and block again.
+      await this.ensureGroups(streams.map((s) => s.key));
+      return this.blockingRead(consumer, count, blockMs, streams, true);
     }
     if (!reply) return [];
     const byKey = new Map(streams.map((s) => [s.key, s]));

@@ -164,7 +164,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     addWorker,
     request,
     async user(role, name) {
-      const { user, token } = await services.users.create(name ?? `${role}-${Math.random().toString(36).slice(2)}`, role);
+      const { user, token } = await services.users.create(
+        name ?? `${role}-${Math.random().toString(36).slice(2)}`,
+        role,
+      );
       return { id: user.id, token };
     },
     async waitForStatus(id, statuses, timeoutMs = 15_000) {
@@ -176,7 +179,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         if (statuses.includes(last.status)) return last;
         await new Promise((r) => setTimeout(r, 20));
       }
-      throw new Error(`task ${id} did not reach ${statuses.join('|')} in ${timeoutMs} ms (last: ${last?.status})`);
+      throw new Error(
+        `task ${id} did not reach ${statuses.join('|')} in ${timeoutMs} ms (last: ${last?.status})`,
+      );
     },
     async stop() {
       await Promise.all(workers.map((w) => w.stop()));

@@ -1,0 +1,43 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import type { TaskTypeDefinition } from '../../lib/catalog/task-catalog';
+import type { Executor } from '../../worker/executors/executor';
+
+/** What a recording executor saw: every start, and the most attempts running at once. */
+export class ExecutionLog {
+  readonly starts: { taskId: string; attempt: number; at: number }[] = [];
+  readonly ends: { taskId: string; attempt: number; at: number }[] = [];
+  running = 0;
+  maxRunning = 0;
+
+  startsOf(taskId: string): number {
+    return this.starts.filter((s) => s.taskId === taskId).length;
+  }
+}
+
+/**
+ * A test task type, `test.record`, that sleeps `payload.ms` and records its starts and
+ * concurrency in `log`.
+ */
+export function recordingType(
+  log: ExecutionLog,
+  name = 'test.record',
+): { definition: TaskTypeDefinition; executor: Executor } {
+  const payload = z.strictObject({ ms: z.number().int().min(0).max(60_000).default(0) });
+  const executor: Executor<{ ms: number }> = async ({ task, attempt, signal }) => {
+    log.starts.push({ taskId: task.id, attempt, at: Date.now() });
+    log.running++;
+    log.maxRunning = Math.max(log.maxRunning, log.running);
+    try {
+      if (task.payload.ms > 0) await sleep(task.payload.ms, undefined, { signal });
+      return { ok: true };
+    } finally {
+      log.running--;
+      log.ends.push({ taskId: task.id, attempt, at: Date.now() });
+    }
+  };
+  return {
+    definition: { type: name, description: 'test: sleeps and records', payload },
+    executor: executor as Executor,
+  };
+}

@@ -1,0 +1,249 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryQueue } from '../../lib/queue/memory-queue';
+import type { QueueBackend, QueueEntry } from '../../lib/queue/queue-backend';
+import { RedisQueue } from '../../lib/queue/redis-queue';
+import { deletePrefix, testPrefix, testRedis } from '../helpers/redis';
+
+/** The same contract, run against both backends: the memory queue must behave like Redis. */
+interface Backend {
+  name: string;
+  /** Two handles on the same queue (two processes, for Redis). */
+  open(): { a: QueueBackend; b: QueueBackend };
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+const backends: Backend[] = [
+  {
+    name: 'memory',
+    open() {
+      const q = new MemoryQueue();
+      return { a: q, b: q };
+    },
+  },
+  {
+    name: 'redis',
+    open() {
+      const prefix = testPrefix('contract');
+      const clients: Redis[] = [];
+      const make = () => {
+        const r = testRedis();
+        clients.push(r);
+        return new RedisQueue(r, {
+          prefix,
+          openConnection: () => {
+            const c = testRedis();
+            clients.push(c);
+            return c;
+          },
+        });
+      };
+      const a = make();
+      const b = make();
+      cleanups.push(async () => {
+        await a.close();
+        await b.close();
+        const r = testRedis();
+        await deletePrefix(r, prefix);
+        r.disconnect();
+        for (const c of clients) c.disconnect();
+      });
+      return { a, b };
+    },
+  },
+];
+
+const entry = (taskId: string, extra: Partial<QueueEntry> = {}): QueueEntry => ({
+  taskId,
+  seq: 1,
+  queue: 'default',
+  priority: 'normal',
+  ...extra,
+});
+
+describe.each(backends)('queue contract: $name', (backend) => {
+  it('delivers a message once; unacknowledged it stays pending, not redelivered', async () => {
+    const { a } = backend.open();
+    await a.enqueue([entry('t1')]);
+    const first = await a.read('c1', 10, 0);
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatchObject({
+      taskId: 't1',
+      seq: 1,
+      deliveries: 1,
+      queue: 'default',
+      priority: 'normal',
+    });
+    expect(await a.read('c2', 10, 0)).toHaveLength(0);
+    const [stats] = await a.stats();
+    expect(stats).toMatchObject({ name: 'default', length: 0, pending: 1 });
+  });
+
+  it('ignores an enqueue whose seq is not newer than the one held (idempotent enqueue)', async () => {
+    const { a } = backend.open();
+    await a.enqueue([entry('t1')]);
+    await a.enqueue([entry('t1')]);
+    await a.enqueue([entry('t1', { seq: 0 })]);
+    expect(await a.read('c1', 10, 0)).toHaveLength(1);
+    await a.enqueue([entry('t1', { seq: 2 })]);
+    const again = await a.read('c1', 10, 0);
+    expect(again.map((m) => m.seq)).toEqual([2]);
+    expect((await a.lookup(['t1', 'nope'])).get('t1')).toBe(2);
+  });
+
+  it('delivers higher priorities first under a backlog', async () => {
+    const { a } = backend.open();
+    await a.enqueue([
+      entry('low', { priority: 'low' }),
+      entry('normal', { priority: 'normal' }),
+      entry('high', { priority: 'high' }),
+      entry('other-high', { priority: 'high', queue: 'other' }),
+    ]);
+    const got = await a.read('c1', 2, 0);
+    expect(got.map((m) => m.priority)).toEqual(['high', 'high']);
+    const rest = await a.read('c1', 10, 0);
+    expect(rest.map((m) => m.taskId)).toEqual(['normal', 'low']);
+  });
+
+  it('ack removes the message and forgets the task; a stale ack keeps the newer seq', async () => {
+    const { a } = backend.open();
+    await a.enqueue([entry('t1')]);
+    const [m] = await a.read('c1', 1, 0);
+    await a.ack(m!);
+    expect((await a.lookup(['t1'])).has('t1')).toBe(false);
+    expect((await a.stats())[0]).toMatchObject({ length: 0, pending: 0 });
+
+    await a.enqueue([entry('t2')]);
+    const [old] = await a.read('c1', 1, 0);
+    await a.enqueue([entry('t2', { seq: 2 })]);
+    await a.ack(old!);
+    expect((await a.lookup(['t2'])).get('t2')).toBe(2);
+  });
+
+  it('lets another consumer take over a message idle past the claim time, counting deliveries', async () => {
+    const { a, b } = backend.open();
+    await a.enqueue([entry('t1')]);
+    const [m] = await a.read('worker-a', 1, 0);
+    expect(await b.claimIdle('worker-b', 60_000, 10)).toHaveLength(0);
+    await sleep(80);
+    const claimed = await b.claimIdle('worker-b', 50, 10);
+    expect(claimed).toHaveLength(1);
+    expect(claimed[0]).toMatchObject({ taskId: 't1', id: m!.id, deliveries: 2 });
+    // The old owner learns it lost the message; its touch does not steal it back.
+    expect(await a.touch('worker-a', [m!])).toHaveLength(1);
+    await sleep(80);
+    const third = await a.claimIdle('worker-a', 50, 10);
+    expect(third[0]?.deliveries).toBe(3);
+  });
+
+  it('touch keeps a live consumer’s message from being claimed', async () => {
+    const { a, b } = backend.open();
+    await a.enqueue([entry('t1')]);
+    const [m] = await a.read('worker-a', 1, 0);
+    for (let i = 0; i < 4; i++) {
+      await sleep(30);
+      expect(await a.touch('worker-a', [m!])).toHaveLength(0);
+    }
+    expect(await b.claimIdle('worker-b', 60, 10)).toHaveLength(0);
+  });
+
+  it('defers a message into the delayed set and promotes it when due', async () => {
+    const { a } = backend.open();
+    await a.enqueue([entry('t1')]);
+    const [m] = await a.read('c1', 1, 0);
+    const dueAt = (await a.now()) + 150;
+    await a.defer(m!, { ...entry('t1', { seq: 2 }), dueAt });
+    expect((await a.stats())[0]).toMatchObject({ pending: 0, delayed: 1 });
+    expect(await a.promoteDue(10)).toEqual([]);
+    expect(await a.read('c1', 1, 0)).toHaveLength(0);
+    await sleep(200);
+    expect(await a.promoteDue(10)).toEqual(['t1']);
+    const [again] = await a.read('c1', 1, 0);
+    expect(again).toMatchObject({ taskId: 't1', seq: 2 });
+  });
+
+  it('enqueues a task with a future due time into the delayed set', async () => {
+    const { a } = backend.open();
+    await a.enqueue([entry('later', { dueAt: (await a.now()) + 60_000 }), entry('now', { dueAt: 1 })]);
+    const got = await a.read('c1', 10, 0);
+    expect(got.map((m) => m.taskId)).toEqual(['now']);
+    expect((await a.stats())[0]!.delayed).toBe(1);
+    await a.forget('later', 'default', 1);
+    expect((await a.stats())[0]!.delayed).toBe(0);
+    expect((await a.lookup(['later'])).has('later')).toBe(false);
+  });
+
+  it('dead-letters: acknowledges the message and forgets the task', async () => {
+    const { a } = backend.open();
+    await a.enqueue([entry('t1')]);
+    const [m] = await a.read('c1', 1, 0);
+    await a.deadLetter(m!, 1, {
+      taskId: 't1',
+      type: 'demo.fail',
+      queue: 'default',
+      payload: { x: 1 },
+      error: { message: 'boom', code: 'x' },
+      attempts: 3,
+    });
+    expect((await a.stats())[0]).toMatchObject({ pending: 0, length: 0 });
+    expect((await a.lookup(['t1'])).size).toBe(0);
+  });
+
+  it('blocks a read until a message arrives, and wake() ends the wait early', async () => {
+    const { a, b } = backend.open();
+    await a.enqueue([entry('warm')]); // the queue exists
+    await a.ack((await a.read('c1', 1, 0))[0]!);
+    const started = Date.now();
+    const reading = a.read('c1', 1, 3000);
+    await sleep(100);
+    await b.enqueue([entry('t1')]);
+    const got = await reading;
+    expect(got.map((m) => m.taskId)).toEqual(['t1']);
+    expect(Date.now() - started).toBeLessThan(2500);
+
+    const idleStart = Date.now();
+    const idle = a.read('c1', 1, 5000);
+    await sleep(150);
+    a.wake();
+    expect(await idle).toEqual([]);
+    expect(Date.now() - idleStart).toBeLessThan(3000);
+  });
+
+  it('broadcasts cancellations to every subscriber', async () => {
+    const { a, b } = backend.open();
+    const heard: string[] = [];
+    const off = await b.onCancel((id) => heard.push(id));
+    await sleep(50);
+    await a.publishCancel('t9');
+    for (let i = 0; i < 50 && heard.length === 0; i++) await sleep(20);
+    off();
+    expect(heard).toEqual(['t9']);
+  });
+});
+
+describe('redis queue: losing Redis state', () => {
+  it('recreates a lost consumer group and keeps delivering', async () => {
+    const prefix = testPrefix('lost');
+    const redis = testRedis();
+    const blocking = testRedis();
+    const a = new RedisQueue(redis, { prefix, openConnection: () => blocking });
+    cleanups.push(async () => {
+      await a.close();
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+    });
+    await a.enqueue([entry('t1')]);
+    await a.ack((await a.read('c1', 1, 0))[0]!);
+    // What FLUSHALL does to this queue: every key gone, the consumer group with them.
+    await deletePrefix(redis, prefix);
+    expect(await a.read('c1', 1, 100)).toEqual([]);
+    await a.enqueue([entry('t2')]);
+    const got = await a.read('c1', 1, 500);
+    expect(got.map((m) => m.taskId)).toEqual(['t2']);
+  });
+});

@@ -1,0 +1,124 @@
+import { sql } from 'drizzle-orm';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TaskView } from '../../lib/tasks/task';
+import { ExecutionLog, recordingType } from '../helpers/recording-type';
+import type { Stack, StackOptions } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
+
+const variants: { name: string; opts: StackOptions }[] = [
+  { name: 'memory queue + PGlite', opts: { queue: 'memory', db: 'pglite' } },
+  { name: 'Redis + PostgreSQL', opts: { queue: 'redis', db: 'postgres' } },
+];
+
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+async function submitBatch(s: Stack, tasks: unknown[]): Promise<TaskView[]> {
+  const res = await s.request('POST', '/v1/tasks/batch', { body: { tasks } });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { tasks: TaskView[] }).tasks;
+}
+
+async function waitUntilAllEnded(s: Stack, ids: string[], timeoutMs: number): Promise<Map<string, string>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await s.database.rows<{ id: string; status: string }>(
+      sql`SELECT id::text, status FROM tasks WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`,
+    );
+    const statuses = new Map(rows.map((r) => [r.id, r.status]));
+    const open = ids.filter((id) => !['succeeded', 'dead', 'cancelled'].includes(statuses.get(id) ?? ''));
+    if (open.length === 0) return statuses;
+    if (Date.now() > deadline)
+      throw new Error(`${open.length} tasks still open, e.g. ${statuses.get(open[0]!)}`);
+    await sleep(50);
+  }
+}
+
+describe.each(variants)('worker on $name', ({ opts }) => {
+  it('stays alive through an idle period longer than its block timeout, then runs new work', async () => {
+    stack = await startStack({ ...opts, config: { WORKER_BLOCK_MS: '100' } });
+    const first = await stack.request('POST', '/v1/tasks', {
+      body: { type: 'demo.echo', payload: { n: 1 } },
+    });
+    await stack.waitForStatus(((await first.json()) as TaskView).id, ['succeeded']);
+    // Ten block timeouts with nothing to do: a consumer that returned after one read
+    // (the predecessor's bug) would leave the next task queued forever.
+    await sleep(1000);
+    const res = await stack.request('POST', '/v1/tasks', { body: { type: 'demo.echo', payload: { n: 2 } } });
+    const done = await stack.waitForStatus(((await res.json()) as TaskView).id, ['succeeded'], 5000);
+    expect(done.result).toEqual({ n: 2 });
+  });
+
+  it('never has more than WORKER_CONCURRENCY attempts in flight with 10× that many queued', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({ ...opts, config: { WORKER_CONCURRENCY: '4' }, types: [recordingType(log)] });
+    const tasks = await submitBatch(
+      stack,
+      Array.from({ length: 40 }, () => ({ type: 'test.record', payload: { ms: 40 } })),
+    );
+    const statuses = await waitUntilAllEnded(
+      stack,
+      tasks.map((t) => t.id),
+      30_000,
+    );
+    expect([...statuses.values()].every((s) => s === 'succeeded')).toBe(true);
+    expect(log.maxRunning).toBe(4);
+    expect(log.starts).toHaveLength(40);
+  });
+
+  it('two workers on one stream never start the same attempt (500 tasks)', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({ ...opts, config: { WORKER_CONCURRENCY: '8' }, types: [recordingType(log)] });
+    await stack.addWorker('worker-2');
+    const tasks = await submitBatch(
+      stack,
+      Array.from({ length: 500 }, (_, i) => ({ type: 'test.record', payload: { ms: i % 3 } })),
+    );
+    const ids = tasks.map((t) => t.id);
+    const statuses = await waitUntilAllEnded(stack, ids, 60_000);
+    expect([...statuses.values()].filter((s) => s !== 'succeeded')).toEqual([]);
+    const starts = await stack.database.rows<{
+      task_id: string;
+      attempt: number;
+      n: number;
+      workers: number;
+    }>(sql`
+      SELECT task_id::text, attempt, count(*)::int AS n, count(DISTINCT worker_id)::int AS workers
+      FROM task_events WHERE kind = 'started' GROUP BY task_id, attempt`);
+    expect(starts).toHaveLength(500);
+    expect(starts.filter((s) => s.n !== 1)).toEqual([]);
+    expect(log.starts).toHaveLength(500);
+    const byWorker = await stack.database.rows<{ worker_id: string; n: number }>(
+      sql`SELECT worker_id, count(*)::int AS n FROM task_events WHERE kind = 'started' GROUP BY worker_id`,
+    );
+    // Both took part: the test would prove nothing if one worker ran everything.
+    expect(byWorker.map((r) => r.worker_id).sort()).toEqual(['worker-1', 'worker-2']);
+  });
+
+  it('stops reading at once on stop(), finishes attempts in flight, then returns', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({ ...opts, config: { WORKER_CONCURRENCY: '2' }, types: [recordingType(log)] });
+    const tasks = await submitBatch(
+      stack,
+      Array.from({ length: 6 }, () => ({ type: 'test.record', payload: { ms: 300 } })),
+    );
+    while (log.running < 2) await sleep(10);
+    const started = Date.now();
+    await stack.worker!.stop();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(log.starts).toHaveLength(2);
+    expect(log.ends).toHaveLength(2);
+    const rows = await stack.database.rows<{ status: string; n: number }>(sql`
+      SELECT status, count(*)::int AS n FROM tasks
+      WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(tasks.map((t) => t.id))}::jsonb))
+      GROUP BY status ORDER BY status`);
+    expect(rows).toEqual([
+      { status: 'queued', n: 4 },
+      { status: 'succeeded', n: 2 },
+    ]);
+  });
+});

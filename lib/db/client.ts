@@ -53,12 +53,10 @@ export function openPostgres(url: string, poolSize: number, logger: Logger): Dat
     // A statement stuck on a dead server must not hold a worker slot forever.
     query_timeout: 60000,
     application_name: 'procurator',
+    // Timestamps come back as text in raw queries; UTC keeps their offset predictable.
+    options: '-c TimeZone=UTC',
   });
   pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL connection failed'));
-  pool.on('connect', (client) => {
-    // Timestamps come back as text in raw queries; UTC keeps their offset predictable.
-    client.query('SET TIME ZONE UTC').catch(() => undefined);
-  });
   return wrap('postgres', drizzlePg(pool, { schema }), () => pool.end());
 }
 

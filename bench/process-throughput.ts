@@ -16,6 +16,12 @@ import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskStore } from '../lib/tasks/task-store';
 import { builtinExecutors } from '../worker/executors';
 import { Worker } from '../worker/worker';
+import type { OutboundClient } from '../lib/outbound/outbound-client';
+
+/** The benchmark runs no outbound tasks. */
+const plainOutbound: OutboundClient = {
+  request: () => Promise.reject(new Error('no outbound HTTP in this benchmark')),
+};
 import { sql } from 'drizzle-orm';
 
 export interface ThroughputResult {
@@ -118,7 +124,7 @@ export async function measureThroughput(
     database: backend.database,
     queue: backend.queue,
     catalog,
-    executors: builtinExecutors({ config, logger }),
+    executors: builtinExecutors({ config, logger, outbound: plainOutbound, feishu: null }),
     events,
     logger,
     workerId: `bench-${name}`,

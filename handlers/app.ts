@@ -1,6 +1,8 @@
 import { Hono } from 'hono';
 import { Authenticator } from '../lib/auth/authenticator';
 import { UserStore } from '../lib/auth/user-store';
+import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
+import { checkOutboundUrl } from '../lib/outbound/url-policy';
 import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskStore } from '../lib/tasks/task-store';
 import type { AppDeps, AppEnv, Services } from './context';
@@ -19,6 +21,7 @@ import { tasksRouter } from './tasks';
 export function buildServices(deps: AppDeps): Services {
   const tasks = new TaskStore(deps.database);
   const users = new UserStore(deps.database);
+  const policy = addressPolicyFromConfig(deps.config);
   return {
     tasks,
     users,
@@ -27,7 +30,11 @@ export function buildServices(deps: AppDeps): Services {
       tasks,
       deps.queue,
       deps.catalog,
-      { maxAttempts: deps.config.DEFAULT_MAX_ATTEMPTS, timeoutMs: deps.config.DEFAULT_TIMEOUT_MS },
+      {
+        maxAttempts: deps.config.DEFAULT_MAX_ATTEMPTS,
+        timeoutMs: deps.config.DEFAULT_TIMEOUT_MS,
+        checkCallbackUrl: (url) => checkOutboundUrl(url, policy),
+      },
       deps.events,
       deps.logger,
     ),

@@ -13,7 +13,7 @@ import { onShutdownSignals } from '../lib/shutdown';
 import { TaskStore } from '../lib/tasks/task-store';
 import { VERSION } from '../lib/version';
 import { buildWorker } from '../worker/build-worker';
-import type { Worker } from '../worker/worker';
+import type { BuiltWorker } from '../worker/build-worker';
 import { bootstrapAdmin } from './bootstrap-admin';
 import { buildServices, createApp } from './app';
 
@@ -42,10 +42,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   if (database.kind === 'pglite') await bootstrapAdmin(services.users, logger);
 
-  let worker: Worker | undefined;
+  let worker: BuiltWorker | undefined;
   if (queue.kind === 'memory') {
     worker = buildWorker({ config, database, queue, catalog, events, logger });
-    await worker.start();
+    await worker.worker.start();
   }
 
   const server = await listen((req) => app.fetch(req), config.SERVER_HOST, config.SERVER_PORT);
@@ -67,7 +67,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       //    writes outcomes until step 2 ends.
       stopping ??= (async () => {
         await closeServer(server, 5000);
-        await worker?.stop();
+        await worker?.worker.stop();
+        await worker?.close();
         await closeQueue();
         await database.close();
       })();

@@ -16,8 +16,8 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-/** A JSON object whose values all match `value`. */
-const jsonMap = <T extends z.ZodType>(value: T, what: string) =>
+/** A JSON object whose values all match `value` (and keys `keyPattern`). */
+const jsonMap = <T extends z.ZodType>(value: T, what: string, keyPattern = /^[\s\S]+$/) =>
   z.string().transform((raw, ctx): Record<string, z.output<T>> => {
     let parsed: unknown;
     try {
@@ -26,7 +26,7 @@ const jsonMap = <T extends z.ZodType>(value: T, what: string) =>
       ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
       return z.NEVER;
     }
-    const result = z.record(z.string(), value).safeParse(parsed);
+    const result = z.record(z.string().regex(keyPattern), value).safeParse(parsed);
     if (!result.success) {
       ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
       return z.NEVER;
@@ -77,9 +77,12 @@ export const configSchema = z
     MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1048576),
     OUTBOUND_ALLOW_PRIVATE: bool.default(false),
     OUTBOUND_ALLOW_HOSTS: list.default([]),
-    BACKUP_TARGETS: jsonMap(z.string().regex(/^postgres(ql)?:\/\//), 'target name → postgres:// URL').default(
-      {},
-    ),
+    BACKUP_TARGETS: jsonMap(
+      z.string().regex(/^postgres(ql)?:\/\//),
+      'target name (letters, digits, _ . -) → postgres:// URL',
+      // a target name becomes a directory and a file name prefix
+      /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+    ).default({}),
     BACKUP_DIR: z.string().min(1).default('./backups'),
     BACKUP_KEEP: int(1, 10000).default(7),
     FEISHU_WEBHOOK_URL: z.url({ error: 'must be an http(s) URL' }).optional(),

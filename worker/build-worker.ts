@@ -3,9 +3,13 @@ import { randomBytes } from 'node:crypto';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { Config } from '../lib/config';
 import type { Database } from '../lib/db/client';
+import { FeishuClient } from '../lib/feishu/feishu-client';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
+import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
+import { SafeOutboundClient } from '../lib/outbound/safe-outbound-client';
 import type { QueueBackend } from '../lib/queue/queue-backend';
+import { DeadLetterAlerter } from './dead-letter-alerter';
 import { builtinExecutors } from './executors';
 import { Worker } from './worker';
 
@@ -23,16 +27,32 @@ export interface WorkerParts {
   logger: Logger;
 }
 
-/** The worker with every built-in executor. */
-export function buildWorker(p: WorkerParts): Worker {
-  return new Worker({
-    settings: p.config,
+export interface BuiltWorker {
+  worker: Worker;
+  /** Closes the clients built here (outbound HTTP); call after worker.stop(). */
+  close: () => Promise<void>;
+}
+
+/**
+ * The worker with every built-in executor, its outbound HTTP client and, when a Feishu bot is
+ * configured, the dead-letter alerter.
+ */
+export function buildWorker(p: WorkerParts): BuiltWorker {
+  const { config, logger } = p;
+  const outbound = new SafeOutboundClient({ policy: addressPolicyFromConfig(config) });
+  const feishu = config.FEISHU_WEBHOOK_URL
+    ? new FeishuClient({ webhookUrl: config.FEISHU_WEBHOOK_URL, secret: config.FEISHU_SECRET, outbound })
+    : null;
+  const worker = new Worker({
+    settings: config,
     database: p.database,
     queue: p.queue,
     catalog: p.catalog,
-    executors: builtinExecutors({ config: p.config, logger: p.logger }),
+    executors: builtinExecutors({ config, logger, outbound, feishu }),
     events: p.events,
-    logger: p.logger,
-    workerId: workerIdFor(p.config),
+    logger,
+    workerId: workerIdFor(config),
+    components: feishu ? [new DeadLetterAlerter({ events: p.events, sender: feishu, logger })] : [],
   });
+  return { worker, close: () => outbound.close() };
 }

@@ -32,7 +32,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const events = new EventBus<TaskEventMap>(logger);
   const metrics = createMetrics();
   attachTaskMetrics(events, metrics);
-  const worker = buildWorker({ config, database, queue, catalog: builtinCatalog(config), events, logger });
+  const { worker, close: closeWorkerClients } = buildWorker({
+    config,
+    database,
+    queue,
+    catalog: builtinCatalog(config),
+    events,
+    logger,
+  });
   await worker.start();
   const server = await metricsServer(metrics, config.WORKER_METRICS_PORT, config.SERVER_HOST);
   const address = server.address();
@@ -52,6 +59,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
           (server as Server).close(() => resolve());
           (server as Server).closeAllConnections();
         });
+        await closeWorkerClients();
         await closeQueue();
         await database.close();
       })();

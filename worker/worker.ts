@@ -36,6 +36,8 @@ export interface WorkerDeps {
   workerId: string;
   /** Scheduler period; due tasks start within about this long after their time. */
   schedulerIntervalMs?: number;
+  /** More components (e.g. the dead-letter alerter), started and stopped with the helpers. */
+  components?: { start(): void; stop(): Promise<void> }[];
   random?: () => number;
 }
 
@@ -117,6 +119,7 @@ export class Worker {
     this.recoverer.start();
     this.scheduler.start();
     this.reconciler.start();
+    for (const c of this.d.components ?? []) c.start();
     this.d.logger.info(
       { workerId: this.d.workerId, concurrency: this.d.settings.WORKER_CONCURRENCY },
       'worker started',
@@ -129,7 +132,8 @@ export class Worker {
    *    scheduler and the reconciler;
    * 2. let attempts in flight finish within the grace period, the heartbeat still keeping
    *    their leases; abandon the rest unacknowledged (another worker recovers them);
-   * 3. stop the heartbeat and the cancellation subscription.
+   * 3. stop the heartbeat, the cancellation subscription and the other components (the
+   *    dead-letter alerter flushes what the last attempts dead-lettered).
    * Clients (database, Redis) are closed by the entry point, after this.
    */
   stop(): Promise<void> {
@@ -139,6 +143,7 @@ export class Worker {
       await consumerDone;
       await this.heartbeat.stop();
       this.unsubscribeCancel?.();
+      await Promise.all((this.d.components ?? []).map((c) => c.stop()));
       this.d.logger.info({ workerId: this.d.workerId }, 'worker stopped');
     })();
     return this.stopping;

@@ -47,6 +47,8 @@ export type Submission = z.output<typeof submissionSchema>;
 export interface SubmissionDefaults {
   maxAttempts: number;
   timeoutMs: number;
+  /** Refuses a callback URL (a problem message) that the outbound policy would block. */
+  checkCallbackUrl?: (url: string) => string | null;
 }
 
 export type Validated = { ok: true; task: NewTask } | { ok: false; errors: FieldProblem[] };
@@ -108,6 +110,10 @@ export function validateSubmission(
     if (runAt.getTime() - now > MAX_SCHEDULE_AHEAD_MS) {
       errors.push({ path: issuePath(prefix, ['runAt']), message: 'must be less than 366 days ahead' });
     }
+  }
+  if (s.callbackUrl && defaults.checkCallbackUrl) {
+    const problem = defaults.checkCallbackUrl(s.callbackUrl);
+    if (problem) errors.push({ path: issuePath(prefix, ['callbackUrl']), message: problem });
   }
   if (errors.length > 0) return { ok: false, errors };
   return {

@@ -18,6 +18,8 @@ import type { QueueBackend } from '../../lib/queue/queue-backend';
 import { RedisQueue } from '../../lib/queue/redis-queue';
 import type { TaskView } from '../../lib/tasks/task';
 import type { Executor } from '../../worker/executors/executor';
+import { addressPolicyFromConfig } from '../../lib/outbound/address-policy';
+import { SafeOutboundClient } from '../../lib/outbound/safe-outbound-client';
 import { builtinExecutors } from '../../worker/executors';
 import { Worker } from '../../worker/worker';
 import { createTestPostgres, openTestPglite } from './databases';
@@ -105,7 +107,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const metrics = createMetrics(undefined, false);
   attachTaskMetrics(events, metrics);
   const catalog = builtinCatalog(config);
-  const executors = builtinExecutors({ config, logger });
+  const outbound = new SafeOutboundClient({ policy: addressPolicyFromConfig(config) });
+  const executors = builtinExecutors({ config, logger, outbound, feishu: null });
   for (const t of opts.types ?? []) {
     catalog.register(t.definition);
     executors.set(t.definition.type, t.executor);
@@ -192,6 +195,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         r.disconnect();
       }
       for (const c of redisClients) c.disconnect();
+      await outbound.close();
       await database.close();
       await pgHandle?.drop();
     },

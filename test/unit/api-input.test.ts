@@ -177,6 +177,24 @@ describe('task validation', () => {
     await problem(await submit({ type: 'demo.echo', callbackUrl: 'ftp://example.com/x' }), 422);
   });
 
+  it('refuses obviously private destinations for http tasks and callbacks at submission', async () => {
+    const http = await problem(
+      await submit({ type: 'http', payload: { url: 'http://169.254.169.254/latest/meta-data/' } }),
+      422,
+    );
+    expect(http.errors?.map((e) => e.path)).toEqual(['payload.url']);
+    const callback = await problem(
+      await submit({ type: 'demo.echo', callbackUrl: 'http://127.0.0.1:8080/hook' }),
+      422,
+    );
+    expect(callback.errors?.map((e) => e.path)).toEqual(['callbackUrl']);
+    const injected = await problem(
+      await submit({ type: 'http', payload: { url: 'https://example.com/', headers: { 'X-A': 'a\r\nHost: evil' } } }),
+      422,
+    );
+    expect(injected.errors?.map((e) => e.path)).toEqual(['payload.headers.X-A']);
+  });
+
   it('422 for NUL characters, which PostgreSQL cannot store', async () => {
     const p = await problem(await submit({ type: 'demo.echo', payload: { note: 'a\u0000b' } }), 422);
     expect(p.errors?.[0]?.path).toBe('payload.note');

@@ -13,7 +13,9 @@ describe('task flow on the memory queue and the embedded database', () => {
   });
 
   it('submits a task, runs it and records its result and events', async () => {
-    const res = await stack.request('POST', '/v1/tasks', { body: { type: 'demo.echo', payload: { hello: 'world' } } });
+    const res = await stack.request('POST', '/v1/tasks', {
+      body: { type: 'demo.echo', payload: { hello: 'world' } },
+    });
     expect(res.status).toBe(202);
     const task = (await res.json()) as TaskView;
     expect(res.headers.get('location')).toBe(`/v1/tasks/${task.id}`);

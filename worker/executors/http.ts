@@ -1,0 +1,115 @@
+import { httpPayloadSchema } from '../../lib/catalog/http-type';
+import type { HttpPayload } from '../../lib/catalog/http-type';
+import { PermanentTaskError, RetryAfterError, RetryableTaskError } from '../../lib/errors';
+import type { OutboundClient, OutboundResponse } from '../../lib/outbound/outbound-client';
+import type { Executor } from './executor';
+
+/** Response bytes kept in the result (API.md: body cut at 64 KiB). */
+export const HTTP_RESULT_MAX_BYTES = 64 * 1024;
+/** The longest Retry-After we honour; a longer wait is the upstream asking too much of a queue. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+const ERROR_BODY_CHARS = 500;
+
+/** Our headers win over a task's own of the same name: receivers deduplicate on them. */
+const RESERVED_HEADERS = ['idempotency-key', 'procurator-attempt', 'procurator-task-id'];
+
+// The address policy is enforced by the client at connect time; here only the payload's form matters.
+const payloadSchema = httpPayloadSchema();
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+  truncated: boolean;
+}
+
+/** http: one request through `client`; the status decides success, retry or failure. */
+export function createHttpExecutor(client: OutboundClient): Executor {
+  return async ({ task, attempt, signal }) => {
+    const parsed = payloadSchema.safeParse(task.payload);
+    if (!parsed.success) {
+      throw new PermanentTaskError(`invalid http payload: ${parsed.error.message}`, 'invalid_payload');
+    }
+    const p = parsed.data;
+    const { body, contentType } = encodeBody(p);
+    const headers: [string, string][] = Object.entries(p.headers ?? {}).filter(
+      ([name]) => !RESERVED_HEADERS.includes(name.toLowerCase()),
+    );
+    const hasContentType = headers.some(([name]) => name.toLowerCase() === 'content-type');
+    if (contentType && !hasContentType) headers.push(['Content-Type', contentType]);
+    headers.push(
+      ['Idempotency-Key', task.id],
+      ['Procurator-Attempt', String(attempt)],
+      ['Procurator-Task-Id', task.id],
+    );
+    const res = await client.request({
+      url: p.url,
+      method: p.method,
+      // fromEntries defines properties, so a header named __proto__ stays an ordinary key.
+      headers: Object.fromEntries(headers),
+      body,
+      timeoutMs: p.timeoutMs ?? task.timeoutMs,
+      signal,
+      maxResponseBytes: HTTP_RESULT_MAX_BYTES,
+    });
+    return judge(res);
+  };
+}
+
+function encodeBody(p: HttpPayload): { body?: string; contentType?: string } {
+  if (p.body === undefined) return {};
+  if (typeof p.body === 'string') return { body: p.body, contentType: 'text/plain; charset=utf-8' };
+  return { body: JSON.stringify(p.body), contentType: 'application/json' };
+}
+
+function judge(res: OutboundResponse): HttpResult {
+  // PostgreSQL refuses NUL in text and jsonb: a response carrying one must not fail the write.
+  const text = res.body.replaceAll('\u0000', '\uFFFD');
+  const status = res.status;
+  if (status >= 200 && status < 300) {
+    return { status, headers: res.headers, body: decodeBody(text, res), truncated: res.truncated };
+  }
+  const code = `http_${status}`;
+  const redirect = status >= 300 && status < 400;
+  const location = redirect ? res.headers.location : undefined;
+  const note = redirect
+    ? ` (redirect${location ? ` to ${location.slice(0, ERROR_BODY_CHARS)}` : ''} not followed)`
+    : '';
+  const message = `upstream answered HTTP ${status}${note}: ${text.slice(0, ERROR_BODY_CHARS)}`;
+  if (status === 408 || status === 429 || status >= 500) {
+    const delayMs = retryAfterMs(res.headers['retry-after']);
+    throw delayMs === undefined
+      ? new RetryableTaskError(message, code)
+      : new RetryAfterError(message, delayMs, code);
+  }
+  if (redirect) throw new PermanentTaskError(message, 'redirect_not_followed');
+  throw new PermanentTaskError(message, code);
+}
+
+/** Parsed JSON when the answer says it is JSON and arrived whole; text otherwise. */
+function decodeBody(text: string, res: OutboundResponse): unknown {
+  const type = res.headers['content-type'] ?? '';
+  if (res.truncated || !/^application\/([\w.+-]+\+)?json\b/i.test(type.trim())) return text;
+  try {
+    const value: unknown = JSON.parse(text);
+    // A \u0000 escape decodes to NUL, which the database would refuse: keep such answers as text.
+    return JSON.stringify(value).includes('\\u0000') ? text : value;
+  } catch {
+    return text;
+  }
+}
+
+/** Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), capped; undefined if absent or unreadable. */
+export function retryAfterMs(header: string | undefined, now: number = Date.now()): number | undefined {
+  if (header === undefined) return undefined;
+  const value = header.trim();
+  let ms: number;
+  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
+  else {
+    // Every HTTP-date form starts with a day name; Date.parse alone would read "-5" as a year.
+    const at = /^[A-Za-z]{3}/.test(value) ? Date.parse(value) : NaN;
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  }
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}

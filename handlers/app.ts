@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { AuditStore } from '../lib/audit/audit-store';
 import { Authenticator } from '../lib/auth/authenticator';
 import { UserStore } from '../lib/auth/user-store';
 import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
@@ -26,6 +27,7 @@ export function buildServices(deps: AppDeps): Services {
     tasks,
     users,
     auth: new Authenticator(users, deps.config.API_TOKENS, deps.logger),
+    audit: new AuditStore(deps.database),
     submit: new SubmitService(
       tasks,
       deps.queue,

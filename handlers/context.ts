@@ -1,3 +1,4 @@
+import type { AuditStore } from '../lib/audit/audit-store';
 import type { Authenticator } from '../lib/auth/authenticator';
 import type { Principal } from '../lib/auth/roles';
 import type { UserStore } from '../lib/auth/user-store';
@@ -29,6 +30,7 @@ export interface Services {
   submit: SubmitService;
   users: UserStore;
   auth: Authenticator;
+  audit: AuditStore;
 }
 
 /** Hono's typed context: what middleware puts on each request. */

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { AuditStore } from '../lib/audit/audit-store';
+import { FailPoints } from '../lib/failpoints';
 import { Authenticator } from '../lib/auth/authenticator';
 import { UserStore } from '../lib/auth/user-store';
 import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
@@ -7,6 +8,7 @@ import { checkOutboundUrl } from '../lib/outbound/url-policy';
 import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskStore } from '../lib/tasks/task-store';
 import type { AppDeps, AppEnv, Services } from './context';
+import { dlqRouter } from './dlq';
 import { healthRouter } from './health';
 import { meRouter } from './me';
 import { metricsRouter } from './metrics-route';
@@ -39,6 +41,7 @@ export function buildServices(deps: AppDeps): Services {
       },
       deps.events,
       deps.logger,
+      new FailPoints(deps.config.FAILPOINTS),
     ),
   };
 }
@@ -57,6 +60,7 @@ export function createApp(deps: AppDeps, services: Services = buildServices(deps
   app.route('/v1/tasks', tasksRouter());
   app.route('/v1/system', systemRouter());
   app.route('/v1/me', meRouter());
+  app.route('/v1/dlq', dlqRouter());
   app.onError(onError);
   app.notFound(notFound);
   assertEveryRouteHasARole(app);

@@ -14,6 +14,10 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'GET /v1/system/info': 'dev',
   'GET /v1/system/queues': 'ops',
   'GET /v1/me': 'dev',
+  'GET /v1/dlq': 'ops',
+  'POST /v1/dlq/replay': 'ops',
+  'POST /v1/dlq/:id/replay': 'ops',
+  'DELETE /v1/dlq/:id': 'ops',
 };
 
 export function routeKey(method: string, path: string): string {

@@ -90,6 +90,12 @@ export const configSchema = z
     SIGNING_KEYS: z.string().min(1).optional(),
     METRICS_TOKEN: z.string().min(1).optional(),
     WORKER_METRICS_PORT: int(0, 65535).default(50003),
+    FAILPOINTS: z
+      .string()
+      .regex(/^[a-z.-]+(:\d+)?(,[a-z.-]+(:\d+)?)*$/, {
+        error: 'must be name[:n],... (test-only crash points)',
+      })
+      .optional(),
     LOG_LEVEL: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
         error: 'must be one of trace, debug, info, warn, error, fatal, silent',

@@ -1,5 +1,6 @@
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import { PermanentTaskError, RetryAfterError, TaskTimeoutError, describeTaskError } from '../lib/errors';
+import type { FailPoints } from '../lib/failpoints';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
@@ -33,6 +34,7 @@ export interface AttemptRunnerDeps {
   leaseMs: number;
   retry: RetrySettings;
   random?: () => number;
+  failpoints?: FailPoints;
 }
 
 /** Deliveries beyond maxAttempts + this mean the message keeps stopping its worker. */
@@ -107,6 +109,7 @@ export class AttemptRunner {
       }
     }
     const durationMs = performance.now() - startedAt;
+    this.d.failpoints?.hit('worker.after-execute');
     const reason = a.controller.signal.aborted ? (a.controller.signal.reason as AbortReason) : undefined;
 
     if (reason === 'lease_lost' || reason === 'shutdown') {
@@ -217,6 +220,7 @@ export class AttemptRunner {
   }
 
   private async finish(message: QueueMessage, task: TaskRecord): Promise<void> {
+    this.d.failpoints?.hit('worker.after-outcome');
     await this.d.queue.ack(message);
     this.d.events.emit('finished', { task });
   }

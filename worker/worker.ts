@@ -1,6 +1,7 @@
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { Config } from '../lib/config';
 import type { Database } from '../lib/db/client';
+import { FailPoints } from '../lib/failpoints';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend } from '../lib/queue/queue-backend';
@@ -23,6 +24,7 @@ export type WorkerSettings = Pick<
   | 'SHUTDOWN_GRACE_MS'
   | 'RETRY_BASE_MS'
   | 'RETRY_MAX_MS'
+  | 'FAILPOINTS'
 >;
 
 export interface WorkerDeps {
@@ -66,6 +68,7 @@ export class Worker {
       leaseMs: s.CLAIM_IDLE_MS,
       retry: { baseMs: s.RETRY_BASE_MS, maxMs: s.RETRY_MAX_MS },
       random: d.random,
+      failpoints: new FailPoints(d.settings.FAILPOINTS),
     });
     this.consumer = new Consumer({
       queue: d.queue,

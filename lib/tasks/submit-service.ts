@@ -2,9 +2,12 @@ import type { Principal } from '../auth/roles';
 import type { TaskCatalog } from '../catalog/task-catalog';
 import type { FieldProblem } from '../errors';
 import { ValidationError } from '../errors';
+import { NO_FAIL_POINTS } from '../failpoints';
+import type { FailPoints } from '../failpoints';
 import type { Logger } from '../logger';
 import type { TaskEvents } from '../observability/task-events';
 import type { QueueBackend } from '../queue/queue-backend';
+import { enqueueStoredTasks } from './enqueue-tasks';
 import type { SubmissionDefaults } from './submission';
 import { requestHash, validateSubmission } from './submission';
 import type { TaskRecord } from './task';
@@ -25,6 +28,7 @@ export class SubmitService {
     private readonly defaults: SubmissionDefaults,
     private readonly events: TaskEvents,
     private readonly logger: Logger,
+    private readonly failpoints: FailPoints = NO_FAIL_POINTS,
   ) {}
 
   /**
@@ -86,22 +90,8 @@ export class SubmitService {
   }
 
   private async enqueue(tasks: readonly TaskRecord[]): Promise<void> {
+    this.failpoints.hit('api.after-commit');
     for (const task of tasks) this.events.emit('submitted', { task });
-    try {
-      await this.queue.enqueue(
-        tasks.map((t) => ({
-          taskId: t.id,
-          seq: t.enqueueSeq,
-          queue: t.queue,
-          priority: t.priority,
-          dueAt: t.status === 'scheduled' && t.runAt ? t.runAt.getTime() : null,
-        })),
-      );
-    } catch (err) {
-      this.logger.warn(
-        { err, tasks: tasks.length },
-        'tasks are stored but could not be enqueued; the reconciler will enqueue them',
-      );
-    }
+    await enqueueStoredTasks(this.queue, tasks, this.logger);
   }
 }

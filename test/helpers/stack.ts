@@ -7,6 +7,7 @@ import type { TaskTypeDefinition } from '../../lib/catalog/task-catalog';
 import type { Config } from '../../lib/config';
 import { testConfig } from '../../lib/config';
 import type { Database } from '../../lib/db/client';
+import { openPostgres } from '../../lib/db/client';
 import type { Logger } from '../../lib/logger';
 import { silentLogger } from '../../lib/logger';
 import { EventBus } from '../../lib/observability/event-bus';
@@ -35,6 +36,8 @@ export interface StackOptions {
   /** Extra task types for the test, with their executors. */
   types?: { definition: TaskTypeDefinition; executor: Executor }[];
   logger?: Logger;
+  /** Rewrites the test database's URL before connecting (e.g. through a TcpProxy). */
+  postgresUrl?: (url: string) => string;
 }
 
 export interface RequestOptions {
@@ -83,7 +86,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   let database: Database;
   if (dbKind === 'postgres') {
     pgHandle = await createTestPostgres();
-    database = pgHandle.open(20);
+    database = opts.postgresUrl
+      ? openPostgres(opts.postgresUrl(pgHandle.url), 20, logger)
+      : pgHandle.open(20);
   } else {
     database = await openTestPglite();
   }

@@ -1,0 +1,94 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../lib/errors';
+import { isUuid } from '../lib/ids';
+import { QUEUE_NAME_RE } from '../lib/queue/queue-backend';
+import { DeadLetterStore, MAX_BULK_REPLAY } from '../lib/tasks/dead-letter-store';
+import { enqueueStoredTasks } from '../lib/tasks/enqueue-tasks';
+import { issuePath } from '../lib/tasks/submission';
+import { toTaskView } from '../lib/tasks/task';
+import type { AppEnv } from './context';
+import { decodeCursor, encodeCursor } from './cursor';
+import { readJsonBody } from './json-body';
+import { valid } from './validate';
+
+const listQuery = z.strictObject({
+  type: z.string().min(1).max(200).optional(),
+  queue: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+const bulkBody = z
+  .strictObject({
+    ids: z.array(z.uuid()).min(1).max(1000).optional(),
+    type: z.string().min(1).max(200).optional(),
+    queue: z.string().regex(QUEUE_NAME_RE).optional(),
+  })
+  .refine((b) => b.ids !== undefined || b.type !== undefined || b.queue !== undefined, {
+    error: 'name the tasks to replay: ids, type or queue (an empty filter would replay everything)',
+  });
+
+/** /v1/dlq: dead tasks, with their payload and last error; replay and delete (ops). */
+export function dlqRouter(): Hono<AppEnv> {
+  const r = new Hono<AppEnv>();
+  const store = (c: { get(k: 'deps'): AppEnv['Variables']['deps'] }) =>
+    new DeadLetterStore(c.get('deps').database);
+  const actor = (c: { get<K extends 'principal' | 'requestId'>(k: K): AppEnv['Variables'][K] }) => ({
+    principal: c.get('principal'),
+    requestId: c.get('requestId'),
+  });
+
+  r.get('/', valid('query', listQuery), async (c) => {
+    const q = c.req.valid('query');
+    const page = await c.get('services').tasks.list({
+      status: 'dead',
+      type: q.type,
+      queue: q.queue,
+      before: decodeCursor(q.cursor),
+      limit: q.limit,
+    });
+    const last = page.items[page.items.length - 1];
+    return c.json({
+      items: page.items.map(toTaskView),
+      nextCursor: page.more && last ? encodeCursor(last.id) : null,
+    });
+  });
+
+  r.post('/replay', async (c) => {
+    const { config, queue, logger } = c.get('deps');
+    const parsed = bulkBody.safeParse(await readJsonBody(c, config.MAX_BODY_BYTES));
+    if (!parsed.success) {
+      throw new ValidationError(
+        'The replay filter is invalid.',
+        parsed.error.issues.map((i) => ({ path: issuePath('', i.path) || '(body)', message: i.message })),
+      );
+    }
+    const tasks = await store(c).replayMatching(parsed.data, actor(c));
+    await enqueueStoredTasks(queue, tasks, logger);
+    return c.json({ replayed: tasks.length, limit: MAX_BULK_REPLAY }, 202);
+  });
+
+  r.post('/:id/replay', async (c) => {
+    const id = c.req.param('id');
+    const task = isUuid(id) ? await store(c).replay(id, actor(c)) : null;
+    if (!task)
+      throw new NotFoundError(`No dead task ${id.slice(0, 100)} (it may have been replayed already).`);
+    const { queue, logger } = c.get('deps');
+    await enqueueStoredTasks(queue, [task], logger);
+    return c.json(toTaskView(task), 202);
+  });
+
+  r.delete('/:id', async (c) => {
+    const id = c.req.param('id');
+    const task = isUuid(id) ? await store(c).discard(id, actor(c)) : null;
+    if (!task) throw new NotFoundError(`No dead task ${id.slice(0, 100)}.`);
+    await c
+      .get('deps')
+      .queue.forget(task.id, task.queue, task.enqueueSeq)
+      .catch(() => undefined);
+    return c.body(null, 204);
+  });
+
+  return r;
+}

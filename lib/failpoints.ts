@@ -1,0 +1,47 @@
+/**
+ * Test-only crash points, to prove recovery at the exact moments that matter. Set
+ * FAILPOINTS=name[:n][,name[:n]...] and the process kills itself with SIGKILL (no cleanup, no
+ * catch, like `kill -9`) the n-th time (default 1st) execution passes that point. Unset in
+ * production: every `hit` is then a no-op.
+ */
+export const FAIL_POINTS = [
+  /** API: the task row is committed, the queue message not yet added. */
+  'api.after-commit',
+  /** Worker: the executor's side effect happened, its outcome is not yet written. */
+  'worker.after-execute',
+  /** Worker: the outcome is committed, the message not yet acknowledged. */
+  'worker.after-outcome',
+] as const;
+export type FailPointName = (typeof FAIL_POINTS)[number];
+
+export class FailPoints {
+  private readonly armed = new Map<string, number>();
+
+  constructor(
+    spec: string | undefined,
+    private readonly die: () => void = () => process.kill(process.pid, 'SIGKILL'),
+  ) {
+    for (const part of (spec ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      const [name, n] = part.split(':');
+      if (!(FAIL_POINTS as readonly string[]).includes(name!)) throw new Error(`unknown fail point ${name}`);
+      this.armed.set(name!, Math.max(1, Number(n ?? 1) || 1));
+    }
+  }
+
+  hit(name: FailPointName): void {
+    const left = this.armed.get(name);
+    if (left === undefined) return;
+    if (left <= 1) {
+      this.armed.delete(name);
+      this.die();
+    } else {
+      this.armed.set(name, left - 1);
+    }
+  }
+}
+
+/** The fail points of a process with none armed. */
+export const NO_FAIL_POINTS = new FailPoints(undefined);

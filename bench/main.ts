@@ -16,10 +16,12 @@ async function main(): Promise<void> {
   const tasks = quick ? 2000 : 10000;
   const results: ThroughputResult[] = [];
 
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
   for (const [name, open] of [
     ['embedded (memory + PGlite)', () => embeddedBackend()],
     ['redis + postgres', () => productionBackend(pgUrl, redisUrl)],
   ] as const) {
+    if (only && !name.includes(only)) continue;
     const backend = await open();
     try {
       results.push(await measureThroughput(name, backend, tasks));

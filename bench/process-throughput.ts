@@ -60,7 +60,7 @@ export async function productionBackend(pgUrl: string, redisUrl: string): Promis
   const prefix = `bench-${randomBytes(4).toString('hex')}`;
   const connections: Redis[] = [];
   const open = () => {
-    const r = new Redis(redisUrl);
+    const r = new Redis(redisUrl, { enableAutoPipelining: true });
     connections.push(r);
     return r;
   };

@@ -9,6 +9,7 @@ import { openDatabase } from '../lib/db/open';
 import { migratePostgres } from '../lib/db/migrate';
 import { createLogger } from '../lib/logger';
 import type { Logger } from '../lib/logger';
+import { RotationNotAvailableError, signingKeyStore } from '../lib/signing/key-store';
 import { VERSION } from '../lib/version';
 import { runServe } from '../handlers/main';
 import { runWorker } from '../worker/main';
@@ -22,6 +23,8 @@ Usage:
   procurator create-admin --name NAME [--json]  create an admin user; prints its token once
   procurator create-user --name NAME --role ROLE [--json]
                                                 create a user (role: admin, ops, dev)
+  procurator rotate-signing-key                 a new callback signing key; the previous one stays
+                                                published for 7 days (not with SIGNING_KEYS set)
 
 Configuration comes from the environment; see the README.`;
 
@@ -56,6 +59,23 @@ async function createUser(config: Config, logger: Logger, args: string[], fixedR
   }
 }
 
+/** Makes a new callback signing key current; the old one stays in the JWKS for the grace period. */
+async function rotateSigningKey(config: Config, logger: Logger): Promise<void> {
+  // Checked before opening the database: with SIGNING_KEYS the database holds no keys to rotate.
+  if (config.SIGNING_KEYS) throw new RotationNotAvailableError();
+  const database = await openDatabase(config, logger);
+  try {
+    const r = await signingKeyStore(config, database).rotate();
+    const old = r.retired.length ? r.retired.join(', ') : 'none';
+    process.stdout.write(
+      `New signing key ${r.kid} (${r.alg}) signs callbacks from now on.\n` +
+        `Previous key(s): ${old}; still published until ${r.publishedUntil.toISOString()}.\n`,
+    );
+  } finally {
+    await database.close();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -68,7 +88,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig();
   // Commands that print for humans or scripts keep their log lines off stdout.
-  const quiet = command.startsWith('create-');
+  const quiet = command.startsWith('create-') || command === 'rotate-signing-key';
   const logger = createLogger(quiet ? 'warn' : config.LOG_LEVEL);
   switch (command) {
     case 'serve':
@@ -87,6 +107,8 @@ async function main(argv: string[]): Promise<void> {
       return createUser(config, logger, rest, 'admin');
     case 'create-user':
       return createUser(config, logger, rest);
+    case 'rotate-signing-key':
+      return rotateSigningKey(config, logger);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

@@ -132,3 +132,65 @@ export const auditLog = pgTable(
   },
   (t) => [index('audit_log_actor_idx').on(t.actorId, t.id)],
 );
+
+/**
+ * The callback outbox: one row per end (`succeeded`, `dead`, `cancelled`) of a task with a
+ * callbackUrl. Rows are written by the trigger `tasks_callback_outbox` (migration
+ * 0002_callbacks_trigger) in the transaction that ends the task, so every path that ends a
+ * task produces its delivery without knowing about callbacks. `task` is the row as it ended
+ * (a replay may change the live row before the delivery goes out); it is dropped once the
+ * delivery is settled. `id` is the delivery id receivers de-duplicate on.
+ */
+export const callbackDeliveries = pgTable(
+  'callback_deliveries',
+  {
+    id: uuid('id').primaryKey(),
+    taskId: uuid('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    run: integer('run').notNull().default(0),
+    event: text('event').notNull(),
+    url: text('url').notNull(),
+    task: jsonb('task'),
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAt: timestamps('next_at').notNull().defaultNow(),
+    lastError: text('last_error'),
+    leaseOwner: text('lease_owner'),
+    leasedUntil: timestamps('leased_until'),
+    createdAt: timestamps('created_at').notNull().defaultNow(),
+    updatedAt: timestamps('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('callback_deliveries_one_per_end').on(t.taskId, t.run, t.event),
+    // Deliverers scan only what is still to be sent; settled rows never enter this index.
+    index('callback_deliveries_due_idx')
+      .on(t.nextAt)
+      .where(sql`${t.status} = 'pending'`),
+    check('callback_deliveries_status_check', sql`${t.status} in ('pending','delivered','failed')`),
+  ],
+);
+
+/**
+ * Keys that sign callbacks when SIGNING_KEYS is not set. The current key is the one not
+ * retired (at most one, enforced by an index, so two processes generating the first key at
+ * once keep one). A retired key loses its private half and stays published for a grace
+ * period, so signatures made just before a rotation still verify.
+ */
+export const signingKeys = pgTable(
+  'signing_keys',
+  {
+    kid: text('kid').primaryKey(),
+    algorithm: text('algorithm').notNull(),
+    privateJwk: jsonb('private_jwk'),
+    publicJwk: jsonb('public_jwk').notNull(),
+    createdAt: timestamps('created_at').notNull().defaultNow(),
+    retiredAt: timestamps('retired_at'),
+  },
+  (t) => [
+    uniqueIndex('signing_keys_one_current')
+      .on(sql`(${t.retiredAt} is null)`)
+      .where(sql`${t.retiredAt} is null`),
+    check('signing_keys_algorithm_check', sql`${t.algorithm} in ('EdDSA','ES256')`),
+  ],
+);

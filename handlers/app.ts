@@ -2,34 +2,48 @@ import { Hono } from 'hono';
 import { AuditStore } from '../lib/audit/audit-store';
 import { FailPoints } from '../lib/failpoints';
 import { Authenticator } from '../lib/auth/authenticator';
+import { UserAdmin } from '../lib/auth/user-admin';
 import { UserStore } from '../lib/auth/user-store';
+import { LogStore } from '../lib/logs/log-store';
 import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
 import { checkOutboundUrl } from '../lib/outbound/url-policy';
+import { signingKeyStore } from '../lib/signing/key-store';
 import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskStore } from '../lib/tasks/task-store';
 import type { AppDeps, AppEnv, Services } from './context';
 import { dlqRouter } from './dlq';
 import { healthRouter } from './health';
+import { logsRouter } from './logs';
+import { jwksRouter } from './jwks';
 import { meRouter } from './me';
 import { metricsRouter } from './metrics-route';
-import { authenticate } from './middleware/auth';
+import { authenticate, requireRouteRole } from './middleware/auth';
+import { throttleFailedAuth } from './middleware/auth-throttle';
 import { notFound, onError } from './middleware/errors';
 import { httpMetrics } from './middleware/http-metrics';
+import { rateLimit } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
 import { ROUTE_ROLES, routeKey } from './route-roles';
 import { systemRouter } from './system';
 import { tasksRouter } from './tasks';
+import { usersRouter } from './users';
 
 /** The services the handlers call, built from the injected clients. */
 export function buildServices(deps: AppDeps): Services {
   const tasks = new TaskStore(deps.database);
   const users = new UserStore(deps.database);
   const policy = addressPolicyFromConfig(deps.config);
+  const auth = new Authenticator(users, deps.config.API_TOKENS, deps.logger, deps.revocations);
+  const audit = new AuditStore(deps.database);
+  const { database, revocations, logger } = deps;
   return {
     tasks,
     users,
-    auth: new Authenticator(users, deps.config.API_TOKENS, deps.logger),
-    audit: new AuditStore(deps.database),
+    auth,
+    audit,
+    userAdmin: new UserAdmin({ database, users, audit, auth, revocations, logger }),
+    logs: new LogStore(deps.database),
+    signingKeys: signingKeyStore(deps.config, deps.database),
     submit: new SubmitService(
       tasks,
       deps.queue,
@@ -56,10 +70,15 @@ export function createApp(deps: AppDeps, services: Services = buildServices(deps
   app.use('*', httpMetrics(deps.metrics));
   app.route('/', healthRouter());
   app.route('/', metricsRouter());
-  app.use('/v1/*', authenticate());
+  app.route('/', jwksRouter());
+  // Order matters: a throttled address is refused before its token is looked at; the user's
+  // rate limit counts every authenticated request, including those its role then refuses.
+  app.use('/v1/*', throttleFailedAuth(), authenticate(), rateLimit(), requireRouteRole());
   app.route('/v1/tasks', tasksRouter());
   app.route('/v1/system', systemRouter());
   app.route('/v1/me', meRouter());
+  app.route('/v1/users', usersRouter());
+  app.route('/v1/logs', logsRouter());
   app.route('/v1/dlq', dlqRouter());
   app.onError(onError);
   app.notFound(notFound);

@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
+import type { Http2Bindings, HttpBindings, ServerType } from '@hono/node-server';
 import type { Server } from 'node:http';
+import { accessBackends } from '../lib/auth/access-backends';
 import { builtinCatalog } from '../lib/catalog/builtin-catalog';
 import type { Config } from '../lib/config';
 import { openDatabase } from '../lib/db/open';
@@ -8,7 +9,7 @@ import type { Logger } from '../lib/logger';
 import { EventBus } from '../lib/observability/event-bus';
 import { attachQueueGauges, attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
-import { openQueue } from '../lib/queue/open-queue';
+import { openQueue, openRedis } from '../lib/queue/open-queue';
 import { onShutdownSignals } from '../lib/shutdown';
 import { TaskStore } from '../lib/tasks/task-store';
 import { VERSION } from '../lib/version';
@@ -36,7 +37,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     return rows.reduce((n, r) => n + r.n, 0);
   });
   const catalog = builtinCatalog(config);
-  const deps = { config, database, queue, catalog, metrics, events, logger, version: VERSION };
+  // Rate limits and revocation marks go through Redis whenever replicas may be many; their
+  // own connection keeps the limiter's one call per request out of the queue's way.
+  const accessRedis =
+    config.QUEUE_BACKEND === 'redis' ? openRedis(config.REDIS_URL, logger, 'api-access') : null;
+  const access = accessBackends(accessRedis, config.REDIS_PREFIX, logger);
+  const deps = { config, database, queue, catalog, metrics, events, logger, version: VERSION, ...access };
   const services = buildServices(deps);
   const app = createApp(deps, services);
 
@@ -48,7 +54,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await worker.worker.start();
   }
 
-  const server = await listen((req) => app.fetch(req), config.SERVER_HOST, config.SERVER_PORT);
+  const server = await listen((req, env) => app.fetch(req, env), config.SERVER_HOST, config.SERVER_PORT);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.SERVER_PORT;
   logger.info(
@@ -70,6 +76,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await worker?.worker.stop();
         await worker?.close();
         await closeQueue();
+        await accessRedis?.quit().catch(() => accessRedis.disconnect());
         await database.close();
       })();
       return stopping;
@@ -83,7 +90,12 @@ export async function runServe(config: Config, logger: Logger): Promise<void> {
   onShutdownSignals(logger, () => running.stop());
 }
 
-function listen(fetch: (req: Request) => Response | Promise<Response>, hostname: string, port: number) {
+// `env` carries the Node request and socket, which getConnInfo reads for the client address.
+function listen(
+  fetch: (req: Request, env: HttpBindings | Http2Bindings) => Response | Promise<Response>,
+  hostname: string,
+  port: number,
+) {
   return new Promise<ServerType>((resolve, reject) => {
     const server = serve({ fetch, hostname, port }, () => resolve(server));
     server.once('error', reject);

@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../lib/errors';
 import { isUuid } from '../lib/ids';
 import { TASK_STATUSES, TERMINAL_STATUSES, toTaskView } from '../lib/tasks/task';
 import type { TaskRecord } from '../lib/tasks/task';
+import { auditCancelByOther } from './cancel-audit';
 import type { AppEnv } from './context';
 import { decodeCursor, encodeCursor } from './cursor';
 import { readJsonBody } from './json-body';
@@ -113,6 +114,7 @@ export function tasksRouter(): Hono<AppEnv> {
     if (cancelled) {
       await queue.forget(cancelled.id, cancelled.queue, cancelled.enqueueSeq).catch(() => undefined);
       events.emit('finished', { task: cancelled });
+      await auditCancelByOther(c, task, 'cancelled');
       return c.json(toTaskView(cancelled), 200);
     }
     const stopping = await tasks.requestCancel(task.id);
@@ -120,6 +122,7 @@ export function tasksRouter(): Hono<AppEnv> {
       // Every worker hears this; the one running the task aborts it. Its heartbeat also sees
       // the request in the database, should the broadcast be missed.
       await queue.publishCancel(stopping.id).catch(() => undefined);
+      await auditCancelByOther(c, task, 'stopping');
       return c.json(toTaskView(stopping), 202);
     }
     const now = await tasks.get(task.id);

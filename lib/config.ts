@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { flowLimitsSchema } from './flow/flow-limits';
 
 /**
  * The whole configuration of Procurator: one schema, read once at start. Nothing else reads
@@ -74,6 +75,8 @@ export const configSchema = z
     DEFAULT_TIMEOUT_MS: int(1, 86_400_000).default(60000),
     RATE_LIMIT_RPS: int(1, 1_000_000).default(100),
     RATE_LIMIT_BURST: int(1, 10_000_000).default(200),
+    AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(20),
+    TRUST_PROXY: bool.default(false),
     MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1048576),
     OUTBOUND_ALLOW_PRIVATE: bool.default(false),
     OUTBOUND_ALLOW_HOSTS: list.default([]),
@@ -90,6 +93,29 @@ export const configSchema = z
     SIGNING_KEYS: z.string().min(1).optional(),
     METRICS_TOKEN: z.string().min(1).optional(),
     WORKER_METRICS_PORT: int(0, 65535).default(50003),
+    FLOW_LIMITS: z
+      .string()
+      .transform((raw, ctx) => {
+        const what =
+          'a JSON object of "type:<name>" or "queue:<name>" → {concurrency?, ratePerSecond?, burst?}';
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `must be ${what}` });
+          return z.NEVER;
+        }
+        const r = flowLimitsSchema.safeParse(parsed);
+        if (!r.success) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be ${what} (${r.error.issues[0]?.message ?? 'invalid'})`,
+          });
+          return z.NEVER;
+        }
+        return r.data;
+      })
+      .default({}),
     FAILPOINTS: z
       .string()
       .regex(/^[a-z.-]+(:\d+)?(,[a-z.-]+(:\d+)?)*$/, {

@@ -1,10 +1,12 @@
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import { PermanentTaskError, RetryAfterError, TaskTimeoutError, describeTaskError } from '../lib/errors';
 import type { FailPoints } from '../lib/failpoints';
+import type { FlowGate, FlowLimits, FlowRule } from '../lib/flow/flow-limits';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
 import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
+import { resultToJson } from '../lib/tasks/result-json';
 import { decideFailure } from '../lib/tasks/retry-policy';
 import type { RetrySettings } from '../lib/tasks/retry-policy';
 import type { TaskError, TaskRecord } from '../lib/tasks/task';
@@ -20,6 +22,14 @@ export interface RunningAttempt {
   controller: AbortController;
   lease?: Lease;
   task?: TaskRecord;
+  /** Flow rules whose slots this attempt holds (released when it ends). */
+  flowRules?: FlowRule[];
+}
+
+/** Flow limits and the gate that enforces them across workers. */
+export interface Flow {
+  limits: FlowLimits;
+  gate: FlowGate;
 }
 
 export interface AttemptRunnerDeps {
@@ -35,6 +45,7 @@ export interface AttemptRunnerDeps {
   retry: RetrySettings;
   random?: () => number;
   failpoints?: FailPoints;
+  flow?: Flow;
 }
 
 /** Deliveries beyond maxAttempts + this mean the message keeps stopping its worker. */
@@ -49,6 +60,29 @@ export class AttemptRunner {
   constructor(private readonly d: AttemptRunnerDeps) {}
 
   async run(a: RunningAttempt): Promise<void> {
+    const flow = this.d.flow;
+    const rules = flow?.limits.rulesFor(a.message) ?? [];
+    if (!flow || rules.length === 0) return this.runClaimed(a);
+    const { waitMs, now } = await flow.gate.acquire(a.message.taskId, rules, this.d.leaseMs);
+    if (waitMs > 0) {
+      // Over a limit: wait in the delayed set (no attempt spent, nothing written), with jitter
+      // so that waiting tasks do not all come back at the same instant.
+      const jitter = Math.floor((this.d.random ?? Math.random)() * Math.min(waitMs, 250));
+      await this.d.queue.postpone(a.message, now + waitMs + jitter);
+      this.d.events.emit('flow_limited', { scopes: rules.map((r) => r.scope) });
+      return;
+    }
+    a.flowRules = rules;
+    try {
+      await this.runClaimed(a);
+    } finally {
+      await flow.gate
+        .release(a.message.taskId, rules)
+        .catch((err: unknown) => this.d.logger.warn({ err }, 'could not release flow slots; they expire'));
+    }
+  }
+
+  private async runClaimed(a: RunningAttempt): Promise<void> {
     const { message } = a;
     const claim = await withWriteRetries(
       () => this.d.store.claim(message.taskId, message.seq, this.d.workerId, this.d.leaseMs),
@@ -69,6 +103,7 @@ export class AttemptRunner {
           seq: claim.seq,
           queue: claim.task.queue,
           priority: claim.task.priority,
+          type: claim.task.type,
           dueAt: claim.runAt.getTime(),
         });
         return;
@@ -94,14 +129,14 @@ export class AttemptRunner {
     logger.debug('attempt started');
     const startedAt = performance.now();
 
-    let result: unknown;
+    let resultJson = 'null';
     let failure: unknown;
     if (a.message.deliveries > task.maxAttempts + EXTRA_DELIVERIES) {
       failure = poisonError(a.message.deliveries);
     } else {
       const timer = setTimeout(() => a.controller.abort('timeout' satisfies AbortReason), task.timeoutMs);
       try {
-        result = await this.invoke(a, task, logger);
+        resultJson = resultToJson(await this.invoke(a, task, logger));
       } catch (err) {
         failure = err;
       } finally {
@@ -128,7 +163,7 @@ export class AttemptRunner {
     if (failure === undefined) {
       this.d.events.emit('attempt_finished', { task, outcome: 'succeeded', durationMs });
       const ended = await this.write(a, () =>
-        this.d.store.succeed(lease, this.d.workerId, result, Math.round(durationMs)),
+        this.d.store.succeed(lease, this.d.workerId, resultJson, Math.round(durationMs)),
       );
       if (ended) await this.finish(a.message, ended);
       return;
@@ -153,6 +188,7 @@ export class AttemptRunner {
           seq: next.enqueueSeq,
           queue: next.queue,
           priority: next.priority,
+          type: next.type,
           dueAt: (next.runAt ?? new Date()).getTime(),
         });
       }

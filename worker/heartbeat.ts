@@ -1,3 +1,4 @@
+import type { FlowGate } from '../lib/flow/flow-limits';
 import type { Logger } from '../lib/logger';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
@@ -7,6 +8,7 @@ import { PeriodicComponent } from './periodic';
 export interface HeartbeatDeps {
   consumer: Consumer;
   queue: QueueBackend;
+  flowGate?: FlowGate;
   store: AttemptStore;
   logger: Logger;
   workerId: string;
@@ -39,6 +41,10 @@ export class Heartbeat extends PeriodicComponent {
         'messages taken over elsewhere; the database lease decides',
       );
     }
+    const flowHolders = running
+      .filter((a) => a.flowRules && a.flowRules.length > 0)
+      .map((a) => ({ holder: a.message.taskId, rules: a.flowRules! }));
+    if (this.d.flowGate && flowHolders.length > 0) await this.d.flowGate.refresh(flowHolders, this.d.leaseMs);
     const leased = running.filter((a) => a.lease !== undefined);
     const leases: Lease[] = leased.map((a) => a.lease!);
     const held = await this.d.store.extendLeases(this.d.workerId, leases, this.d.leaseMs);

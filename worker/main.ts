@@ -28,11 +28,12 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     );
   }
   const database = await openDatabase(config, logger);
-  const { queue, close: closeQueue } = openQueue(config, logger, 'worker');
+  const { queue, redis, close: closeQueue } = openQueue(config, logger, 'worker');
   const events = new EventBus<TaskEventMap>(logger);
   const metrics = createMetrics();
   attachTaskMetrics(events, metrics);
   const { worker, close: closeWorkerClients } = buildWorker({
+    redis,
     config,
     database,
     queue,

@@ -39,7 +39,14 @@ export class Reconciler extends PeriodicComponent {
         const seq = await this.d.store.bumpSeq(t.id, t.seq);
         if (seq === null) continue; // changed meanwhile: someone else is handling it
         await this.d.queue.enqueue([
-          { taskId: t.id, seq, queue: t.queue, priority: t.priority, dueAt: t.runAt?.getTime() ?? null },
+          {
+            taskId: t.id,
+            seq,
+            queue: t.queue,
+            priority: t.priority,
+            type: t.type,
+            dueAt: t.runAt?.getTime() ?? null,
+          },
         ]);
         repaired++;
       }

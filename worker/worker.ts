@@ -7,6 +7,7 @@ import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import { AttemptStore } from '../lib/tasks/attempt-store';
 import { AttemptRunner } from './attempt-runner';
+import type { Flow } from './attempt-runner';
 import { Consumer } from './consumer';
 import type { Executor } from './executors/executor';
 import { Heartbeat } from './heartbeat';
@@ -38,6 +39,8 @@ export interface WorkerDeps {
   workerId: string;
   /** Scheduler period; due tasks start within about this long after their time. */
   schedulerIntervalMs?: number;
+  /** Flow limits (FLOW_LIMITS) and the gate enforcing them; none when absent. */
+  flow?: Flow;
   /** More components (e.g. the dead-letter alerter), started and stopped with the helpers. */
   components?: { start(): void; stop(): Promise<void> }[];
   random?: () => number;
@@ -69,6 +72,7 @@ export class Worker {
       retry: { baseMs: s.RETRY_BASE_MS, maxMs: s.RETRY_MAX_MS },
       random: d.random,
       failpoints: new FailPoints(d.settings.FAILPOINTS),
+      flow: d.flow,
     });
     this.consumer = new Consumer({
       queue: d.queue,
@@ -83,6 +87,7 @@ export class Worker {
       consumer: this.consumer,
       queue: d.queue,
       store,
+      flowGate: d.flow?.gate,
       logger,
       workerId: d.workerId,
       leaseMs: s.CLAIM_IDLE_MS,

@@ -15,8 +15,8 @@ export function presentedToken(header: (name: string) => string | undefined): st
 }
 
 /**
- * Authenticates every /v1 request and enforces the route's minimum role from ROUTE_ROLES.
- * Missing, malformed, unknown and revoked tokens all get the same 401.
+ * Authenticates every /v1 request. Missing, malformed, unknown and revoked tokens all get
+ * the same 401.
  */
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -24,6 +24,14 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     if (!principal) throw new UnauthorizedError();
     c.set('principal', principal);
     c.set('logger', c.get('logger').child({ userId: principal.id }));
+    await next();
+  };
+}
+
+/** Enforces the answering route's minimum role from ROUTE_ROLES (after authenticate). */
+export function requireRouteRole(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const principal = c.get('principal');
     const route = answeringRoute(c);
     const required = route ? ROUTE_ROLES[routeKey(c.req.method, route)] : undefined;
     if (required && !hasRole(principal.role, required)) {

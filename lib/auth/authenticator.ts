@@ -1,5 +1,7 @@
 import type { Logger } from '../logger';
+import { AuthCache } from './auth-cache';
 import type { Principal, Role } from './roles';
+import type { TokenRevocations } from './token-revocations';
 import { hashToken, isWellFormedToken, sameDigest } from './tokens';
 import type { UserStore } from './user-store';
 
@@ -7,36 +9,35 @@ import type { UserStore } from './user-store';
 const TOUCH_EVERY_MS = 60_000;
 
 /**
- * Turns a presented token into a principal. Database users first; then the deprecated
- * API_TOKENS map, compared digest to digest in constant time, with a warning naming the role.
- * Every refusal looks the same to the caller.
+ * Turns a presented token into a principal. Database users first (through a short-lived
+ * cache that every revocation mark bypasses); then the deprecated API_TOKENS map, compared
+ * digest to digest in constant time, with a warning naming the role. Every refusal looks the
+ * same to the caller.
  */
 export class Authenticator {
   private readonly legacy: { digest: string; role: Role }[];
   private readonly touchedAt = new Map<string, number>();
+  private readonly cache: AuthCache<Principal>;
 
   constructor(
     private readonly users: UserStore,
     legacyTokens: Record<string, Role>,
     private readonly logger: Logger,
+    private readonly revocations: TokenRevocations,
+    cache: AuthCache<Principal> = new AuthCache(),
   ) {
     this.legacy = Object.entries(legacyTokens).map(([token, role]) => ({ digest: hashToken(token), role }));
+    this.cache = cache;
   }
 
   async authenticate(token: string | null): Promise<Principal | null> {
     if (!token || token.length > 512) return null;
     const digest = hashToken(token);
     if (isWellFormedToken(token)) {
-      const user = await this.users.findByTokenHash(digest);
+      const user = await this.databaseUser(digest);
       if (user) {
         this.noteUse(user.id);
-        return {
-          id: user.id,
-          name: user.name,
-          role: user.role as Role,
-          rateLimitRps: user.rateLimitRps,
-          legacy: false,
-        };
+        return user;
       }
     }
     let match: { digest: string; role: Role } | undefined;
@@ -53,6 +54,34 @@ export class Authenticator {
       rateLimitRps: null,
       legacy: true,
     };
+  }
+
+  /** Drops token hashes from this process's cache at once (the process that revoked them). */
+  forget(tokenHashes: readonly string[]): void {
+    for (const hash of tokenHashes) this.cache.delete(hash);
+  }
+
+  private async databaseUser(digest: string): Promise<Principal | null> {
+    const cached = this.cache.get(digest);
+    if (cached) {
+      // Marked: rotated or revoked since it was cached. Unknown (Redis unreachable): we
+      // cannot tell. Either way only the database may answer.
+      if ((await this.revocations.isRevoked(digest)) === false) return cached;
+      this.cache.delete(digest);
+    }
+    const user = await this.users.findByTokenHash(digest);
+    if (!user) return null;
+    const principal: Principal = {
+      id: user.id,
+      name: user.name,
+      role: user.role as Role,
+      rateLimitRps: user.rateLimitRps,
+      legacy: false,
+    };
+    // Cached after the read: a revocation committed meanwhile has its mark set after its
+    // commit, so the next use of this entry still sees the mark.
+    this.cache.set(digest, principal);
+    return principal;
   }
 
   private noteUse(userId: string): void {

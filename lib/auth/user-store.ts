@@ -1,6 +1,6 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { users } from '../../drizzle/schema';
-import type { Database } from '../db/client';
+import type { Database, Db } from '../db/client';
 import { newId } from '../ids';
 import type { Role } from './roles';
 import { generateToken, hashToken } from './tokens';
@@ -12,6 +12,7 @@ export interface UserView {
   rateLimitRps: number | null;
   createdAt: string;
   lastUsedAt: string | null;
+  tokenRotatedAt: string | null;
 }
 
 type UserRow = typeof users.$inferSelect;
@@ -24,8 +25,12 @@ export function toUserView(u: UserRow): UserView {
     rateLimitRps: u.rateLimitRps,
     createdAt: u.createdAt.toISOString(),
     lastUsedAt: u.lastUsedAt ? u.lastUsedAt.toISOString() : null,
+    tokenRotatedAt: u.tokenRotatedAt ? u.tokenRotatedAt.toISOString() : null,
   };
 }
+
+/** Where a statement runs: the database, or a transaction of it. */
+export type Executor = Pick<Db, 'select' | 'insert' | 'update'>;
 
 /** Users and their token hashes. Raw tokens exist only in the answers that create them. */
 export class UserStore {
@@ -36,9 +41,10 @@ export class UserStore {
     name: string,
     role: Role,
     rateLimitRps: number | null = null,
+    exec: Executor = this.database.db,
   ): Promise<{ user: UserView; token: string }> {
     const token = generateToken();
-    const [row] = await this.database.db
+    const [row] = await exec
       .insert(users)
       .values({ id: newId(), name, role, tokenHash: hashToken(token), rateLimitRps })
       .returning();
@@ -53,6 +59,56 @@ export class UserStore {
       .where(and(eq(users.tokenHash, tokenHash), isNull(users.deletedAt)))
       .limit(1);
     return row ?? null;
+  }
+
+  /** Active users, oldest first. */
+  async list(): Promise<UserView[]> {
+    const rows = await this.database.db
+      .select()
+      .from(users)
+      .where(isNull(users.deletedAt))
+      .orderBy(asc(users.id));
+    return rows.map(toUserView);
+  }
+
+  /**
+   * Gives an active user a new token. Returns it with the hash it replaced (to announce as
+   * revoked), or null when there is no such active user. The row lock orders concurrent
+   * rotations, so each one revokes the hash the previous one left.
+   */
+  async rotateToken(
+    id: string,
+    exec: Executor = this.database.db,
+  ): Promise<{ user: UserView; token: string; oldHash: string } | null> {
+    const [old] = await exec
+      .select({ tokenHash: users.tokenHash })
+      .from(users)
+      .where(and(eq(users.id, id), isNull(users.deletedAt)))
+      .for('update');
+    if (!old) return null;
+    const token = generateToken();
+    const [row] = await exec
+      .update(users)
+      .set({ tokenHash: hashToken(token), tokenRotatedAt: sql`now()` })
+      .where(and(eq(users.id, id), isNull(users.deletedAt)))
+      .returning();
+    return row ? { user: toUserView(row), token, oldHash: old.tokenHash } : null;
+  }
+
+  /**
+   * Deletes a user: its token stops working; its tasks and audit entries stay, naming its id.
+   * Returns the deleted user and its token hash (to announce as revoked), or null.
+   */
+  async softDelete(
+    id: string,
+    exec: Executor = this.database.db,
+  ): Promise<{ user: UserView; tokenHash: string } | null> {
+    const [row] = await exec
+      .update(users)
+      .set({ deletedAt: sql`now()` })
+      .where(and(eq(users.id, id), isNull(users.deletedAt)))
+      .returning();
+    return row ? { user: toUserView(row), tokenHash: row.tokenHash } : null;
   }
 
   async count(): Promise<number> {

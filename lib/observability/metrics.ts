@@ -76,6 +76,12 @@ export function createMetrics(registry: Registry = new Registry(), defaults = tr
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
+    flowLimited: new Counter({
+      name: 'procurator_flow_limited_total',
+      help: 'Attempts held back by a flow limit (they wait; they are not failed).',
+      labelNames: ['scope'] as const,
+      registers,
+    }),
     rateLimited: new Counter({
       name: 'procurator_rate_limited_total',
       help: 'Requests refused by the rate limiter.',
@@ -103,6 +109,9 @@ export function attachTaskMetrics(events: TaskEvents, m: Metrics): void {
   events.on('recovered', ({ count }) => m.recovered.inc(count));
   events.on('message_dropped', ({ reason }) => m.messagesDropped.inc({ reason }));
   events.on('inflight', ({ count }) => m.workerInflight.set(count));
+  events.on('flow_limited', ({ scopes }) => {
+    for (const scope of scopes) m.flowLimited.inc({ scope });
+  });
 }
 
 /** Queue gauges, read from the queue when Prometheus scrapes. */

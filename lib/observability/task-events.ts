@@ -15,6 +15,7 @@ export interface TaskEventMap {
   recovered: { count: number };
   message_dropped: { taskId: string; reason: string };
   inflight: { count: number };
+  flow_limited: { scopes: string[] };
 }
 
 export type TaskEvents = EventBus<TaskEventMap>;

@@ -14,7 +14,7 @@ class MemoryStream {
   private lastMs = 0;
   /** Entries not yet delivered, oldest first. */
   readonly waiting: string[] = [];
-  readonly entries = new Map<string, { taskId: string; seq: number }>();
+  readonly entries = new Map<string, { taskId: string; seq: number; type: string }>();
   readonly pending = new Map<string, PendingEntry>();
   readonly consumers = new Set<string>();
 
@@ -24,7 +24,7 @@ class MemoryStream {
     readonly priority: Priority,
   ) {}
 
-  add(taskId: string, seq: number, now: number): string {
+  add(taskId: string, seq: number, type: string, now: number): string {
     if (now > this.lastMs) {
       this.lastMs = now;
       this.seqInMs = 0;
@@ -32,7 +32,7 @@ class MemoryStream {
       this.seqInMs++;
     }
     const id = `${this.lastMs}-${this.seqInMs}`;
-    this.entries.set(id, { taskId, seq });
+    this.entries.set(id, { taskId, seq, type });
     this.waiting.push(id);
     return id;
   }
@@ -53,7 +53,10 @@ export class MemoryQueue implements QueueBackend {
   readonly kind = 'memory' as const;
   private readonly streams = new Map<string, MemoryStream>();
   private readonly delayed = new Map<string, Map<string, number>>();
-  private readonly index = new Map<string, { seq: number; queue: string; priority: Priority }>();
+  private readonly index = new Map<
+    string,
+    { seq: number; queue: string; priority: Priority; type: string }
+  >();
   private readonly waiters = new Set<() => void>();
   private readonly cancelListeners = new Set<(taskId: string) => void>();
   readonly deadLetters: (DeadLetter & { at: number })[] = [];
@@ -103,7 +106,7 @@ export class MemoryQueue implements QueueBackend {
         p.consumer = consumer;
         p.deliveredAt = now;
         p.deliveries++;
-        claimed.push(this.message(stream, id, entry.taskId, entry.seq, p.deliveries));
+        claimed.push(this.message(stream, id, entry, p.deliveries));
       }
     }
     return Promise.resolve(claimed);
@@ -129,6 +132,14 @@ export class MemoryQueue implements QueueBackend {
   defer(message: QueueMessage, entry: QueueEntry & { dueAt: number }): Promise<void> {
     this.streams.get(message.stream)?.remove(message.id);
     this.addTask(entry);
+    return Promise.resolve();
+  }
+
+  postpone(message: QueueMessage, dueAt: number): Promise<void> {
+    this.streams.get(message.stream)?.remove(message.id);
+    let delayedSet = this.delayed.get(message.queue);
+    if (!delayedSet) this.delayed.set(message.queue, (delayedSet = new Map<string, number>()));
+    delayedSet.set(message.taskId, dueAt);
     return Promise.resolve();
   }
 
@@ -158,7 +169,7 @@ export class MemoryQueue implements QueueBackend {
         set.delete(taskId);
         const held = this.index.get(taskId);
         if (!held) continue;
-        this.stream(queue, held.priority).add(taskId, held.seq, now);
+        this.stream(queue, held.priority).add(taskId, held.seq, held.type, now);
         moved.push(taskId);
       }
     }
@@ -227,7 +238,7 @@ export class MemoryQueue implements QueueBackend {
   private addTask(e: QueueEntry): number {
     const held = this.index.get(e.taskId);
     if (held && held.seq >= e.seq) return 0;
-    this.index.set(e.taskId, { seq: e.seq, queue: e.queue, priority: e.priority });
+    this.index.set(e.taskId, { seq: e.seq, queue: e.queue, priority: e.priority, type: e.type });
     const now = this.clock();
     let delayedSet = this.delayed.get(e.queue);
     if (e.dueAt && e.dueAt > now) {
@@ -236,7 +247,7 @@ export class MemoryQueue implements QueueBackend {
       return 2;
     }
     delayedSet?.delete(e.taskId);
-    this.stream(e.queue, e.priority).add(e.taskId, e.seq, now);
+    this.stream(e.queue, e.priority).add(e.taskId, e.seq, e.type, now);
     this.wake();
     return 1;
   }
@@ -251,7 +262,7 @@ export class MemoryQueue implements QueueBackend {
         const entry = stream.entries.get(id);
         if (!entry) continue;
         stream.pending.set(id, { consumer, deliveredAt: now, deliveries: 1 });
-        out.push(this.message(stream, id, entry.taskId, entry.seq, 1));
+        out.push(this.message(stream, id, entry, 1));
       }
       if (out.length >= count) break;
     }
@@ -276,11 +287,10 @@ export class MemoryQueue implements QueueBackend {
   private message(
     s: MemoryStream,
     id: string,
-    taskId: string,
-    seq: number,
+    entry: { taskId: string; seq: number; type: string },
     deliveries: number,
   ): QueueMessage {
-    return { stream: s.key, id, taskId, seq, queue: s.queue, priority: s.priority, deliveries };
+    return { stream: s.key, id, ...entry, queue: s.queue, priority: s.priority, deliveries };
   }
 }
 

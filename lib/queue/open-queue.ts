@@ -14,6 +14,8 @@ export function openRedis(url: string, logger: Logger, name: string): Redis {
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
+    // Commands issued in the same tick (many attempts acking at once) share one round trip.
+    enableAutoPipelining: true,
     lazyConnect: false,
   });
   let reported = false;
@@ -30,6 +32,8 @@ export function openRedis(url: string, logger: Logger, name: string): Redis {
 
 export interface OpenedQueue {
   queue: QueueBackend;
+  /** The main Redis client (QUEUE_BACKEND=redis), for other Redis-backed components to share. */
+  redis?: Redis;
   /** Closes the queue and the clients opened for it. */
   close: () => Promise<void>;
 }
@@ -48,6 +52,7 @@ export function openQueue(config: Config, logger: Logger, role: string): OpenedQ
   });
   return {
     queue,
+    redis,
     close: async () => {
       await queue.close();
       await redis.quit().catch(() => redis.disconnect());

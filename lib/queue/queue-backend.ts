@@ -17,6 +17,8 @@ export interface QueueEntry {
   seq: number;
   queue: string;
   priority: Priority;
+  /** The task's type, carried in the message so flow limits can be checked before a claim. */
+  type: string;
   dueAt?: number | null;
 }
 
@@ -30,6 +32,7 @@ export interface QueueMessage {
   seq: number;
   queue: string;
   priority: Priority;
+  type: string;
   /** How many times this message has been delivered, this delivery included. */
   deliveries: number;
 }
@@ -78,6 +81,11 @@ export interface QueueBackend {
   ack(message: QueueMessage): Promise<void>;
   /** Acknowledges `message` and re-adds its task under `entry` (a retry or a not-yet-due start). */
   defer(message: QueueMessage, entry: QueueEntry & { dueAt: number }): Promise<void>;
+  /**
+   * Acknowledges `message` and puts its task back in the delayed set until `dueAt` under the
+   * same seq: a wait that spends no attempt and writes nothing to the database.
+   */
+  postpone(message: QueueMessage, dueAt: number): Promise<void>;
   /** Acknowledges `message` (if any), forgets the task and appends it to the dead-letter stream. */
   deadLetter(message: QueueMessage | null, seq: number, letter: DeadLetter): Promise<void>;
   /** Forgets a task that will never start (cancelled, discarded): drops it from the delayed set. */

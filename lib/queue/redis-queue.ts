@@ -67,9 +67,20 @@ export class RedisQueue implements QueueBackend {
       count,
     )) as (string | number)[];
     const messages: QueueMessage[] = [];
-    for (let i = 0; i + 3 < flat.length; i += 4) {
+    for (let i = 0; i + 4 < flat.length; i += 5) {
       const s = streams[Number(flat[i]) - 1];
-      if (s) messages.push(this.message(s, String(flat[i + 1]), String(flat[i + 2]), Number(flat[i + 3]), 1));
+      if (s) {
+        messages.push(
+          this.message(
+            s,
+            String(flat[i + 1]),
+            String(flat[i + 2]),
+            Number(flat[i + 3]),
+            String(flat[i + 4]),
+            1,
+          ),
+        );
+      }
     }
     if (messages.length > 0 || blockMs <= 0 || this.closed) return messages;
     return this.blockingRead(consumer, count, blockMs, streams);
@@ -112,7 +123,7 @@ export class RedisQueue implements QueueBackend {
       if (!s) continue;
       for (const [id, fields] of entries) {
         const f = fieldMap(fields);
-        messages.push(this.message(s, id, f.t ?? '', Number(f.s ?? 0), 1));
+        messages.push(this.message(s, id, f.t ?? '', Number(f.s ?? 0), f.y ?? '', 1));
       }
     }
     return messages;
@@ -146,9 +157,16 @@ export class RedisQueue implements QueueBackend {
           throw err;
         }
         const [next, flat] = reply;
-        for (let i = 0; i + 3 < flat.length; i += 4) {
+        for (let i = 0; i + 4 < flat.length; i += 5) {
           claimed.push(
-            this.message(s, String(flat[i]), String(flat[i + 1]), Number(flat[i + 2]), Number(flat[i + 3])),
+            this.message(
+              s,
+              String(flat[i]),
+              String(flat[i + 1]),
+              Number(flat[i + 2]),
+              String(flat[i + 3]),
+              Number(flat[i + 4]),
+            ),
           );
         }
         cursor = next;
@@ -203,7 +221,19 @@ export class RedisQueue implements QueueBackend {
       entry.seq,
       entry.queue,
       entry.priority,
+      entry.type,
       entry.dueAt,
+    );
+  }
+
+  async postpone(message: QueueMessage, dueAt: number): Promise<void> {
+    await this.scripts.procPostpone(
+      message.stream,
+      this.keys.delayed(message.queue),
+      CONSUMER_GROUP,
+      message.id,
+      message.taskId,
+      Math.ceil(dueAt),
     );
   }
 
@@ -376,12 +406,20 @@ export class RedisQueue implements QueueBackend {
       e.seq,
       e.queue,
       e.priority,
+      e.type,
       e.dueAt && e.dueAt > 0 ? Math.ceil(e.dueAt) : 0,
     ];
   }
 
-  private message(s: StreamRef, id: string, taskId: string, seq: number, deliveries: number): QueueMessage {
-    return { stream: s.key, id, taskId, seq, queue: s.queue, priority: s.priority, deliveries };
+  private message(
+    s: StreamRef,
+    id: string,
+    taskId: string,
+    seq: number,
+    type: string,
+    deliveries: number,
+  ): QueueMessage {
+    return { stream: s.key, id, taskId, seq, queue: s.queue, priority: s.priority, type, deliveries };
   }
 }
 

@@ -4,12 +4,29 @@ import type { TaskError, TaskRecord } from './task';
 import { eventInserts } from './event-sql';
 import type { EventSpec } from './event-sql';
 import { taskFromRow, toDateOrNull } from './task-row';
+import { Coalescer } from '../batch/coalescer';
+import type { CoalescerOptions } from '../batch/coalescer';
+import { isTransientDbError } from '../db/transient-errors';
+import { LOST_WORKER, claimBatch, succeedBatch } from './attempt-batches';
+import type { Success } from './attempt-batches';
+
+/**
+ * Batches of at most 200 rows, at most 4 in flight per worker: enough to keep up under load
+ * without holding many pool connections. A batch failing on a value (not on the connection)
+ * is retried row by row so the bad row fails alone.
+ */
+const BATCHING: CoalescerOptions = {
+  maxBatch: 200,
+  maxConcurrent: 4,
+  isolateOnError: (err) => !isTransientDbError(err),
+};
 
 /** A task the reconciler checks against the queue. */
 export interface ActiveTask {
   id: string;
   queue: string;
   priority: TaskRecord['priority'];
+  type: string;
   status: string;
   seq: number;
   runAt: Date | null;
@@ -36,48 +53,56 @@ export type ClaimResult =
   /** Cancelled while its worker was lost: the task is now cancelled; ack the message. */
   | { kind: 'cancelled'; task: TaskRecord };
 
-const LOST_WORKER: TaskError = {
-  message: 'The worker running this attempt stopped answering (crashed, killed or frozen).',
-  code: 'worker_lost',
-  retryable: true,
-};
-
 /**
  * The worker's writes. Every one is a single conditional statement with its events, so
  * the database alone decides who runs an attempt and whose outcome counts.
  */
 export class AttemptStore {
+  private readonly claimers = new Map<
+    string,
+    Coalescer<{ taskId: string; seq: number }, Record<string, unknown> | undefined>
+  >();
+  private readonly succeeders = new Map<string, Coalescer<Success, Record<string, unknown> | undefined>>();
+
   constructor(private readonly database: Database) {}
 
   /**
    * Starts an attempt of the task named by a message: `queued → running` (or takes over a
    * `running` task whose lease expired) in one conditional update that raises the lease
    * epoch and counts the attempt now, before anything runs (a crash never reaches a catch).
+   * Concurrent claims are written together (see Coalescer); each is fenced on its own.
    */
   async claim(taskId: string, seq: number, workerId: string, leaseMs: number): Promise<ClaimResult> {
-    const rows = await this.database.rows(sql`
-      WITH prev AS (
-        SELECT id, status AS prev_status FROM tasks
-        WHERE id = ${taskId}::uuid AND enqueue_seq = ${seq} AND cancel_requested_at IS NULL
-          AND (run_at IS NULL OR run_at <= now())
-          AND (status IN ('queued', 'scheduled', 'retrying')
-               OR (status = 'running' AND lease_expires_at < now() AND attempts < max_attempts))
-        FOR UPDATE
-      ), claimed AS (
-        UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, lease_epoch = t.lease_epoch + 1,
-          lease_owner = ${workerId}, lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
-          started_at = now(), updated_at = now()
-        FROM prev WHERE t.id = prev.id
-        RETURNING t.*, prev.prev_status
-      ), lost AS (
-        SELECT * FROM claimed WHERE prev_status = 'running'
-      )${eventInserts('lost', workerId, [
-        { kind: 'recovered', message: LOST_WORKER.message, data: { code: LOST_WORKER.code } },
-      ])}${eventInserts('claimed', workerId, [{ kind: 'started' }])}
-      SELECT * FROM claimed`);
-    const row = rows[0];
+    const row = await this.claimer(workerId, leaseMs).submit({ taskId, seq });
     if (row) return { kind: 'claimed', task: taskFromRow(row), recovered: row.prev_status === 'running' };
     return this.classify(taskId, seq, workerId);
+  }
+
+  private claimer(workerId: string, leaseMs: number) {
+    const key = `${workerId}|${leaseMs}`;
+    let c = this.claimers.get(key);
+    if (!c) {
+      c = new Coalescer<{ taskId: string; seq: number }, Record<string, unknown> | undefined>(
+        async (items) => {
+          // One message per task in a batch: a duplicate is claimed alone, after.
+          const first = new Map<string, number>();
+          items.forEach((it, i) => first.set(it.taskId, first.get(it.taskId) ?? i));
+          const unique = items.filter((it, i) => first.get(it.taskId) === i);
+          const rows = await claimBatch(this.database, unique, workerId, leaseMs);
+          const byKey = new Map(rows.map((r) => [`${String(r.id)}/${String(r.enqueue_seq)}`, r]));
+          return Promise.all(
+            items.map(async (it, i) =>
+              first.get(it.taskId) === i
+                ? byKey.get(`${it.taskId}/${it.seq}`)
+                : (await claimBatch(this.database, [it], workerId, leaseMs))[0],
+            ),
+          );
+        },
+        BATCHING,
+      );
+      this.claimers.set(key, c);
+    }
+    return c;
   }
 
   /** Why a claim changed nothing, and the follow-up write when the task must end now. */
@@ -149,16 +174,29 @@ export class AttemptStore {
   async succeed(
     lease: Lease,
     workerId: string,
-    result: unknown,
+    resultJson: string,
     durationMs: number,
   ): Promise<TaskRecord | null> {
-    return this.transition(
-      lease,
-      workerId,
-      sql`status = 'succeeded', result = ${JSON.stringify(result ?? null)}::jsonb, last_error = NULL,
-          finished_at = now()`,
-      [{ kind: 'succeeded', data: { durationMs } }],
-    );
+    const row = await this.succeeder(workerId).submit({
+      id: lease.id,
+      leaseEpoch: lease.leaseEpoch,
+      resultJson,
+      durationMs,
+    });
+    return row ? taskFromRow(row) : null;
+  }
+
+  private succeeder(workerId: string) {
+    let c = this.succeeders.get(workerId);
+    if (!c) {
+      c = new Coalescer<Success, Record<string, unknown> | undefined>(async (items) => {
+        const rows = await succeedBatch(this.database, items, workerId);
+        const byId = new Map(rows.map((r) => [String(r.id), r]));
+        return items.map((it) => byId.get(it.id));
+      }, BATCHING);
+      this.succeeders.set(workerId, c);
+    }
+    return c;
   }
 
   /** The attempt failed and will be retried after `delayMs` (by the database's clock). */
@@ -209,9 +247,11 @@ export class AttemptStore {
     if (leases.length === 0) return held;
     const input = JSON.stringify(leases.map((l) => ({ id: l.id, epoch: l.leaseEpoch })));
     const rows = await this.database.rows<{ id: string; cancel_requested_at: unknown }>(sql`
+      WITH x AS (SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS x(id uuid, epoch int))
       UPDATE tasks t SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
-      FROM jsonb_to_recordset(${input}::jsonb) AS x(id uuid, epoch int)
-      WHERE t.id = x.id AND t.lease_epoch = x.epoch AND t.status = 'running' AND t.lease_owner = ${workerId}
+      FROM x
+      WHERE t.id = ANY(ARRAY(SELECT id FROM x)) AND t.id = x.id AND t.lease_epoch = x.epoch
+        AND t.status = 'running' AND t.lease_owner = ${workerId}
       RETURNING t.id, t.cancel_requested_at`);
     for (const r of rows) held.set(String(r.id), toDateOrNull(r.cancel_requested_at) !== null);
     return held;
@@ -225,7 +265,7 @@ export class AttemptStore {
     if (taskIds.length === 0) return;
     await this.database.rows(sql`
       UPDATE tasks SET status = 'queued', updated_at = now()
-      WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(taskIds)}::jsonb))
+      WHERE id = ANY(ARRAY(SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(taskIds)}::jsonb)))
         AND status IN ('scheduled', 'retrying') AND (run_at IS NULL OR run_at <= now() + interval '5 seconds')`);
   }
 
@@ -236,7 +276,7 @@ export class AttemptStore {
    */
   async activeTasks(after: string | null, limit: number, graceMs: number): Promise<ActiveTask[]> {
     const rows = await this.database.rows(sql`
-      SELECT id, queue, priority, status, enqueue_seq, run_at FROM tasks
+      SELECT id, queue, priority, type, status, enqueue_seq, run_at FROM tasks
       WHERE status IN ('scheduled', 'queued', 'retrying', 'running')
         AND id > ${after ?? '00000000-0000-0000-0000-000000000000'}::uuid
         AND ((status IN ('scheduled', 'queued', 'retrying')
@@ -247,6 +287,7 @@ export class AttemptStore {
       id: String(r.id),
       queue: String(r.queue),
       priority: r.priority as ActiveTask['priority'],
+      type: String(r.type),
       status: String(r.status),
       seq: Number(r.enqueue_seq),
       runAt: toDateOrNull(r.run_at),

@@ -44,7 +44,7 @@ export class DeadLetterStore {
     const where: SQL[] = [sql`status = 'dead'`];
     if (filter.ids) {
       where.push(
-        sql`id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(filter.ids)}::jsonb))`,
+        sql`id = ANY(ARRAY(SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(filter.ids)}::jsonb)))`,
       );
     }
     if (filter.type) where.push(sql`type = ${filter.type}`);
@@ -95,7 +95,7 @@ export class DeadLetterStore {
         SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS x(id uuid, event_id uuid)
       ), r AS (
         UPDATE tasks t SET ${REPLAY_SET}
-        FROM input WHERE t.id = input.id AND t.status = 'dead'
+        FROM input WHERE t.id = ANY(ARRAY(SELECT id FROM input)) AND t.id = input.id AND t.status = 'dead'
         RETURNING t.*, input.event_id
       ), ev AS (
         INSERT INTO task_events (id, task_id, run, kind, attempt, message, data)

@@ -20,6 +20,7 @@ export async function enqueueStoredTasks(
         seq: t.enqueueSeq,
         queue: t.queue,
         priority: t.priority,
+        type: t.type,
         dueAt: t.status === 'scheduled' && t.runAt ? t.runAt.getTime() : null,
       })),
     );

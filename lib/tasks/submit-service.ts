@@ -46,7 +46,7 @@ export class SubmitService {
     const task: NewTask = idempotencyKey
       ? { ...v.task, idempotencyKey, requestHash: requestHash(body) }
       : v.task;
-    const [inserted] = await this.store.insert([task], requestId);
+    const inserted = await this.store.insertOne({ ...task, requestId });
     if (inserted) {
       await this.enqueue([inserted]);
       return { task: inserted, replayed: false };
@@ -84,7 +84,7 @@ export class SubmitService {
     });
     if (errors.length > 0)
       throw new ValidationError('Some tasks of the batch are invalid; none was accepted.', errors);
-    const inserted = await this.store.insert(tasks, requestId);
+    const inserted = await this.store.insert(tasks.map((t) => ({ ...t, requestId })));
     await this.enqueue(inserted);
     return inserted;
   }

@@ -1,6 +1,8 @@
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
+import { Coalescer } from '../batch/coalescer';
+import { isTransientDbError } from '../db/transient-errors';
 import { newId } from '../ids';
 import type { Priority, TaskEventView, TaskRecord, TaskStatus } from './task';
 import { eventInserts } from './event-sql';
@@ -24,6 +26,8 @@ export interface NewTask {
   createdBy: string;
   idempotencyKey: string | null;
   requestHash: string | null;
+  /** The request that submitted it, kept in its `submitted` event. */
+  requestId?: string | null;
 }
 
 export interface ListFilter {
@@ -45,9 +49,10 @@ export class TaskStore {
    * Inserts tasks and their `submitted` events in one statement. A task whose idempotency key
    * its submitter already used is not inserted and not returned.
    */
-  async insert(tasks: readonly NewTask[], requestId: string | null): Promise<TaskRecord[]> {
+  async insert(tasks: readonly NewTask[]): Promise<TaskRecord[]> {
     if (tasks.length === 0) return [];
     const input = tasks.map((t) => ({
+      request_id: t.requestId ?? null,
       id: t.id,
       event_id: newId(),
       type: t.type,
@@ -69,7 +74,7 @@ export class TaskStore {
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS x(
           id uuid, event_id uuid, type text, queue text, priority text, payload jsonb, max_attempts int,
           timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
-          created_by text, idempotency_key text, request_hash text)
+          created_by text, idempotency_key text, request_hash text, request_id text)
       ), prepared AS (
         SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
         FROM input
@@ -84,7 +89,7 @@ export class TaskStore {
       ), ev AS (
         INSERT INTO task_events (id, task_id, kind, attempt, data)
         SELECT p.event_id, ins.id, 'submitted', 0,
-               jsonb_build_object('status', ins.status, 'requestId', ${requestId}::text, 'runAt', ins.run_at)
+               jsonb_build_object('status', ins.status, 'requestId', p.request_id, 'runAt', ins.run_at)
         FROM ins JOIN prepared p ON p.id = ins.id
       )
       SELECT * FROM ins`);
@@ -99,6 +104,24 @@ export class TaskStore {
     );
     return rows[0] ? taskFromRow(rows[0]) : null;
   }
+
+  /**
+   * Inserts one task, written together with other single submissions made at the same time
+   * (one statement and one commit for many concurrent POSTs). Undefined when its idempotency
+   * key was already used.
+   */
+  insertOne(task: NewTask): Promise<TaskRecord | undefined> {
+    return this.inserter.submit(task);
+  }
+
+  private readonly inserter = new Coalescer<NewTask, TaskRecord | undefined>(
+    async (tasks) => {
+      const rows = await this.insert(tasks);
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return tasks.map((t) => byId.get(t.id));
+    },
+    { maxBatch: 500, maxConcurrent: 4, isolateOnError: (err) => !isTransientDbError(err) },
+  );
 
   /** A task by id; with `createdBy`, only if that user submitted it. */
   async get(id: string, createdBy?: string): Promise<TaskRecord | null> {

@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { buildServices, createApp } from '../../handlers/app';
 import type { AppEnv, Services } from '../../handlers/context';
+import { accessBackends } from '../../lib/auth/access-backends';
 import type { Role } from '../../lib/auth/roles';
 import { builtinCatalog } from '../../lib/catalog/builtin-catalog';
 import type { TaskTypeDefinition } from '../../lib/catalog/task-catalog';
@@ -21,8 +22,14 @@ import type { TaskView } from '../../lib/tasks/task';
 import type { Executor } from '../../worker/executors/executor';
 import { addressPolicyFromConfig } from '../../lib/outbound/address-policy';
 import { SafeOutboundClient } from '../../lib/outbound/safe-outbound-client';
+import { CallbackDeliverer } from '../../worker/callback-deliverer';
+import type { CallbackDelivererOptions } from '../../worker/callback-deliverer';
 import { builtinExecutors } from '../../worker/executors';
 import { Worker } from '../../worker/worker';
+import { FlowLimits } from '../../lib/flow/flow-limits';
+import type { FlowGate } from '../../lib/flow/flow-limits';
+import { MemoryFlowGate } from '../../lib/flow/memory-flow-gate';
+import { RedisFlowGate } from '../../lib/flow/redis-flow-gate';
 import { createTestPostgres, openTestPglite } from './databases';
 import type { TestPostgres } from './databases';
 import { deletePrefix, testPrefix, testRedis } from './redis';
@@ -38,6 +45,12 @@ export interface StackOptions {
   logger?: Logger;
   /** Rewrites the test database's URL before connecting (e.g. through a TcpProxy). */
   postgresUrl?: (url: string) => string;
+  /**
+   * Give every worker a callback deliverer with these limits, as buildWorker does. Its requests
+   * go through the stack's SafeOutboundClient: set OUTBOUND_ALLOW_PRIVATE 'true' to reach a
+   * receiver on 127.0.0.1.
+   */
+  callbacks?: CallbackDelivererOptions;
 }
 
 export interface RequestOptions {
@@ -78,6 +91,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     WORKER_BLOCK_MS: '200',
     RETRY_BASE_MS: '20',
     RETRY_MAX_MS: '200',
+    // Tests send bursts, all from one in-process "address": limits no test reaches by
+    // accident. Tests of the limits set their own.
+    RATE_LIMIT_RPS: '1000000',
+    RATE_LIMIT_BURST: '10000000',
+    AUTH_FAILURES_PER_MINUTE: '1000000',
     ...opts.config,
   };
   const config = testConfig(settings);
@@ -118,17 +136,30 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     catalog.register(t.definition);
     executors.set(t.definition.type, t.executor);
   }
-  const deps = { config, database, queue, catalog, metrics, events, logger, version: 'test' };
+  const accessRedis = queueKind === 'redis' ? testRedis() : null;
+  if (accessRedis) redisClients.push(accessRedis);
+  const access = accessBackends(accessRedis, prefix, logger);
+  const deps = { config, database, queue, catalog, metrics, events, logger, version: 'test', ...access };
   const services = buildServices(deps);
   const app = createApp(deps, services);
   const workers: Worker[] = [];
   const queues: QueueBackend[] = [queue];
 
+  const sharedGate = new MemoryFlowGate();
   const addWorker = async (id: string, overrides: Partial<Record<keyof Config, string>> = {}) => {
     const q = newQueue();
     if (q !== queue) queues.push(q);
+    const workerConfig = testConfig({ ...settings, ...overrides });
+    const limits = new FlowLimits(workerConfig.FLOW_LIMITS);
+    let gate: FlowGate = sharedGate;
+    if (queueKind === 'redis') {
+      const r = testRedis();
+      redisClients.push(r);
+      gate = new RedisFlowGate(r, prefix);
+    }
     const w = new Worker({
-      settings: testConfig({ ...settings, ...overrides }),
+      flow: limits.empty ? undefined : { limits, gate },
+      settings: workerConfig,
       database,
       queue: q,
       catalog,
@@ -137,6 +168,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       logger,
       workerId: id,
       schedulerIntervalMs: 50,
+      components: opts.callbacks
+        ? [
+            new CallbackDeliverer({
+              ...opts.callbacks,
+              database,
+              outbound,
+              keys: services.signingKeys,
+              logger,
+              workerId: id,
+            }),
+          ]
+        : [],
     });
     await w.start();
     workers.push(w);

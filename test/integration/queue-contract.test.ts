@@ -63,6 +63,7 @@ const entry = (taskId: string, extra: Partial<QueueEntry> = {}): QueueEntry => (
   seq: 1,
   queue: 'default',
   priority: 'normal',
+  type: 'demo.echo',
   ...extra,
 });
 
@@ -165,6 +166,20 @@ describe.each(backends)('queue contract: $name', (backend) => {
     expect(await a.promoteDue(10)).toEqual(['t1']);
     const [again] = await a.read('c1', 1, 0);
     expect(again).toMatchObject({ taskId: 't1', seq: 2 });
+  });
+
+  it('postpones a message under the same seq; it returns, with its type, when due', async () => {
+    const { a } = backend.open();
+    await a.enqueue([entry('t1', { type: 'pg.backup' })]);
+    const [m] = await a.read('c1', 1, 0);
+    expect(m!.type).toBe('pg.backup');
+    await a.postpone(m!, (await a.now()) + 150);
+    expect((await a.stats())[0]).toMatchObject({ pending: 0, length: 0, delayed: 1 });
+    expect((await a.lookup(['t1'])).get('t1')).toBe(1);
+    await sleep(200);
+    expect(await a.promoteDue(10)).toEqual(['t1']);
+    const [back] = await a.read('c1', 1, 0);
+    expect(back).toMatchObject({ taskId: 't1', seq: 1, type: 'pg.backup', deliveries: 1 });
   });
 
   it('enqueues a task with a future due time into the delayed set', async () => {

@@ -189,7 +189,10 @@ describe('task validation', () => {
     );
     expect(callback.errors?.map((e) => e.path)).toEqual(['callbackUrl']);
     const injected = await problem(
-      await submit({ type: 'http', payload: { url: 'https://example.com/', headers: { 'X-A': 'a\r\nHost: evil' } } }),
+      await submit({
+        type: 'http',
+        payload: { url: 'https://example.com/', headers: { 'X-A': 'a\r\nHost: evil' } },
+      }),
       422,
     );
     expect(injected.errors?.map((e) => e.path)).toEqual(['payload.headers.X-A']);

@@ -1,18 +1,19 @@
 --[[
-  Shared by enqueue-5 and defer-6 (prepended to them): adds a task under a seq.
+  Shared by enqueue-4 and defer-5 (prepended to them): adds a task under a seq.
+  Index values are "seq|queue|priority|type"; stream entries carry t (task id), s (seq), y (type).
   Invariant: the index holds, per task, the seq of its one live message. An entry whose seq
   is not greater than the held one is ignored, so enqueueing is idempotent and a stale
   producer (an API that stalled between commit and XADD) cannot add a second live message.
   Due times are judged by Redis TIME, the one clock every worker shares.
   Returns 1 added to the stream, 2 added to the delayed set, 0 ignored.
 ]]
-local function addTask(stream, delayed, index, queues, group, taskId, seq, queue, priority, due)
+local function addTask(stream, delayed, index, queues, group, taskId, seq, queue, priority, taskType, due)
   local held = redis.call('HGET', index, taskId)
   if held then
     local heldSeq = tonumber(string.match(held, '^(%d+)|'))
     if heldSeq and heldSeq >= seq then return 0 end
   end
-  redis.call('HSET', index, taskId, seq .. '|' .. queue .. '|' .. priority)
+  redis.call('HSET', index, taskId, seq .. '|' .. queue .. '|' .. priority .. '|' .. taskType)
   redis.call('SADD', queues, queue)
   if due > 0 then
     local t = redis.call('TIME')
@@ -26,6 +27,6 @@ local function addTask(stream, delayed, index, queues, group, taskId, seq, queue
   if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
   end
-  redis.call('XADD', stream, '*', 't', taskId, 's', seq)
+  redis.call('XADD', stream, '*', 't', taskId, 's', seq, 'y', taskType)
   return 1
 end

@@ -9,7 +9,7 @@
   ARGV[3] minimum idle time in ms
   ARGV[4] cursor ('0-0' to start)
   ARGV[5] maximum number of messages
-  Returns: {nextCursor, {entryId, taskId, seq, deliveries, ...}, {ids deleted from the stream}}
+  Returns: {nextCursor, {entryId, taskId, seq, type, deliveries, ...}, {ids deleted from the stream}}
 ]]
 local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
 local out = {}
@@ -17,10 +17,12 @@ for _, entry in ipairs(res[2]) do
   if entry and entry ~= false then
     local id = entry[1]
     local fields = entry[2]
-    local taskId, seq = '', '0'
+    local taskId, seq, taskType = '', '0', ''
     if fields then
       for j = 1, #fields, 2 do
-        if fields[j] == 't' then taskId = fields[j + 1] elseif fields[j] == 's' then seq = fields[j + 1] end
+        local f = fields[j]
+        if f == 't' then taskId = fields[j + 1] elseif f == 's' then seq = fields[j + 1]
+        elseif f == 'y' then taskType = fields[j + 1] end
       end
     end
     local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
@@ -29,6 +31,7 @@ for _, entry in ipairs(res[2]) do
     out[#out + 1] = id
     out[#out + 1] = taskId
     out[#out + 1] = seq
+    out[#out + 1] = taskType
     out[#out + 1] = deliveries
   end
 end

@@ -14,10 +14,11 @@
   ARGV[4] new seq
   ARGV[5] queue name
   ARGV[6] priority
-  ARGV[7] due time in ms since epoch
+  ARGV[7] task type
+  ARGV[8] due time in ms since epoch
   Returns: 1 back in the stream, 2 delayed, 0 ignored (seq not newer; the message is acked anyway)
 ]]
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return addTask(KEYS[5], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6],
-  tonumber(ARGV[7]))
+  ARGV[7], tonumber(ARGV[8]))

@@ -20,13 +20,13 @@ for _, taskId in ipairs(due) do
   redis.call('ZREM', KEYS[1], taskId)
   local held = redis.call('HGET', KEYS[2], taskId)
   if held then
-    local seq, priority = string.match(held, '^(%d+)|.*|(%a+)$')
+    local seq, priority, taskType = string.match(held, '^(%d+)|[^|]*|(%a+)|?(.*)$')
     local stream = priority and streams[priority]
     if stream then
       if redis.call('EXISTS', stream) == 0 then
         redis.call('XGROUP', 'CREATE', stream, ARGV[1], '0', 'MKSTREAM')
       end
-      redis.call('XADD', stream, '*', 't', taskId, 's', seq)
+      redis.call('XADD', stream, '*', 't', taskId, 's', seq, 'y', taskType)
       moved[#moved + 1] = taskId
     end
   end

@@ -6,7 +6,7 @@
   ARGV[1] consumer group
   ARGV[2] consumer name
   ARGV[3] maximum number of messages
-  Returns: a flat list {keyIndex, entryId, taskId, seq, keyIndex, ...}
+  Returns: a flat list {keyIndex, entryId, taskId, seq, type, keyIndex, ...}
   A stream that exists without the group (the group was lost) gets the group created from
   its start and is read on the next call.
 ]]
@@ -25,14 +25,17 @@ for i, key in ipairs(KEYS) do
     elseif res then
       for _, entry in ipairs(res[1][2]) do
         local fields = entry[2]
-        local taskId, seq = '', '0'
+        local taskId, seq, taskType = '', '0', ''
         for j = 1, #fields, 2 do
-          if fields[j] == 't' then taskId = fields[j + 1] elseif fields[j] == 's' then seq = fields[j + 1] end
+          local f = fields[j]
+          if f == 't' then taskId = fields[j + 1] elseif f == 's' then seq = fields[j + 1]
+          elseif f == 'y' then taskType = fields[j + 1] end
         end
         out[#out + 1] = i
         out[#out + 1] = entry[1]
         out[#out + 1] = taskId
         out[#out + 1] = seq
+        out[#out + 1] = taskType
         remaining = remaining - 1
       end
     end

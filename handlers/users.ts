@@ -1,0 +1,70 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { ROLES } from '../lib/auth/roles';
+import { NotFoundError, ValidationError } from '../lib/errors';
+import { isUuid } from '../lib/ids';
+import { issuePath } from '../lib/tasks/submission';
+import type { AppEnv } from './context';
+import { readJsonBody } from './json-body';
+
+/** A new user. Strict: any other field (`id`, `tokenHash`, `__proto__`, ...) is refused. */
+const newUser = z.strictObject({
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .regex(/^[^\p{Cc}]+$/u, { error: 'must not contain control characters' }),
+  role: z.enum(ROLES),
+  rateLimitRps: z.number().int().min(1).max(1_000_000).nullable().optional(),
+});
+
+function parseNewUser(body: unknown): z.output<typeof newUser> {
+  const result = newUser.safeParse(body);
+  if (result.success) return result.data;
+  throw new ValidationError(
+    'The user is invalid.',
+    result.error.issues.map((i) => ({
+      path: issuePath('', i.path) || '(body)',
+      message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+    })),
+  );
+}
+
+function userId(id: string): string {
+  if (!isUuid(id)) throw new NotFoundError(`No user ${JSON.stringify(id.slice(0, 100))}.`);
+  return id;
+}
+
+/** /v1/users: admins create users, list them, rotate their tokens and delete them. */
+export function usersRouter(): Hono<AppEnv> {
+  const r = new Hono<AppEnv>();
+
+  r.post('/', async (c) => {
+    const body = parseNewUser(await readJsonBody(c, c.get('deps').config.MAX_BODY_BYTES));
+    const created = await c
+      .get('services')
+      .userAdmin.create(
+        c.get('principal'),
+        { name: body.name, role: body.role, rateLimitRps: body.rateLimitRps ?? null },
+        c.get('requestId'),
+      );
+    return c.json(created, 201);
+  });
+
+  r.get('/', async (c) => c.json({ items: await c.get('services').users.list() }));
+
+  r.post('/:id/token', async (c) => {
+    const id = userId(c.req.param('id'));
+    const token = await c.get('services').userAdmin.rotateToken(c.get('principal'), id, c.get('requestId'));
+    return c.json({ token });
+  });
+
+  r.delete('/:id', async (c) => {
+    const id = userId(c.req.param('id'));
+    await c.get('services').userAdmin.revoke(c.get('principal'), id, c.get('requestId'));
+    return c.body(null, 204);
+  });
+
+  return r;
+}

@@ -1,0 +1,26 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger';
+import { MemoryRateLimiter } from '../ratelimit/memory-rate-limiter';
+import type { RateLimiter } from '../ratelimit/rate-limiter';
+import { RedisRateLimiter } from '../ratelimit/redis-rate-limiter';
+import { RedisTokenRevocations } from './redis-token-revocations';
+import type { TokenRevocations } from './token-revocations';
+import { MemoryTokenRevocations } from './token-revocations';
+
+export interface AccessBackends {
+  rateLimiter: RateLimiter;
+  revocations: TokenRevocations;
+}
+
+/**
+ * Rate-limit buckets and revocation marks. With a Redis client (QUEUE_BACKEND=redis: there
+ * may be many API replicas) they live in Redis under `{prefix}`, shared by every replica;
+ * without one (the memory backend: one process) they live in this process.
+ */
+export function accessBackends(redis: Redis | null, prefix: string, logger: Logger): AccessBackends {
+  if (!redis) return { rateLimiter: new MemoryRateLimiter(), revocations: new MemoryTokenRevocations() };
+  return {
+    rateLimiter: new RedisRateLimiter(redis, { prefix }, logger),
+    revocations: new RedisTokenRevocations(redis, prefix),
+  };
+}

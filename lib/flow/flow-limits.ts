@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import type { QueueMessage } from '../queue/queue-backend';
+
+/**
+ * Flow limits across every worker, configured in one place (FLOW_LIMITS): for a task type or
+ * a queue, at most `concurrency` attempts at once and/or at most `ratePerSecond` starts a
+ * second (token bucket, `burst` deep). Tasks over a limit wait; they are not failed and spend
+ * no attempt.
+ */
+export interface FlowRule {
+  /** `type:<task type>` or `queue:<queue name>`. */
+  scope: string;
+  concurrency?: number;
+  ratePerSecond?: number;
+  burst?: number;
+}
+
+const ruleSchema = z
+  .strictObject({
+    concurrency: z.number().int().min(1).max(100_000).optional(),
+    ratePerSecond: z.number().positive().max(1_000_000).optional(),
+    burst: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .refine((r) => r.concurrency !== undefined || r.ratePerSecond !== undefined, {
+    error: 'needs concurrency or ratePerSecond',
+  });
+
+export const flowLimitsSchema = z.record(
+  z.string().regex(/^(type|queue):[A-Za-z0-9_.-]{1,200}$/),
+  ruleSchema,
+);
+
+/** The rules by scope, ready to look up per message. */
+export class FlowLimits {
+  private readonly byScope: Map<string, FlowRule>;
+
+  constructor(config: Record<string, z.output<typeof ruleSchema>>) {
+    this.byScope = new Map(Object.entries(config).map(([scope, r]) => [scope, { scope, ...r }]));
+  }
+
+  get empty(): boolean {
+    return this.byScope.size === 0;
+  }
+
+  /** The rules a message falls under: its type's and its queue's. */
+  rulesFor(message: Pick<QueueMessage, 'type' | 'queue'>): FlowRule[] {
+    const out: FlowRule[] = [];
+    const byType = this.byScope.get(`type:${message.type}`);
+    const byQueue = this.byScope.get(`queue:${message.queue}`);
+    if (byType) out.push(byType);
+    if (byQueue) out.push(byQueue);
+    return out;
+  }
+
+  all(): FlowRule[] {
+    return [...this.byScope.values()];
+  }
+}
+
+/** The effective burst of a rate rule: as configured, else one second's worth (at least 1). */
+export function burstOf(rule: FlowRule): number {
+  return rule.burst ?? Math.max(1, Math.ceil(rule.ratePerSecond ?? 1));
+}
+
+/** Decides whether an attempt may start now under its flow rules. */
+export interface FlowGate {
+  /**
+   * Takes a slot of every rule for `holder` (all or none). Answers 0 when taken, else how
+   * long to wait (ms) before asking again, with the gate's clock (`now`, epoch ms).
+   */
+  acquire(
+    holder: string,
+    rules: readonly FlowRule[],
+    leaseMs: number,
+  ): Promise<{ waitMs: number; now: number }>;
+  /** Gives the concurrency slots back. */
+  release(holder: string, rules: readonly FlowRule[]): Promise<void>;
+  /** Extends the slots of attempts still running (their holder crashed otherwise). */
+  refresh(holders: readonly { holder: string; rules: readonly FlowRule[] }[], leaseMs: number): Promise<void>;
+}

@@ -1,0 +1,17 @@
+--[[
+  Puts a delivered message back to wait, without a new seq and without touching the
+  database: a task held back by a flow limit (a concurrency or rate limit of its type or
+  queue) is not failed and spends no attempt. It returns to its stream through the delayed
+  set (promote-due-5), under the seq the index still holds.
+  KEYS[1] stream of the delivered message
+  KEYS[2] delayed set of the task's queue
+  ARGV[1] consumer group
+  ARGV[2] entry id
+  ARGV[3] task id
+  ARGV[4] when to try again, ms since epoch (by Redis TIME)
+  Returns: 1
+]]
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+return 1

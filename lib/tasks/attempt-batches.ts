@@ -1,0 +1,104 @@
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client';
+import { newId } from '../ids';
+import type { TaskError } from './task';
+
+/**
+ * The worker's two hot statements in multi-row form: one round trip and one commit for a
+ * whole batch of claims, or of successes, instead of one per task. Each row is still fenced
+ * on its own (enqueue seq for claims, lease epoch for outcomes), so batching changes who
+ * waits for whom, never who wins.
+ */
+
+export const LOST_WORKER: TaskError = {
+  message: 'The worker running this attempt stopped answering (crashed, killed or frozen).',
+  code: 'worker_lost',
+  retryable: true,
+};
+
+/** Claims the given messages' tasks; returns the rows claimed (with `prev_status`). */
+export async function claimBatch(
+  database: Database,
+  items: readonly { taskId: string; seq: number }[],
+  workerId: string,
+  leaseMs: number,
+): Promise<Record<string, unknown>[]> {
+  const input = JSON.stringify(items.map((i) => ({ id: i.taskId, seq: i.seq, e1: newId(), e2: newId() })));
+  return database.rows(sql`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS x(id uuid, seq int, e1 uuid, e2 uuid)
+    ), locked AS (
+      -- id = ANY(ARRAY(...)) keeps this an index lookup per id whatever the planner believes
+      -- about the table (a join on the recordset turns into a scan of every waiting task
+      -- when statistics are stale, i.e. right after a burst of submissions). Rows are locked
+      -- in id order so concurrent batches cannot deadlock.
+      SELECT t.id, t.status AS prev_status, t.enqueue_seq
+      FROM tasks t
+      WHERE t.id = ANY(ARRAY(SELECT id FROM input)) AND t.cancel_requested_at IS NULL
+        AND (t.run_at IS NULL OR t.run_at <= now())
+        AND (t.status IN ('queued', 'scheduled', 'retrying')
+             OR (t.status = 'running' AND t.lease_expires_at < now() AND t.attempts < t.max_attempts))
+      ORDER BY t.id
+      FOR UPDATE OF t
+    ), prev AS (
+      SELECT locked.id, locked.prev_status, input.e1, input.e2
+      FROM locked JOIN input ON input.id = locked.id AND input.seq = locked.enqueue_seq
+    ), claimed AS (
+      UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, lease_epoch = t.lease_epoch + 1,
+        lease_owner = ${workerId}, lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
+        started_at = now(), updated_at = now()
+      FROM prev WHERE t.id = prev.id
+      RETURNING t.*, prev.prev_status, prev.e1, prev.e2
+    ), recovered AS (
+      INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, message, data)
+      SELECT e1, id, replays, 'recovered', attempts, ${workerId}, ${LOST_WORKER.message},
+             ${JSON.stringify({ code: LOST_WORKER.code })}::jsonb
+      FROM claimed WHERE prev_status = 'running'
+    ), started AS (
+      INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id)
+      SELECT e2, id, replays, 'started', attempts, ${workerId} FROM claimed
+    )
+    SELECT * FROM claimed`);
+}
+
+export interface Success {
+  id: string;
+  leaseEpoch: number;
+  /** The result as JSON text (already checked for what jsonb refuses). */
+  resultJson: string;
+  durationMs: number;
+}
+
+/** Writes successes, each fenced by its lease epoch; returns the rows that were still ours. */
+export async function succeedBatch(
+  database: Database,
+  items: readonly Success[],
+  workerId: string,
+): Promise<Record<string, unknown>[]> {
+  const input = JSON.stringify(
+    items.map((i) => ({
+      id: i.id,
+      epoch: i.leaseEpoch,
+      result: i.resultJson,
+      duration_ms: Math.round(i.durationMs),
+      event_id: newId(),
+    })),
+  );
+  return database.rows(sql`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${input}::jsonb)
+        AS x(id uuid, epoch int, result text, duration_ms int, event_id uuid)
+    ), t AS (
+      UPDATE tasks SET status = 'succeeded', result = input.result::jsonb, last_error = NULL, finished_at = now(),
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+      FROM input
+      WHERE tasks.id = ANY(ARRAY(SELECT id FROM input)) AND tasks.id = input.id
+        AND tasks.lease_epoch = input.epoch AND tasks.status = 'running'
+      RETURNING tasks.*, input.event_id, input.duration_ms
+    ), ev AS (
+      INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, data)
+      SELECT event_id, id, replays, 'succeeded', attempts, ${workerId}, jsonb_build_object('durationMs', duration_ms)
+      FROM t
+    )
+    SELECT * FROM t`);
+}

@@ -1,0 +1,318 @@
+import { serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import { sql } from 'drizzle-orm';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SignJWT, base64url, createRemoteJWKSet } from 'jose';
+import type { JSONWebKeySet, JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signCallback } from '../../lib/signing/callback-signature';
+import { generateSigningKey, importSigningKey } from '../../lib/signing/keys';
+import { createCallbackVerifier, verifyCallback } from '../../lib/signing/verify-callback';
+import type { TaskEventView, TaskView } from '../../lib/tasks/task';
+import type { CallbackReceiver, Received } from '../helpers/callback-receiver';
+import { receiverVerify, startCallbackReceiver } from '../helpers/callback-receiver';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
+
+/**
+ * Signed completion callbacks end to end over Redis and PostgreSQL: a receiver on 127.0.0.1
+ * checks every request the way the README tells receivers to, with plain jose and the app's
+ * /.well-known/jwks.json, independently of lib/signing.
+ */
+
+let stack: Stack;
+let receiver: CallbackReceiver;
+let api: ServerType;
+let hookBase: string;
+let jwksUrl: string;
+let received: Received[];
+
+beforeAll(async () => {
+  receiver = await startCallbackReceiver();
+  ({ hookBase, received } = receiver);
+  stack = await startStack({
+    queue: 'redis',
+    db: 'postgres',
+    config: { OUTBOUND_ALLOW_PRIVATE: 'true' },
+    callbacks: { intervalMs: 50, baseDelayMs: 100, maxDelayMs: 400, maxTries: 5, timeoutMs: 5000 },
+  });
+  api = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: (req) => stack.app.fetch(req), hostname: '127.0.0.1', port: 0 }, () =>
+      resolve(s),
+    );
+  });
+  jwksUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/.well-known/jwks.json`;
+  receiver.useJwks(jwksUrl);
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await new Promise((resolve) => api?.close(resolve));
+  await receiver?.close();
+});
+
+async function submit(body: Record<string, unknown>): Promise<TaskView> {
+  const res = await stack.request('POST', '/v1/tasks', { body });
+  expect(res.status).toBe(202);
+  return (await res.json()) as TaskView;
+}
+
+async function events(id: string): Promise<TaskEventView[]> {
+  const res = await stack.request('GET', `/v1/tasks/${id}/events`);
+  return ((await res.json()) as { items: TaskEventView[] }).items;
+}
+
+async function task(id: string): Promise<TaskView> {
+  return (await (await stack.request('GET', `/v1/tasks/${id}`)).json()) as TaskView;
+}
+
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  ms = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+const callbackKinds = async (id: string) =>
+  (await events(id)).filter((e) => e.kind.startsWith('callback_')).map((e) => e.kind);
+
+/** Waits until the task's delivery is settled, then a little longer to catch a duplicate. */
+async function settled(id: string): Promise<Received[]> {
+  await waitFor('a settled delivery', async () => {
+    const rows = await stack.database.rows<{ status: string }>(
+      sql`SELECT status FROM callback_deliveries WHERE task_id = ${id}::uuid`,
+    );
+    return rows.length > 0 && rows.every((r) => r.status !== 'pending') ? true : undefined;
+  });
+  await sleep(300);
+  return received.filter((r) => (JSON.parse(r.body.toString()) as { task: { id: string } }).task.id === id);
+}
+
+function asRequest(r: Received, body: Buffer | string = r.body, signature?: string): Request {
+  const h = (name: string) => String(r.headers[name] ?? '');
+  return new Request('http://127.0.0.1/hook', {
+    method: 'POST',
+    headers: {
+      'content-type': h('content-type'),
+      'procurator-event': h('procurator-event'),
+      'procurator-delivery': h('procurator-delivery'),
+      'procurator-signature': signature ?? h('procurator-signature'),
+    },
+    body,
+  });
+}
+
+describe('signed completion callbacks', () => {
+  it('delivers one signed callback for a succeeded task, verifiable with plain jose', async () => {
+    const t = await submit({ type: 'demo.echo', payload: { a: 1 }, callbackUrl: `${hookBase}/ok` });
+    await stack.waitForStatus(t.id, ['succeeded']);
+    const [r, ...more] = await settled(t.id);
+    expect(more).toHaveLength(0);
+    expect(r!.error).toBeUndefined();
+    expect(r!.headers['procurator-event']).toBe('task.succeeded');
+    expect(r!.headers['content-type']).toBe('application/json');
+    const delivery = String(r!.headers['procurator-delivery']);
+    expect(delivery).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(r!.payload).toMatchObject({ iss: 'procurator', sub: t.id, jti: delivery });
+    expect(r!.payload!.exp! - r!.payload!.iat!).toBe(300);
+    // The body is the task as the API shows it, and the callback did not change the task.
+    const now = await task(t.id);
+    expect(JSON.parse(r!.body.toString())).toEqual({ event: 'task.succeeded', task: now });
+    expect(now.status).toBe('succeeded');
+    const evs = await events(t.id);
+    expect(evs.map((e) => e.kind)).toEqual(['submitted', 'started', 'succeeded', 'callback_delivered']);
+    expect(evs[3]).toMatchObject({ attempt: 1, data: { deliveryId: delivery, try: 1, status: 204 } });
+    await expect(verifyCallback(asRequest(r!), jwksUrl)).resolves.toMatchObject({
+      event: 'task.succeeded',
+      deliveryId: delivery,
+    });
+  });
+
+  it('delivers task.dead and task.cancelled (before start and while running) once each', async () => {
+    const dead = await submit({
+      type: 'demo.fail',
+      payload: { retryable: false },
+      callbackUrl: `${hookBase}/ends`,
+    });
+    const waiting = await submit({ type: 'demo.echo', delayMs: 60_000, callbackUrl: `${hookBase}/ends` });
+    expect((await stack.request('POST', `/v1/tasks/${waiting.id}/cancel`)).status).toBe(200);
+    const running = await submit({
+      type: 'demo.sleep',
+      payload: { ms: 30_000 },
+      callbackUrl: `${hookBase}/ends`,
+    });
+    await stack.waitForStatus(running.id, ['running']);
+    expect((await stack.request('POST', `/v1/tasks/${running.id}/cancel`)).status).toBe(202);
+    for (const [t, status] of [
+      [dead, 'dead'],
+      [waiting, 'cancelled'],
+      [running, 'cancelled'],
+    ] as const) {
+      await stack.waitForStatus(t.id, [status]);
+      const got = await settled(t.id);
+      expect(got).toHaveLength(1);
+      expect(got[0]!.error).toBeUndefined();
+      expect(got[0]!.headers['procurator-event']).toBe(`task.${status}`);
+      expect(JSON.parse(got[0]!.body.toString())).toMatchObject({
+        event: `task.${status}`,
+        task: { id: t.id, status },
+      });
+      expect(await callbackKinds(t.id)).toEqual(['callback_delivered']);
+      expect((await task(t.id)).status).toBe(status);
+    }
+  });
+
+  it('retries a failing receiver with the same delivery id, recording each try', async () => {
+    receiver.failuresLeft.set('flaky', 2);
+    const t = await submit({ type: 'demo.echo', callbackUrl: `${hookBase}/flaky` });
+    const ended = await stack.waitForStatus(t.id, ['succeeded']);
+    const got = await settled(t.id);
+    expect(got).toHaveLength(3);
+    expect(new Set(got.map((r) => r.headers['procurator-delivery'])).size).toBe(1);
+    expect(got.every((r) => r.error === undefined)).toBe(true);
+    const evs = (await events(t.id)).filter((e) => e.kind.startsWith('callback_'));
+    expect(evs.map((e) => e.kind)).toEqual(['callback_failed', 'callback_failed', 'callback_delivered']);
+    expect(evs.map((e) => (e.data as { try: number }).try)).toEqual([1, 2, 3]);
+    expect(evs[0]!.data).toMatchObject({ status: 503, final: false });
+    // Callbacks never touch the task itself.
+    const after = await task(t.id);
+    expect(after).toEqual(ended);
+  });
+
+  it('gives up after maxTries with a final callback_failed, the task untouched', async () => {
+    receiver.failuresLeft.set('down', 100);
+    const t = await submit({ type: 'demo.echo', callbackUrl: `${hookBase}/down` });
+    const ended = await stack.waitForStatus(t.id, ['succeeded']);
+    expect(await settled(t.id)).toHaveLength(5);
+    const evs = (await events(t.id)).filter((e) => e.kind.startsWith('callback_'));
+    expect(evs.map((e) => e.kind)).toEqual(Array(5).fill('callback_failed'));
+    expect(evs[4]!.data).toMatchObject({ try: 5, final: true });
+    const [row] = await stack.database.rows<{ status: string; task: unknown }>(
+      sql`SELECT status, task FROM callback_deliveries WHERE task_id = ${t.id}::uuid`,
+    );
+    expect(row).toEqual({ status: 'failed', task: null });
+    expect(await task(t.id)).toEqual(ended);
+  });
+
+  it('never holds up the consumer while a receiver is slow', async () => {
+    receiver.slowLabels.set('slow', 3000);
+    const t = await submit({ type: 'demo.echo', callbackUrl: `${hookBase}/slow` });
+    await stack.waitForStatus(t.id, ['succeeded']);
+    await waitFor('the slow request', () => received.find((r) => r.label === 'slow'));
+    const started = Date.now();
+    const others = await Promise.all([1, 2, 3].map((n) => submit({ type: 'demo.echo', payload: { n } })));
+    for (const o of others) await stack.waitForStatus(o.id, ['succeeded'], 2000);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await callbackKinds(t.id)).toEqual([]);
+    await settled(t.id);
+    expect(await callbackKinds(t.id)).toEqual(['callback_delivered']);
+  });
+
+  it('fails verification for a tampered body, an expired token, alg none, HS256 with the public key, an unknown kid', async () => {
+    const t = await submit({ type: 'demo.echo', callbackUrl: `${hookBase}/forgery` });
+    await stack.waitForStatus(t.id, ['succeeded']);
+    const [genuine] = await settled(t.id);
+    const token = String(genuine!.headers['procurator-signature']);
+    const [header, payload] = token.split('.') as [string, string];
+    const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload))) as JWTPayload;
+    const { kid } = JSON.parse(new TextDecoder().decode(base64url.decode(header))) as { kid: string };
+    const jwks = (await (await stack.app.request('/.well-known/jwks.json')).json()) as JSONWebKeySet;
+    const published = jwks.keys.find((k) => k.kid === kid)!;
+    const key = await stack.services.signingKeys.current();
+    const strangerKey = await importSigningKey(await generateSigningKey());
+    const body = genuine!.body;
+    const ids = { taskId: t.id, deliveryId: String(claims.jti) };
+
+    const forged: [string, Buffer | string, string][] = [
+      ['tampered body', body.toString().replace('"succeeded"', '"dead"'), token],
+      ['expired token', body, await signCallback(key, { ...ids, body }, Date.now() - 10 * 60_000)],
+      ['alg none', body, `${base64url.encode(JSON.stringify({ alg: 'none', kid }))}.${payload}.`],
+      [
+        'HS256 keyed with the public key',
+        body,
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: 'HS256', kid })
+          .sign(new TextEncoder().encode(JSON.stringify(published))),
+      ],
+      ['unknown kid', body, await signCallback({ ...strangerKey, kid: 'unknown-kid' }, { ...ids, body })],
+      [
+        'a key that is not ours under our kid',
+        body,
+        await signCallback({ ...strangerKey, kid }, { ...ids, body }),
+      ],
+    ];
+    const jwksSet = createRemoteJWKSet(new URL(jwksUrl));
+    await expect(receiverVerify(genuine!.headers, body, jwksSet)).resolves.toBeTruthy();
+    for (const [what, b, sig] of forged) {
+      const headers = { ...genuine!.headers, 'procurator-signature': sig };
+      await expect(receiverVerify(headers, Buffer.from(b), jwksSet), what).rejects.toThrow();
+      await expect(verifyCallback(asRequest(genuine!, b, sig), jwksUrl), what).rejects.toThrow();
+    }
+  });
+
+  it('keeps old and new keys verifiable across a rotation; new deliveries use the new kid', async () => {
+    const before = await submit({ type: 'demo.echo', callbackUrl: `${hookBase}/rotation` });
+    const [old] = await settled(before.id);
+    const oldKid = old!.kid!;
+    const rotation = await stack.services.signingKeys.rotate();
+    expect(rotation.retired).toEqual([oldKid]);
+    const jwks = (await (await stack.app.request('/.well-known/jwks.json')).json()) as JSONWebKeySet;
+    expect(jwks.keys.map((k) => k.kid)).toEqual([rotation.kid, oldKid]);
+
+    // A token signed with the old key still verifies after the rotation, with a fresh key set.
+    await expect(
+      receiverVerify(old!.headers, old!.body, createRemoteJWKSet(new URL(jwksUrl))),
+    ).resolves.toMatchObject({
+      kid: oldKid,
+    });
+    await expect(verifyCallback(asRequest(old!), jwksUrl)).resolves.toMatchObject({ kid: oldKid });
+
+    const after = await submit({ type: 'demo.echo', callbackUrl: `${hookBase}/rotation` });
+    const [fresh] = await settled(after.id);
+    expect(fresh!.error).toBeUndefined();
+    expect(fresh!.kid).toBe(rotation.kid);
+    // verifyCallback's cached key set (jose: refetch for an unknown kid at most every 30 s)
+    // was loaded before the rotation; a new verifier, as in a receiver started now, sees it.
+    await expect(createCallbackVerifier(jwksUrl)(asRequest(fresh!))).resolves.toMatchObject({
+      kid: rotation.kid,
+    });
+  });
+
+  it('delivers each callback once with two workers', async () => {
+    await stack.addWorker('worker-2');
+    const res = await stack.request('POST', '/v1/tasks/batch', {
+      body: {
+        tasks: Array.from({ length: 30 }, (_, n) => ({
+          type: 'demo.echo',
+          payload: { n },
+          callbackUrl: `${hookBase}/many`,
+        })),
+      },
+    });
+    const ids = ((await res.json()) as { tasks: TaskView[] }).tasks.map((t) => t.id);
+    await waitFor('every delivery', async () => {
+      const rows = await stack.database.rows<{ n: number }>(sql`
+        SELECT count(*)::int AS n FROM callback_deliveries
+        WHERE status = 'delivered' AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`);
+      return rows[0]!.n === ids.length ? true : undefined;
+    });
+    await sleep(500);
+    const many = received.filter((r) => r.label === 'many');
+    expect(many).toHaveLength(ids.length);
+    expect(many.every((r) => r.error === undefined)).toBe(true);
+    expect(new Set(many.map((r) => r.payload!.sub)).size).toBe(ids.length);
+    const rows = await stack.database.rows<{ worker_id: string; n: number }>(sql`
+      SELECT worker_id, count(*)::int AS n FROM task_events WHERE kind = 'callback_delivered'
+        AND task_id IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))
+      GROUP BY worker_id`);
+    expect(rows.reduce((n, r) => n + r.n, 0)).toBe(ids.length);
+  });
+});

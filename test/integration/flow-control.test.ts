@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TaskView } from '../../lib/tasks/task';
+import { ExecutionLog, recordingType } from '../helpers/recording-type';
+import type { Stack, StackOptions } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
+
+const variants: { name: string; opts: StackOptions }[] = [
+  { name: 'memory queue + PGlite', opts: { queue: 'memory', db: 'pglite' } },
+  { name: 'Redis + PostgreSQL', opts: { queue: 'redis', db: 'postgres' } },
+];
+
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+async function batch(s: Stack, tasks: unknown[]): Promise<TaskView[]> {
+  const res = await s.request('POST', '/v1/tasks/batch', { body: { tasks } });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { tasks: TaskView[] }).tasks;
+}
+
+/** The most intervals [start, end] that overlap at one instant. */
+function maxOverlap(log: ExecutionLog): number {
+  const points = [
+    ...log.starts.map((s) => ({ at: s.at, d: 1 })),
+    ...log.ends.map((e) => ({ at: e.at, d: -1 })),
+  ].sort((a, b) => a.at - b.at || a.d - b.d);
+  let now = 0;
+  let max = 0;
+  for (const p of points) max = Math.max(max, (now += p.d));
+  return max;
+}
+
+describe.each(variants)('flow limits on $name', ({ opts }) => {
+  it('never runs more than a type’s concurrency limit across workers; the rest wait without spending attempts', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({
+      ...opts,
+      worker: false,
+      config: {
+        FLOW_LIMITS: JSON.stringify({ 'type:test.record': { concurrency: 2 } }),
+        WORKER_CONCURRENCY: '2',
+      },
+      types: [recordingType(log)],
+    });
+    await stack.addWorker('w1');
+    await stack.addWorker('w2');
+    const tasks = await batch(
+      stack,
+      Array.from({ length: 12 }, () => ({ type: 'test.record', payload: { ms: 150 } })),
+    );
+    for (const t of tasks) {
+      const done = await stack.waitForStatus(t.id, ['succeeded'], 30_000);
+      expect(done.attempts).toBe(1);
+    }
+    expect(log.starts).toHaveLength(12);
+    expect(maxOverlap(log)).toBe(2);
+    expect(log.maxRunning).toBe(2);
+  });
+
+  it('starts no more than a queue’s rate allows', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({
+      ...opts,
+      config: {
+        FLOW_LIMITS: JSON.stringify({ 'queue:partner-api': { ratePerSecond: 10, burst: 2 } }),
+        WORKER_CONCURRENCY: '8',
+      },
+      types: [recordingType(log)],
+    });
+    const tasks = await batch(
+      stack,
+      Array.from({ length: 15 }, () => ({ type: 'test.record', queue: 'partner-api' })),
+    );
+    const free = await batch(stack, [{ type: 'test.record', queue: 'elsewhere' }]);
+    for (const t of [...tasks, ...free]) await stack.waitForStatus(t.id, ['succeeded'], 30_000);
+    const limited = log.starts.filter((s) => tasks.some((t) => t.id === s.taskId)).map((s) => s.at);
+    limited.sort((a, b) => a - b);
+    // A burst of 2, then 10 a second: 13 more starts need at least 1.3 s.
+    expect(limited.at(-1)! - limited[0]!).toBeGreaterThanOrEqual(1200);
+    // In any one-second window: at most the burst plus one second of refill (and one of slack).
+    for (let i = 0; i < limited.length; i++) {
+      const inWindow = limited.filter((t) => t >= limited[i]! && t < limited[i]! + 1000).length;
+      expect(inWindow).toBeLessThanOrEqual(13);
+    }
+  });
+});

@@ -194,3 +194,14 @@ export const signingKeys = pgTable(
     check('signing_keys_algorithm_check', sql`${t.algorithm} in ('EdDSA','ES256')`),
   ],
 );
+
+/**
+ * Queues ops paused (`paused_at` set) or resumed. The record of the pause lives here, not in
+ * Redis: a Redis restart must not resume a queue somebody paused.
+ */
+export const queueStates = pgTable('queue_states', {
+  name: text('name').primaryKey(),
+  pausedAt: timestamps('paused_at'),
+  pausedBy: text('paused_by'),
+  updatedAt: timestamps('updated_at').notNull().defaultNow(),
+});

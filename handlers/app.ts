@@ -12,6 +12,7 @@ import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskStore } from '../lib/tasks/task-store';
 import type { AppDeps, AppEnv, Services } from './context';
 import { dlqRouter } from './dlq';
+import { queuesRouter } from './queues';
 import { healthRouter } from './health';
 import { logsRouter } from './logs';
 import { jwksRouter } from './jwks';
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps, services: Services = buildServices(deps
   app.route('/v1/users', usersRouter());
   app.route('/v1/logs', logsRouter());
   app.route('/v1/dlq', dlqRouter());
+  app.route('/v1/queues', queuesRouter());
   app.onError(onError);
   app.notFound(notFound);
   assertEveryRouteHasARole(app);

@@ -23,6 +23,8 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'POST /v1/dlq/replay': 'ops',
   'POST /v1/dlq/:id/replay': 'ops',
   'DELETE /v1/dlq/:id': 'ops',
+  'POST /v1/queues/:name/pause': 'ops',
+  'POST /v1/queues/:name/resume': 'ops',
 };
 
 export function routeKey(method: string, path: string): string {

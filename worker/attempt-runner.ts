@@ -46,7 +46,12 @@ export interface AttemptRunnerDeps {
   random?: () => number;
   failpoints?: FailPoints;
   flow?: Flow;
+  /** Queues paused by ops: a message of one read before the pause (or recovered) waits. */
+  pausedQueues?: () => ReadonlySet<string>;
 }
+
+/** How long a message of a paused queue waits before it is looked at again. */
+const PAUSED_RECHECK_MS = 1000;
 
 /** Deliveries beyond maxAttempts + this mean the message keeps stopping its worker. */
 const EXTRA_DELIVERIES = 2;
@@ -60,6 +65,10 @@ export class AttemptRunner {
   constructor(private readonly d: AttemptRunnerDeps) {}
 
   async run(a: RunningAttempt): Promise<void> {
+    if (this.d.pausedQueues?.().has(a.message.queue)) {
+      await this.d.queue.postpone(a.message, (await this.d.queue.now()) + PAUSED_RECHECK_MS);
+      return;
+    }
     const flow = this.d.flow;
     const rules = flow?.limits.rulesFor(a.message) ?? [];
     if (!flow || rules.length === 0) return this.runClaimed(a);

@@ -13,6 +13,8 @@ export interface ConsumerDeps {
   concurrency: number;
   /** Longest a read blocks before the loop looks at its stop flag again. */
   blockMs: number;
+  /** Queues not to read (paused). */
+  pausedQueues?: () => ReadonlySet<string>;
 }
 
 /**
@@ -50,7 +52,7 @@ export class Consumer {
     await this.waitForSlot();
     const free = this.freeSlots();
     if (free === 0) return 0;
-    const messages = await this.d.queue.read(this.d.workerId, free, this.d.blockMs);
+    const messages = await this.d.queue.read(this.d.workerId, free, this.d.blockMs, this.d.pausedQueues?.());
     for (const m of messages) this.dispatch(m);
     return messages.length;
   }

@@ -11,6 +11,8 @@ import type { Flow } from './attempt-runner';
 import { Consumer } from './consumer';
 import type { Executor } from './executors/executor';
 import { Heartbeat } from './heartbeat';
+import { PauseWatcher } from './pause-watcher';
+import { QueuePauseStore } from '../lib/queue/queue-pauses';
 import { Reconciler } from './reconciler';
 import { Recoverer } from './recoverer';
 import { Scheduler } from './scheduler';
@@ -53,6 +55,7 @@ export class Worker {
   readonly recoverer: Recoverer;
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
+  readonly pauses: PauseWatcher;
   private unsubscribeCancel?: () => void;
   private stopping?: Promise<void>;
 
@@ -60,6 +63,8 @@ export class Worker {
     const s = d.settings;
     const store = new AttemptStore(d.database);
     const logger = d.logger.child({ workerId: d.workerId });
+    this.pauses = new PauseWatcher(new QueuePauseStore(d.database), logger);
+    const pausedQueues = () => this.pauses.paused();
     const runner = new AttemptRunner({
       queue: d.queue,
       store,
@@ -73,6 +78,7 @@ export class Worker {
       random: d.random,
       failpoints: new FailPoints(d.settings.FAILPOINTS),
       flow: d.flow,
+      pausedQueues,
     });
     this.consumer = new Consumer({
       queue: d.queue,
@@ -82,6 +88,7 @@ export class Worker {
       workerId: d.workerId,
       concurrency: s.WORKER_CONCURRENCY,
       blockMs: s.WORKER_BLOCK_MS,
+      pausedQueues,
     });
     this.heartbeat = new Heartbeat({
       consumer: this.consumer,
@@ -119,6 +126,11 @@ export class Worker {
   }
 
   async start(): Promise<void> {
+    // Know the paused queues before the first read.
+    await this.pauses
+      .tick()
+      .catch((err: unknown) => this.d.logger.warn({ err }, 'could not read paused queues'));
+    this.pauses.start();
     this.unsubscribeCancel = await this.d.queue.onCancel((taskId) => {
       this.consumer.abortTask(taskId, 'cancelled');
     });
@@ -147,7 +159,12 @@ export class Worker {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const consumerDone = this.consumer.stop(this.d.settings.SHUTDOWN_GRACE_MS);
-      await Promise.all([this.recoverer.stop(), this.scheduler.stop(), this.reconciler.stop()]);
+      await Promise.all([
+        this.recoverer.stop(),
+        this.scheduler.stop(),
+        this.reconciler.stop(),
+        this.pauses.stop(),
+      ]);
       await consumerDone;
       await this.heartbeat.stop();
       this.unsubscribeCancel?.();

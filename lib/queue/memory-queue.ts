@@ -71,8 +71,13 @@ export class MemoryQueue implements QueueBackend {
     return Promise.resolve();
   }
 
-  async read(consumer: string, count: number, blockMs: number): Promise<QueueMessage[]> {
-    const ready = this.deliver(consumer, count);
+  async read(
+    consumer: string,
+    count: number,
+    blockMs: number,
+    skip?: ReadonlySet<string>,
+  ): Promise<QueueMessage[]> {
+    const ready = this.deliver(consumer, count, skip);
     if (ready.length > 0 || blockMs <= 0) return ready;
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -83,7 +88,7 @@ export class MemoryQueue implements QueueBackend {
       const timer = setTimeout(done, blockMs);
       this.waiters.add(done);
     });
-    return this.deliver(consumer, count);
+    return this.deliver(consumer, count, skip);
   }
 
   wake(): void {
@@ -252,10 +257,11 @@ export class MemoryQueue implements QueueBackend {
     return 1;
   }
 
-  private deliver(consumer: string, count: number): QueueMessage[] {
+  private deliver(consumer: string, count: number, skip?: ReadonlySet<string>): QueueMessage[] {
     const now = this.clock();
     const out: QueueMessage[] = [];
     for (const stream of this.orderedStreams()) {
+      if (skip?.has(stream.queue)) continue;
       stream.consumers.add(consumer);
       while (out.length < count && stream.waiting.length > 0) {
         const id = stream.waiting.shift()!;

@@ -66,8 +66,9 @@ export interface QueueBackend {
   /**
    * Delivers up to `count` new messages to `consumer`, higher priorities first, waiting up
    * to `blockMs` when none is ready. Returns early (possibly empty) after `wake()`.
+   * Queues in `skip` (paused ones) are not read.
    */
-  read(consumer: string, count: number, blockMs: number): Promise<QueueMessage[]>;
+  read(consumer: string, count: number, blockMs: number, skip?: ReadonlySet<string>): Promise<QueueMessage[]>;
   /** Interrupts a `read` that is waiting (used on shutdown). */
   wake(): void;
   /** Takes over up to `count` messages idle for at least `minIdleMs` (a lost worker's). */

@@ -53,8 +53,14 @@ export class RedisQueue implements QueueBackend {
     for (const e of entries) this.knownQueues.add(e.queue);
   }
 
-  async read(consumer: string, count: number, blockMs: number): Promise<QueueMessage[]> {
-    const streams = await this.streamsByPriority();
+  async read(
+    consumer: string,
+    count: number,
+    blockMs: number,
+    skip?: ReadonlySet<string>,
+  ): Promise<QueueMessage[]> {
+    const all = await this.streamsByPriority();
+    const streams = skip && skip.size > 0 ? all.filter((s) => !skip.has(s.queue)) : all;
     if (streams.length === 0) {
       await sleep(Math.min(blockMs, 200));
       return [];

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskView } from '../../lib/tasks/task';
 import { ExecutionLog, recordingType } from '../helpers/recording-type';
@@ -85,5 +86,44 @@ describe.each(variants)('flow limits on $name', ({ opts }) => {
       const inWindow = limited.filter((t) => t >= limited[i]! && t < limited[i]! + 1000).length;
       expect(inWindow).toBeLessThanOrEqual(13);
     }
+  });
+
+  it('a paused queue starts nothing until resumed, and loses nothing', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({ ...opts, types: [recordingType(log)] });
+    const ops = await stack.user('ops');
+    const dev = await stack.user('dev');
+    expect((await stack.request('POST', '/v1/queues/held/pause', { token: dev.token })).status).toBe(403);
+    const paused = await stack.request('POST', '/v1/queues/held/pause', { token: ops.token });
+    expect(await paused.json()).toMatchObject({ name: 'held', paused: true });
+    await new Promise((r) => setTimeout(r, 1200)); // workers see a pause within about a second
+    const held = await batch(
+      stack,
+      Array.from({ length: 5 }, () => ({ type: 'test.record', queue: 'held' })),
+    );
+    const delayed = await batch(stack, [{ type: 'test.record', queue: 'held', delayMs: 300 }]);
+    const other = await batch(stack, [{ type: 'test.record', queue: 'other' }]);
+    await stack.waitForStatus(other[0]!.id, ['succeeded']);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(log.starts.filter((s) => [...held, ...delayed].some((t) => t.id === s.taskId))).toEqual([]);
+    const queues = (await (await stack.request('GET', '/v1/system/queues', { token: ops.token })).json()) as {
+      items: { name: string; paused: boolean; length: number; delayed: number }[];
+    };
+    const heldState = queues.items.find((q) => q.name === 'held')!;
+    expect(heldState.paused).toBe(true);
+    expect(heldState.length + heldState.delayed).toBe(6);
+
+    const resumed = await stack.request('POST', '/v1/queues/held/resume', { token: ops.token });
+    expect(await resumed.json()).toMatchObject({ name: 'held', paused: false });
+    for (const t of [...held, ...delayed]) {
+      expect((await stack.waitForStatus(t.id, ['succeeded'], 10_000)).attempts).toBe(1);
+    }
+    const audit = await stack.database.rows<{ action: string; target: string }>(
+      sql`SELECT action, target FROM audit_log WHERE action LIKE 'queue.%' ORDER BY id`,
+    );
+    expect(audit).toEqual([
+      { action: 'queue.pause', target: 'held' },
+      { action: 'queue.resume', target: 'held' },
+    ]);
   });
 });

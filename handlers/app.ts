@@ -12,6 +12,7 @@ import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskStore } from '../lib/tasks/task-store';
 import type { AppDeps, AppEnv, Services } from './context';
 import { dlqRouter } from './dlq';
+import { openApiRouter } from './openapi';
 import { queuesRouter } from './queues';
 import { healthRouter } from './health';
 import { logsRouter } from './logs';
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps, services: Services = buildServices(deps
   app.route('/', healthRouter());
   app.route('/', metricsRouter());
   app.route('/', jwksRouter());
+  app.route('/', openApiRouter(deps.version, deps.catalog));
   // Order matters: a throttled address is refused before its token is looked at; the user's
   // rate limit counts every authenticated request, including those its role then refuses.
   app.use('/v1/*', throttleFailedAuth(), authenticate(), rateLimit(), requireRouteRole());

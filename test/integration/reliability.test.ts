@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RetryableTaskError } from '../../lib/errors';
 import type { TaskEventView, TaskView } from '../../lib/tasks/task';
 import type { Executor } from '../../worker/executors/executor';
@@ -153,6 +153,22 @@ describe('time', () => {
       const started = log.starts.find((s) => s.taskId === t.id)!.at;
       expect(started).toBeGreaterThanOrEqual(due);
       expect(started - due).toBeLessThan(1000);
+    }
+  });
+
+  it('never starts early on a worker whose own clock runs an hour ahead', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({ ...base, types: [recordingType(log)] });
+    const realNow = Date.now.bind(Date);
+    const skew = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000);
+    try {
+      const task = await submit(stack, { type: 'test.record', delayMs: 1000 });
+      const done = await stack.waitForStatus(task.id, ['succeeded'], 5000);
+      // Both times from the database's clock: the start is not before the due time.
+      expect(Date.parse(done.startedAt!)).toBeGreaterThanOrEqual(Date.parse(done.runAt!));
+      expect(Date.parse(done.startedAt!) - Date.parse(done.runAt!)).toBeLessThan(1000);
+    } finally {
+      skew.mockRestore();
     }
   });
 

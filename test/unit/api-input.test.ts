@@ -318,6 +318,24 @@ describe('listing', () => {
 });
 
 describe('system routes', () => {
+  it('publishes an OpenAPI 3.1 document of every /v1 route and a browsable page', async () => {
+    const doc = (await (await stack.request('GET', '/openapi.json', { token: null })).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: { Submission: { properties: Record<string, unknown> } } };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/tasks', '/v1/tasks/{id}/cancel', '/v1/dlq/{id}']),
+    );
+    expect(Object.keys(doc.components.schemas.Submission.properties)).toEqual(
+      expect.arrayContaining(['type', 'payload', 'priority', 'runAt', 'callbackUrl']),
+    );
+    const page = await stack.request('GET', '/docs', { token: null });
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('POST /v1/tasks/batch');
+  });
+
   it('answers health, readiness, info and me', async () => {
     expect(await (await stack.request('GET', '/healthz', { token: null })).json()).toEqual({ status: 'ok' });
     expect(await (await stack.request('GET', '/readyz', { token: null })).json()).toEqual({

@@ -9,7 +9,7 @@ import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
 import { resultToJson } from '../lib/tasks/result-json';
 import { decideFailure } from '../lib/tasks/retry-policy';
 import type { RetrySettings } from '../lib/tasks/retry-policy';
-import type { TaskError, TaskRecord } from '../lib/tasks/task';
+import type { TaskError, TaskRecord, TaskSummary } from '../lib/tasks/task';
 import type { Executor } from './executors/executor';
 import { withWriteRetries } from './write-retries';
 
@@ -134,8 +134,8 @@ export class AttemptRunner {
   private async execute(a: RunningAttempt, task: TaskRecord, recovered: boolean): Promise<void> {
     const dueAt = task.runAt ?? task.createdAt;
     this.d.events.emit('started', { task, recovered, waitMs: Date.now() - dueAt.getTime() });
-    const logger = this.d.logger.child({ taskId: task.id, type: task.type, attempt: task.attempts });
-    logger.debug('attempt started');
+    const logger = lazyChild(this.d.logger, { taskId: task.id, type: task.type, attempt: task.attempts });
+    if (this.d.logger.isLevelEnabled('debug')) logger.debug('attempt started');
     const startedAt = performance.now();
 
     let resultJson = 'null';
@@ -251,7 +251,10 @@ export class AttemptRunner {
   }
 
   /** A fenced outcome write. Null when the lease was lost: the late result is discarded. */
-  private async write(a: RunningAttempt, fn: () => Promise<TaskRecord | null>): Promise<TaskRecord | null> {
+  private async write<T extends TaskSummary>(
+    a: RunningAttempt,
+    fn: () => Promise<T | null>,
+  ): Promise<T | null> {
     const row = await withWriteRetries(fn, undefined, this.d.logger, this.d.leaseMs);
     if (row === null || row === undefined) {
       this.d.events.emit('late_result_discarded', { taskId: a.message.taskId, workerId: this.d.workerId });
@@ -264,7 +267,7 @@ export class AttemptRunner {
     return row;
   }
 
-  private async finish(message: QueueMessage, task: TaskRecord): Promise<void> {
+  private async finish(message: QueueMessage, task: TaskSummary): Promise<void> {
     this.d.failpoints?.hit('worker.after-outcome');
     await this.d.queue.ack(message);
     this.d.events.emit('finished', { task });
@@ -280,6 +283,21 @@ export class AttemptRunner {
       attempts: task.attempts,
     });
   }
+}
+
+/**
+ * A child logger made on first use: most attempts never log, and pino's child() costs (it
+ * runs redaction over the bindings) on the path every task takes.
+ */
+function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy({} as Logger, {
+    get(_, prop) {
+      child ??= parent.child(bindings);
+      const value = Reflect.get(child, prop, child) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(child) : value;
+    },
+  });
 }
 
 function poisonError(deliveries: number): Error {

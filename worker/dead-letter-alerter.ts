@@ -1,7 +1,7 @@
 import type { FeishuMessage, FeishuSender } from '../lib/feishu/feishu-client';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
-import type { TaskRecord } from '../lib/tasks/task';
+import type { TaskSummary } from '../lib/tasks/task';
 import { PeriodicComponent } from './periodic';
 
 export interface DeadLetterAlerterDeps {
@@ -93,7 +93,7 @@ export class DeadLetterAlerter extends PeriodicComponent {
     await this.tick();
   }
 
-  private record(task: TaskRecord): void {
+  private record(task: TaskSummary): void {
     if (task.status !== 'dead') return;
     if (this.buffer.length >= this.maxBuffered) {
       this.dropped++;

@@ -1,4 +1,4 @@
-import type { TaskRecord } from '../tasks/task';
+import type { TaskRecord, TaskSummary } from '../tasks/task';
 import type { EventBus } from './event-bus';
 
 /** What the API and the worker announce about tasks; metrics and logs listen. */
@@ -10,7 +10,7 @@ export interface TaskEventMap {
     outcome: 'succeeded' | 'failed' | 'timeout' | 'cancelled' | 'lost';
     durationMs: number;
   };
-  finished: { task: TaskRecord };
+  finished: { task: TaskSummary };
   late_result_discarded: { taskId: string; workerId: string };
   recovered: { count: number };
   message_dropped: { taskId: string; reason: string };

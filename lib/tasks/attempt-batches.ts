@@ -94,11 +94,12 @@ export async function succeedBatch(
       FROM input
       WHERE tasks.id = ANY(ARRAY(SELECT id FROM input)) AND tasks.id = input.id
         AND tasks.lease_epoch = input.epoch AND tasks.status = 'running'
-      RETURNING tasks.*, input.event_id, input.duration_ms
+      RETURNING tasks.id, tasks.type, tasks.queue, tasks.status, tasks.replays, tasks.attempts,
+                input.event_id, input.duration_ms
     ), ev AS (
       INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, data)
       SELECT event_id, id, replays, 'succeeded', attempts, ${workerId}, jsonb_build_object('durationMs', duration_ms)
       FROM t
     )
-    SELECT * FROM t`);
+    SELECT id, type, queue, status FROM t`);
 }

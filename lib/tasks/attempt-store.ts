@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import type { TaskError, TaskRecord } from './task';
+import type { TaskError, TaskRecord, TaskStatus, TaskSummary } from './task';
 import { eventInserts } from './event-sql';
 import type { EventSpec } from './event-sql';
 import { taskFromRow, toDateOrNull } from './task-row';
@@ -176,14 +176,21 @@ export class AttemptStore {
     workerId: string,
     resultJson: string,
     durationMs: number,
-  ): Promise<TaskRecord | null> {
+  ): Promise<TaskSummary | null> {
     const row = await this.succeeder(workerId).submit({
       id: lease.id,
       leaseEpoch: lease.leaseEpoch,
       resultJson,
       durationMs,
     });
-    return row ? taskFromRow(row) : null;
+    return row
+      ? {
+          id: String(row.id),
+          type: String(row.type),
+          queue: String(row.queue),
+          status: row.status as TaskStatus,
+        }
+      : null;
   }
 
   private succeeder(workerId: string) {

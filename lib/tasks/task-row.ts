@@ -4,12 +4,45 @@ import type { Priority, TaskError, TaskEventView, TaskRecord, TaskStatus } from 
 export function toDate(value: unknown): Date {
   if (value instanceof Date) return value;
   if (typeof value === 'number') return new Date(value);
+  if (typeof value === 'string') {
+    const fast = parseUtcTimestamp(value);
+    if (fast !== null) return new Date(fast);
+  }
   const s = String(value)
     .replace(' ', 'T')
     .replace(/([+-]\d\d)$/, '$1:00');
   const d = new Date(s);
   if (Number.isNaN(d.getTime())) throw new Error(`unreadable timestamp ${JSON.stringify(value)}`);
   return d;
+}
+
+/**
+ * The form our sessions produce (TimeZone UTC): "YYYY-MM-DD HH:MM:SS[.f…]+00", read without
+ * regular expressions or Date.parse — this runs for every timestamp of every row the worker
+ * reads. Null for anything else, which the general path handles.
+ */
+function parseUtcTimestamp(s: string): number | null {
+  const n = s.length;
+  if (n < 22 || s.charCodeAt(10) !== 32 || s.charCodeAt(n - 3) !== 43 || s.charCodeAt(n - 1) !== 48)
+    return null;
+  if (s.charCodeAt(n - 2) !== 48) return null;
+  let ms = 0;
+  if (s.charCodeAt(19) === 46) {
+    const fraction = s.slice(20, n - 3);
+    ms = Math.floor(Number(`0.${fraction}`) * 1000);
+  } else if (n !== 22) {
+    return null;
+  }
+  const t = Date.UTC(
+    Number(s.slice(0, 4)),
+    Number(s.slice(5, 7)) - 1,
+    Number(s.slice(8, 10)),
+    Number(s.slice(11, 13)),
+    Number(s.slice(14, 16)),
+    Number(s.slice(17, 19)),
+    ms,
+  );
+  return Number.isNaN(t) ? null : t;
 }
 
 export function toDateOrNull(value: unknown): Date | null {

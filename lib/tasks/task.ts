@@ -64,6 +64,11 @@ export interface TaskRecord {
   updatedAt: Date;
 }
 
+/** What is announced of a task that ended (metrics, alerts). */
+export type TaskSummary = Pick<TaskRecord, 'id' | 'type' | 'queue' | 'status'> & {
+  lastError?: TaskError | null;
+};
+
 /** The task as the API answers it (API.md). */
 export interface TaskView {
   id: string;

@@ -12,3 +12,28 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   if (!isUuid(id)) throw new BadRequestError('The cursor is not one this API gave out.');
   return id;
 }
+
+/** One page of a list as the stores return it; `more` says whether another page follows. */
+interface Page<T extends { id: string }> {
+  items: T[];
+  more: boolean;
+}
+
+/** A list route's answer: the page's items, through `view` if given, and the next page's cursor. */
+export function pageAnswer<T extends { id: string }>(
+  page: Page<T>,
+): { items: T[]; nextCursor: string | null };
+export function pageAnswer<T extends { id: string }, V>(
+  page: Page<T>,
+  view: (item: T) => V,
+): { items: V[]; nextCursor: string | null };
+export function pageAnswer<T extends { id: string }, V>(
+  page: Page<T>,
+  view?: (item: T) => V,
+): { items: (T | V)[]; nextCursor: string | null } {
+  const last = page.items[page.items.length - 1];
+  return {
+    items: view ? page.items.map(view) : page.items,
+    nextCursor: page.more && last ? encodeCursor(last.id) : null,
+  };
+}

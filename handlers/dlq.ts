@@ -8,7 +8,7 @@ import { enqueueStoredTasks } from '../lib/tasks/enqueue-tasks';
 import { issuePath } from '../lib/tasks/submission';
 import { toTaskView } from '../lib/tasks/task';
 import type { AppEnv } from './context';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, pageAnswer } from './cursor';
 import { readJsonBody } from './json-body';
 import { valid } from './validate';
 
@@ -48,11 +48,7 @@ export function dlqRouter(): Hono<AppEnv> {
       before: decodeCursor(q.cursor),
       limit: q.limit,
     });
-    const last = page.items[page.items.length - 1];
-    return c.json({
-      items: page.items.map(toTaskView),
-      nextCursor: page.more && last ? encodeCursor(last.id) : null,
-    });
+    return c.json(pageAnswer(page, toTaskView));
   });
 
   r.post('/replay', async (c) => {

@@ -4,7 +4,7 @@ import { seesAllTasks } from '../lib/auth/roles';
 import { NotFoundError } from '../lib/errors';
 import { isUuid } from '../lib/ids';
 import type { AppEnv } from './context';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, pageAnswer } from './cursor';
 import { valid } from './validate';
 
 const noNul = (s: string) => !s.includes('\u0000');
@@ -51,8 +51,7 @@ export function logsRouter(): Hono<AppEnv> {
       before: decodeCursor(q.cursor),
       limit: q.limit,
     });
-    const last = page.items[page.items.length - 1];
-    return c.json({ items: page.items, nextCursor: page.more && last ? encodeCursor(last.id) : null });
+    return c.json(pageAnswer(page));
   });
 
   return r;

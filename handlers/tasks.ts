@@ -8,7 +8,7 @@ import { TASK_STATUSES, TERMINAL_STATUSES, toTaskView } from '../lib/tasks/task'
 import type { TaskRecord } from '../lib/tasks/task';
 import { auditCancelByOther } from './cancel-audit';
 import type { AppEnv } from './context';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, pageAnswer } from './cursor';
 import { readJsonBody } from './json-body';
 import { valid } from './validate';
 
@@ -86,11 +86,7 @@ export function tasksRouter(): Hono<AppEnv> {
       before: decodeCursor(q.cursor),
       limit: q.limit,
     });
-    const last = page.items[page.items.length - 1];
-    return c.json({
-      items: page.items.map(toTaskView),
-      nextCursor: page.more && last ? encodeCursor(last.id) : null,
-    });
+    return c.json(pageAnswer(page, toTaskView));
   });
 
   r.get('/:id', async (c) => {

@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { expect } from 'vitest';
 import { buildServices, createApp } from '../../handlers/app';
 import type { AppEnv, Services } from '../../handlers/context';
 import { accessBackends } from '../../lib/auth/access-backends';
@@ -52,6 +53,12 @@ export interface StackOptions {
    */
   callbacks?: CallbackDelivererOptions;
 }
+
+/** The two backends suites run on both: everything in this process, and the real services. */
+export const STACK_VARIANTS: { name: string; opts: StackOptions }[] = [
+  { name: 'memory queue + PGlite', opts: { queue: 'memory', db: 'pglite' } },
+  { name: 'Redis + PostgreSQL', opts: { queue: 'redis', db: 'postgres' } },
+];
 
 export interface RequestOptions {
   token?: string | null;
@@ -248,4 +255,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await pgHandle?.drop();
     },
   };
+}
+
+/** Submits tasks through POST /v1/tasks/batch, which must accept them all (202). */
+export async function submitBatch(s: Stack, tasks: unknown[]): Promise<TaskView[]> {
+  const res = await s.request('POST', '/v1/tasks/batch', { body: { tasks } });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { tasks: TaskView[] }).tasks;
 }

@@ -3,12 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../lib/db/client';
 import type { TaskEventView, TaskView } from '../../lib/tasks/task';
+import { callApi, clearPrefix, clusterEnv, createAdminToken, waitForTaskStatus } from '../helpers/cluster';
 import { createTestPostgres } from '../helpers/databases';
 import type { TestPostgres } from '../helpers/databases';
-import { REDIS_URL } from '../helpers/pg-urls';
-import { listeningPort, runProcurator, spawnProcurator } from '../helpers/processes';
+import { listeningPort, spawnProcurator } from '../helpers/processes';
 import type { Proc } from '../helpers/processes';
-import { deletePrefix, testPrefix, testRedis } from '../helpers/redis';
+import { testPrefix } from '../helpers/redis';
 
 /**
  * Real processes (the dist/ bundle) over Redis and PostgreSQL, killed, frozen and crashed at
@@ -22,8 +22,7 @@ const running: Proc[] = [];
 beforeAll(async () => {
   db = await createTestPostgres();
   database = db.open(4);
-  const admin = await runProcurator(['create-admin', '--name', 'chaos', '--json'], { DATABASE_URL: db.url });
-  token = (JSON.parse(admin.lines.find((l) => l.startsWith('{'))!) as { token: string }).token;
+  token = await createAdminToken({ DATABASE_URL: db.url }, 'chaos');
 });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop(1000)));
@@ -34,12 +33,7 @@ afterAll(async () => {
 
 function envFor(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    DATABASE_URL: db.url,
-    QUEUE_BACKEND: 'redis',
-    REDIS_URL,
-    REDIS_PREFIX: prefix,
-    SERVER_PORT: '0',
-    SERVER_HOST: '127.0.0.1',
+    ...clusterEnv(db.url, prefix),
     WORKER_METRICS_PORT: '0',
     CLAIM_IDLE_MS: '1500',
     RECOVERY_INTERVAL_MS: '250',
@@ -63,45 +57,20 @@ async function startWorker(env: Record<string, string>, id: string): Promise<Pro
   return p;
 }
 
-async function api(port: number, method: string, path: string, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: { 'X-API-Token': token, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> | null };
-}
+const api = (port: number, method: string, path: string, body?: unknown) =>
+  callApi(port, token, method, path, body);
 
 async function taskEvents(port: number, id: string): Promise<TaskEventView[]> {
   return ((await api(port, 'GET', `/v1/tasks/${id}/events`)).body as unknown as { items: TaskEventView[] })
     .items;
 }
 
-async function waitForStatus(
-  port: number,
-  id: string,
-  statuses: string[],
-  timeoutMs = 20_000,
-): Promise<TaskView> {
-  const deadline = Date.now() + timeoutMs;
-  let last: TaskView | undefined;
-  while (Date.now() < deadline) {
-    last = (await api(port, 'GET', `/v1/tasks/${id}`)).body as unknown as TaskView;
-    if (statuses.includes(last.status)) return last;
-    await sleep(50);
-  }
-  throw new Error(`task ${id} stayed ${last?.status}`);
-}
-
-async function cleanupPrefix(prefix: string) {
-  const r = testRedis();
-  await deletePrefix(r, prefix);
-  r.disconnect();
-}
+const waitForStatus = (port: number, id: string, statuses: string[], timeoutMs?: number) =>
+  waitForTaskStatus(port, token, id, statuses, timeoutMs);
 
 describe('crash chaos: kill -9 a random worker every couple of seconds', () => {
   const prefix = testPrefix('chaos');
-  afterAll(() => cleanupPrefix(prefix));
+  afterAll(() => clearPrefix(prefix));
 
   it('2,000 tasks of 10-200 ms all end succeeded, each with exactly one terminal event', async () => {
     const env = envFor(prefix, { WORKER_CONCURRENCY: '16' });
@@ -179,7 +148,7 @@ describe('crash chaos: kill -9 a random worker every couple of seconds', () => {
 
 describe('a worker frozen with SIGSTOP past CLAIM_IDLE_MS', () => {
   const prefix = testPrefix('freeze');
-  afterAll(() => cleanupPrefix(prefix));
+  afterAll(() => clearPrefix(prefix));
 
   it('loses its task to another worker, and its late outcome is discarded', async () => {
     const env = envFor(prefix, { CLAIM_IDLE_MS: '1000' });
@@ -187,7 +156,7 @@ describe('a worker frozen with SIGSTOP past CLAIM_IDLE_MS', () => {
     const port = await listeningPort(serve);
     const frozen = await startWorker(env, 'frozen');
     const res = await api(port, 'POST', '/v1/tasks', { type: 'demo.sleep', payload: { ms: 2500 } });
-    const id = String(res.body!.id);
+    const id = String(res.body.id);
     await waitForStatus(port, id, ['running']);
     await startWorker(env, 'healthy');
     frozen.child.kill('SIGSTOP');
@@ -218,7 +187,7 @@ describe('crashes at exact points', () => {
     return p;
   };
   afterAll(async () => {
-    for (const p of prefixes) await cleanupPrefix(p);
+    for (const p of prefixes) await clearPrefix(p);
   });
 
   it('after the outcome commit, before XACK: the redelivered message is acknowledged without re-running', async () => {
@@ -233,7 +202,7 @@ describe('crashes at exact points', () => {
       type: 'demo.echo',
       payload: { point: 'after-outcome' },
     });
-    const id = String(res.body!.id);
+    const id = String(res.body.id);
     expect((await dying.exited).signal).toBe('SIGKILL');
     expect((await waitForStatus(port, id, ['succeeded'])).attempts).toBe(1);
     await startWorker(env, 'survivor');
@@ -258,7 +227,7 @@ describe('crashes at exact points', () => {
       type: 'demo.echo',
       payload: { point: 'after-execute' },
     });
-    const id = String(res.body!.id);
+    const id = String(res.body.id);
     expect((await dying.exited).signal).toBe('SIGKILL');
     await startWorker(env, 'survivor-2');
     const done = await waitForStatus(port, id, ['succeeded']);
@@ -296,7 +265,7 @@ describe('crashes at exact points', () => {
       payload: { poison: true },
       maxAttempts: 2,
     });
-    const id = String(res.body!.id);
+    const id = String(res.body.id);
     for (let i = 0; i < 2; i++) {
       const w = start(['worker'], { ...env, WORKER_ID: `poisoned-${i}`, FAILPOINTS: 'worker.after-execute' });
       expect((await w.exited).signal).toBe('SIGKILL');
@@ -305,13 +274,13 @@ describe('crashes at exact points', () => {
     const dead = await waitForStatus(port, id, ['dead'], 15_000);
     expect(dead.lastError).toMatchObject({ code: 'worker_lost' });
     const ok = await api(port, 'POST', '/v1/tasks', { type: 'demo.echo', payload: { fine: true } });
-    expect((await waitForStatus(port, String(ok.body!.id), ['succeeded'])).result).toEqual({ fine: true });
+    expect((await waitForStatus(port, String(ok.body.id), ['succeeded'])).result).toEqual({ fine: true });
   });
 });
 
 describe('graceful SIGTERM with 20 tasks in flight', () => {
   const prefix = testPrefix('term');
-  afterAll(() => cleanupPrefix(prefix));
+  afterAll(() => clearPrefix(prefix));
 
   it('stops reading, finishes all 20 within the grace period and exits 0', async () => {
     const env = envFor(prefix, { WORKER_CONCURRENCY: '20', SHUTDOWN_GRACE_MS: '10000' });

@@ -1,26 +1,14 @@
 import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TaskView } from '../../lib/tasks/task';
 import { ExecutionLog, recordingType } from '../helpers/recording-type';
-import type { Stack, StackOptions } from '../helpers/stack';
-import { startStack } from '../helpers/stack';
-
-const variants: { name: string; opts: StackOptions }[] = [
-  { name: 'memory queue + PGlite', opts: { queue: 'memory', db: 'pglite' } },
-  { name: 'Redis + PostgreSQL', opts: { queue: 'redis', db: 'postgres' } },
-];
+import type { Stack } from '../helpers/stack';
+import { STACK_VARIANTS, startStack, submitBatch } from '../helpers/stack';
 
 let stack: Stack | undefined;
 afterEach(async () => {
   await stack?.stop();
   stack = undefined;
 });
-
-async function batch(s: Stack, tasks: unknown[]): Promise<TaskView[]> {
-  const res = await s.request('POST', '/v1/tasks/batch', { body: { tasks } });
-  expect(res.status).toBe(202);
-  return ((await res.json()) as { tasks: TaskView[] }).tasks;
-}
 
 /** The most intervals [start, end] that overlap at one instant. */
 function maxOverlap(log: ExecutionLog): number {
@@ -34,7 +22,7 @@ function maxOverlap(log: ExecutionLog): number {
   return max;
 }
 
-describe.each(variants)('flow limits on $name', ({ opts }) => {
+describe.each(STACK_VARIANTS)('flow limits on $name', ({ opts }) => {
   it('never runs more than a type’s concurrency limit across workers; the rest wait without spending attempts', async () => {
     const log = new ExecutionLog();
     stack = await startStack({
@@ -48,7 +36,7 @@ describe.each(variants)('flow limits on $name', ({ opts }) => {
     });
     await stack.addWorker('w1');
     await stack.addWorker('w2');
-    const tasks = await batch(
+    const tasks = await submitBatch(
       stack,
       Array.from({ length: 12 }, () => ({ type: 'test.record', payload: { ms: 150 } })),
     );
@@ -71,11 +59,11 @@ describe.each(variants)('flow limits on $name', ({ opts }) => {
       },
       types: [recordingType(log)],
     });
-    const tasks = await batch(
+    const tasks = await submitBatch(
       stack,
       Array.from({ length: 15 }, () => ({ type: 'test.record', queue: 'partner-api' })),
     );
-    const free = await batch(stack, [{ type: 'test.record', queue: 'elsewhere' }]);
+    const free = await submitBatch(stack, [{ type: 'test.record', queue: 'elsewhere' }]);
     for (const t of [...tasks, ...free]) await stack.waitForStatus(t.id, ['succeeded'], 30_000);
     const limited = log.starts.filter((s) => tasks.some((t) => t.id === s.taskId)).map((s) => s.at);
     limited.sort((a, b) => a - b);
@@ -97,12 +85,12 @@ describe.each(variants)('flow limits on $name', ({ opts }) => {
     const paused = await stack.request('POST', '/v1/queues/held/pause', { token: ops.token });
     expect(await paused.json()).toMatchObject({ name: 'held', paused: true });
     await new Promise((r) => setTimeout(r, 1200)); // workers see a pause within about a second
-    const held = await batch(
+    const held = await submitBatch(
       stack,
       Array.from({ length: 5 }, () => ({ type: 'test.record', queue: 'held' })),
     );
-    const delayed = await batch(stack, [{ type: 'test.record', queue: 'held', delayMs: 300 }]);
-    const other = await batch(stack, [{ type: 'test.record', queue: 'other' }]);
+    const delayed = await submitBatch(stack, [{ type: 'test.record', queue: 'held', delayMs: 300 }]);
+    const other = await submitBatch(stack, [{ type: 'test.record', queue: 'other' }]);
     await stack.waitForStatus(other[0]!.id, ['succeeded']);
     await new Promise((r) => setTimeout(r, 1500));
     expect(log.starts.filter((s) => [...held, ...delayed].some((t) => t.id === s.taskId))).toEqual([]);

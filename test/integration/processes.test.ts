@@ -1,93 +1,45 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskView } from '../../lib/tasks/task';
-import { createTestPostgres } from '../helpers/databases';
-import type { TestPostgres } from '../helpers/databases';
-import { PG_ADMIN_URL, REDIS_URL, pgUrlFor } from '../helpers/pg-urls';
+import { callApi, startCluster, waitForTaskStatus } from '../helpers/cluster';
+import type { Cluster } from '../helpers/cluster';
+import { PG_ADMIN_URL, pgUrlFor } from '../helpers/pg-urls';
 import { listeningPort, runProcurator, spawnProcurator } from '../helpers/processes';
 import type { Proc } from '../helpers/processes';
-import { deletePrefix, testPrefix, testRedis } from '../helpers/redis';
-
-async function api(port: number, token: string, method: string, p: string, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${port}${p}`, {
-    method,
-    headers: { 'X-API-Token': token, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function waitForStatus(
-  port: number,
-  token: string,
-  id: string,
-  statuses: string[],
-  timeoutMs = 20_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  let last: TaskView | undefined;
-  while (Date.now() < deadline) {
-    last = (await api(port, token, 'GET', `/v1/tasks/${id}`)).body as unknown as TaskView;
-    if (statuses.includes(last.status)) return last;
-    await sleep(50);
-  }
-  throw new Error(`task ${id} stayed ${last?.status}`);
-}
 
 describe('separate serve and worker processes on Redis + PostgreSQL', () => {
-  let db: TestPostgres;
-  let env: Record<string, string>;
+  let cluster: Cluster;
   let serve: Proc;
   let worker: Proc;
   let port: number;
   let token: string;
-  const prefix = testPrefix('proc');
 
   beforeAll(async () => {
-    db = await createTestPostgres();
-    env = {
-      DATABASE_URL: db.url,
-      QUEUE_BACKEND: 'redis',
-      REDIS_URL,
-      REDIS_PREFIX: prefix,
-      SERVER_PORT: '0',
-      SERVER_HOST: '127.0.0.1',
-      WORKER_METRICS_PORT: '0',
-      SHUTDOWN_GRACE_MS: '8000',
-    };
-    const admin = await runProcurator(['create-admin', '--name', 'ops-team', '--json'], env);
-    expect(admin.code).toBe(0);
-    const created = JSON.parse(admin.lines.find((l) => l.startsWith('{"id"'))!) as {
-      token: string;
-      role: string;
-    };
-    expect(created.role).toBe('admin');
-    token = created.token;
-    serve = spawnProcurator(['serve'], env);
-    worker = spawnProcurator(['worker'], env);
-    port = await listeningPort(serve);
-    await worker.waitFor((l) => l.includes('worker metrics listening'));
+    cluster = await startCluster({
+      label: 'proc',
+      workers: 1,
+      adminName: 'ops-team',
+      env: { WORKER_METRICS_PORT: '0', SHUTDOWN_GRACE_MS: '8000' },
+    });
+    serve = cluster.serves[0]!;
+    worker = cluster.workers[0]!;
+    port = cluster.ports[0]!;
+    token = cluster.token;
   });
 
   afterAll(async () => {
-    await serve?.stop();
-    await worker?.stop();
-    const r = testRedis();
-    await deletePrefix(r, prefix);
-    r.disconnect();
-    await db?.drop();
+    await cluster?.stop();
   });
 
   it('runs a submitted task to succeeded with its result', async () => {
-    const res = await api(port, token, 'POST', '/v1/tasks', { type: 'demo.echo', payload: { n: 42 } });
+    const res = await callApi(port, token, 'POST', '/v1/tasks', { type: 'demo.echo', payload: { n: 42 } });
     expect(res.status).toBe(202);
-    const done = await waitForStatus(port, token, String(res.body.id), ['succeeded']);
+    const done = await waitForTaskStatus(port, token, String(res.body.id), ['succeeded']);
     expect(done.result).toEqual({ n: 42 });
-    const info = await api(port, token, 'GET', '/v1/system/info');
+    const info = await callApi(port, token, 'GET', '/v1/system/info');
     expect(info.body).toMatchObject({ queueBackend: 'redis', database: 'postgres' });
   });
 
@@ -102,14 +54,17 @@ describe('separate serve and worker processes on Redis + PostgreSQL', () => {
   });
 
   it('on SIGTERM lets the task in flight finish, then exits 0 by itself', async () => {
-    const res = await api(port, token, 'POST', '/v1/tasks', { type: 'demo.sleep', payload: { ms: 1500 } });
+    const res = await callApi(port, token, 'POST', '/v1/tasks', {
+      type: 'demo.sleep',
+      payload: { ms: 1500 },
+    });
     const id = String(res.body.id);
-    await waitForStatus(port, token, id, ['running']);
+    await waitForTaskStatus(port, token, id, ['running']);
     worker.child.kill('SIGTERM');
     const { code } = await worker.exited;
     expect(code).toBe(0);
     expect(worker.lines.some((l) => l.includes('shutdown complete'))).toBe(true);
-    const task = (await api(port, token, 'GET', `/v1/tasks/${id}`)).body as unknown as TaskView;
+    const task = (await callApi(port, token, 'GET', `/v1/tasks/${id}`)).body as unknown as TaskView;
     expect(task.status).toBe('succeeded');
     expect((task.result as { sleptMs: number }).sleptMs).toBeGreaterThanOrEqual(1400);
 
@@ -171,12 +126,12 @@ describe('the command line', () => {
       const port = await listeningPort(serve);
       const tokenLine = await serve.waitFor((l) => /^\s+prc_/.test(l));
       const token = tokenLine.trim();
-      const res = await api(port, token, 'POST', '/v1/tasks', {
+      const res = await callApi(port, token, 'POST', '/v1/tasks', {
         type: 'demo.echo',
         payload: { embedded: true },
       });
       expect(res.status).toBe(202);
-      const done = await waitForStatus(port, token, String(res.body.id), ['succeeded']);
+      const done = await waitForTaskStatus(port, token, String(res.body.id), ['succeeded']);
       expect(done.result).toEqual({ embedded: true });
       serve.child.kill('SIGTERM');
       expect((await serve.exited).code).toBe(0);

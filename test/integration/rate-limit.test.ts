@@ -2,41 +2,27 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/logger';
 import { RedisRateLimiter } from '../../lib/ratelimit/redis-rate-limiter';
+import { callApi, startCluster } from '../helpers/cluster';
+import type { Cluster } from '../helpers/cluster';
+import type { LimitedStack } from '../helpers/limited-stack';
+import { startLimitedStack } from '../helpers/limited-stack';
 import { captureLogger } from '../helpers/log-capture';
-import { createTestPostgres } from '../helpers/databases';
-import type { TestPostgres } from '../helpers/databases';
-import { REDIS_URL } from '../helpers/pg-urls';
-import { listeningPort, runProcurator, spawnProcurator } from '../helpers/processes';
-import type { Proc } from '../helpers/processes';
-import { deletePrefix, testPrefix, testRedis } from '../helpers/redis';
-import type { Stack } from '../helpers/stack';
-import { startStack } from '../helpers/stack';
+import { testRedis } from '../helpers/redis';
 import { Redis } from 'ioredis';
 
-/** What @hono/node-server passes as `env`: getConnInfo reads the socket's address. */
-const from = (remoteAddress: string) => ({ incoming: { socket: { remoteAddress } } });
-
 describe('the Redis limiter in one API', () => {
-  let stack: Stack;
+  let stack: LimitedStack;
   beforeAll(async () => {
-    stack = await startStack({
-      queue: 'redis',
-      db: 'postgres',
-      worker: false,
-      config: { RATE_LIMIT_RPS: '1', RATE_LIMIT_BURST: '3', AUTH_FAILURES_PER_MINUTE: '3' },
-    });
+    stack = await startLimitedStack({ queue: 'redis', db: 'postgres' });
   });
   afterAll(async () => {
     await stack.stop();
   });
 
-  const get = (path: string, token: string | null, address = '10.9.9.9') =>
-    stack.app.request(path, { headers: token ? { 'X-API-Token': token } : {} }, from(address));
-
   it('lets a burst through with RateLimit-* headers, answers 429 with Retry-After, refills', async () => {
     const dev = await stack.user('dev');
     const answers: Response[] = [];
-    for (let i = 0; i < 4; i++) answers.push(await get('/v1/me', dev.token));
+    for (let i = 0; i < 4; i++) answers.push(await stack.get('/v1/me', dev.token));
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 429]);
     expect(answers.map((r) => r.headers.get('ratelimit-remaining'))).toEqual(['2', '1', '0', '0']);
     for (const r of answers) expect(r.headers.get('ratelimit-limit')).toBe('3');
@@ -48,7 +34,7 @@ describe('the Redis limiter in one API', () => {
     expect(Number(refused.headers.get('ratelimit-reset'))).toBeGreaterThanOrEqual(1);
     expect(Number(refused.headers.get('ratelimit-reset'))).toBeLessThanOrEqual(3);
     await sleep(retryAfter * 1000 + 100);
-    const again = await get('/v1/me', dev.token);
+    const again = await stack.get('/v1/me', dev.token);
     expect(again.status).toBe(200);
     expect(again.headers.get('ratelimit-remaining')).toBe('0');
     const metrics = await stack.metrics.registry.getSingleMetricAsString('procurator_rate_limited_total');
@@ -61,16 +47,17 @@ describe('the Redis limiter in one API', () => {
     });
     const { token } = (await res.json()) as { token: string };
     const answers: Response[] = [];
-    for (let i = 0; i < 5; i++) answers.push(await get('/v1/me', token));
+    for (let i = 0; i < 5; i++) answers.push(await stack.get('/v1/me', token));
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 429]);
     expect(answers[0]!.headers.get('ratelimit-limit')).toBe('4');
   });
 
   it('throttles failed authentication per address', async () => {
     const dev = await stack.user('dev');
-    for (let i = 0; i < 3; i++) expect((await get('/v1/me', 'prc_guess', '192.0.2.1')).status).toBe(401);
-    expect((await get('/v1/me', dev.token, '192.0.2.1')).status).toBe(429);
-    expect((await get('/v1/me', dev.token, '192.0.2.2')).status).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect((await stack.get('/v1/me', 'prc_guess', '192.0.2.1')).status).toBe(401);
+    expect((await stack.get('/v1/me', dev.token, '192.0.2.1')).status).toBe(429);
+    expect((await stack.get('/v1/me', dev.token, '192.0.2.2')).status).toBe(200);
   });
 
   it('keeps buckets under the {prefix} hash tag, expiring, and writes nothing for a look', async () => {
@@ -104,43 +91,29 @@ describe('the Redis limiter in one API', () => {
 });
 
 describe('two API processes on one Redis', () => {
-  let db: TestPostgres;
-  let a: Proc;
-  let b: Proc;
+  let cluster: Cluster;
   let portA: number;
   let portB: number;
   let admin: string;
-  const prefix = testPrefix('rl');
 
   beforeAll(async () => {
-    db = await createTestPostgres();
-    const env = {
-      DATABASE_URL: db.url,
-      QUEUE_BACKEND: 'redis',
-      REDIS_URL,
-      REDIS_PREFIX: prefix,
-      SERVER_PORT: '0',
-      SERVER_HOST: '127.0.0.1',
-      RATE_LIMIT_RPS: '1',
-      RATE_LIMIT_BURST: '10',
-      AUTH_FAILURES_PER_MINUTE: '3',
-      // Lets this test speak for several client addresses from 127.0.0.1.
-      TRUST_PROXY: 'true',
-    };
-    const created = await runProcurator(['create-admin', '--name', 'root', '--json'], env);
-    expect(created.code).toBe(0);
-    admin = (JSON.parse(created.lines.find((l) => l.startsWith('{"id"'))!) as { token: string }).token;
-    a = spawnProcurator(['serve'], env);
-    b = spawnProcurator(['serve'], env);
-    [portA, portB] = await Promise.all([listeningPort(a), listeningPort(b)]);
+    cluster = await startCluster({
+      label: 'rl',
+      serves: 2,
+      env: {
+        RATE_LIMIT_RPS: '1',
+        RATE_LIMIT_BURST: '10',
+        AUTH_FAILURES_PER_MINUTE: '3',
+        // Lets this test speak for several client addresses from 127.0.0.1.
+        TRUST_PROXY: 'true',
+      },
+    });
+    [portA, portB] = cluster.ports as [number, number];
+    admin = cluster.token;
   });
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    const r = testRedis();
-    await deletePrefix(r, prefix);
-    r.disconnect();
-    await db?.drop();
+    await cluster?.stop();
   });
 
   const get = (port: number, token: string, address = '198.51.100.1') =>
@@ -149,12 +122,8 @@ describe('two API processes on one Redis', () => {
     });
 
   it('share one budget: requests split across them hit one limit', async () => {
-    const res = await fetch(`http://127.0.0.1:${portA}/v1/users`, {
-      method: 'POST',
-      headers: { 'X-API-Token': admin, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'shared', role: 'dev' }),
-    });
-    const { token } = (await res.json()) as { token: string };
+    const res = await callApi(portA, admin, 'POST', '/v1/users', { name: 'shared', role: 'dev' });
+    const { token } = res.body as { token: string };
     const answers: { port: number; status: number; remaining: number }[] = [];
     for (let i = 0; i < 20; i++) {
       const port = i % 2 === 0 ? portA : portB;
@@ -186,7 +155,7 @@ describe('two API processes on one Redis', () => {
   it('key failures by the connecting address when X-Forwarded-For gives none', async () => {
     for (let i = 0; i < 3; i++) expect((await get(portA, 'prc_guess', 'not-an-address')).status).toBe(401);
     // The address came from the socket (getConnInfo), not a placeholder.
-    await a.waitFor(
+    await cluster.serves[0]!.waitFor(
       (l) => l.includes('failed authentications exhausted') && l.includes('"address":"127.0.0.1"'),
     );
     expect((await get(portB, admin, 'not-an-address')).status).toBe(429);

@@ -3,25 +3,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskView } from '../../lib/tasks/task';
 import { ExecutionLog, recordingType } from '../helpers/recording-type';
-import type { Stack, StackOptions } from '../helpers/stack';
-import { startStack } from '../helpers/stack';
-
-const variants: { name: string; opts: StackOptions }[] = [
-  { name: 'memory queue + PGlite', opts: { queue: 'memory', db: 'pglite' } },
-  { name: 'Redis + PostgreSQL', opts: { queue: 'redis', db: 'postgres' } },
-];
+import type { Stack } from '../helpers/stack';
+import { STACK_VARIANTS, startStack, submitBatch } from '../helpers/stack';
 
 let stack: Stack | undefined;
 afterEach(async () => {
   await stack?.stop();
   stack = undefined;
 });
-
-async function submitBatch(s: Stack, tasks: unknown[]): Promise<TaskView[]> {
-  const res = await s.request('POST', '/v1/tasks/batch', { body: { tasks } });
-  expect(res.status).toBe(202);
-  return ((await res.json()) as { tasks: TaskView[] }).tasks;
-}
 
 async function waitUntilAllEnded(s: Stack, ids: string[], timeoutMs: number): Promise<Map<string, string>> {
   const deadline = Date.now() + timeoutMs;
@@ -38,7 +27,7 @@ async function waitUntilAllEnded(s: Stack, ids: string[], timeoutMs: number): Pr
   }
 }
 
-describe.each(variants)('worker on $name', ({ opts }) => {
+describe.each(STACK_VARIANTS)('worker on $name', ({ opts }) => {
   it('stays alive through an idle period longer than its block timeout, then runs new work', async () => {
     stack = await startStack({ ...opts, config: { WORKER_BLOCK_MS: '100' } });
     const first = await stack.request('POST', '/v1/tasks', {

@@ -2,11 +2,8 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientAddress } from '../../handlers/middleware/client-address';
 import { MemoryRateLimiter } from '../../lib/ratelimit/memory-rate-limiter';
-import type { Stack } from '../helpers/stack';
-import { startStack } from '../helpers/stack';
-
-/** What @hono/node-server passes as `env`: getConnInfo reads the socket's address. */
-const from = (remoteAddress: string) => ({ incoming: { socket: { remoteAddress } } });
+import type { LimitedStack } from '../helpers/limited-stack';
+import { fromAddress, startLimitedStack } from '../helpers/limited-stack';
 
 describe('MemoryRateLimiter (clock injected)', () => {
   it('lets a burst through, refuses, then refills at the rate', async () => {
@@ -45,7 +42,9 @@ describe('MemoryRateLimiter (clock injected)', () => {
 describe('clientAddress', () => {
   const app = (trust: boolean) => new Hono().get('/', (c) => c.text(clientAddress(c, trust)));
   const ask = async (trust: boolean, peer: string, xff?: string) =>
-    (await app(trust).request('/', { headers: xff ? { 'X-Forwarded-For': xff } : {} }, from(peer))).text();
+    (
+      await app(trust).request('/', { headers: xff ? { 'X-Forwarded-For': xff } : {} }, fromAddress(peer))
+    ).text();
 
   it('is the TCP peer, IPv4-mapped addresses unwrapped, IPv6 grouped by /64', async () => {
     expect(await ask(false, '10.1.2.3')).toBe('10.1.2.3');
@@ -66,19 +65,13 @@ describe('clientAddress', () => {
 });
 
 describe('the API with the memory limiter', () => {
-  let stack: Stack;
+  let stack: LimitedStack;
   beforeAll(async () => {
-    stack = await startStack({
-      worker: false,
-      config: { RATE_LIMIT_RPS: '1', RATE_LIMIT_BURST: '3', AUTH_FAILURES_PER_MINUTE: '3' },
-    });
+    stack = await startLimitedStack();
   });
   afterAll(async () => {
     await stack.stop();
   });
-
-  const get = (path: string, token: string | null, address = '10.9.9.9') =>
-    stack.app.request(path, { headers: token ? { 'X-API-Token': token } : {} }, from(address));
 
   it('answers a burst with RateLimit-* headers, then 429 with Retry-After', async () => {
     const dev = await stack.user('dev');
@@ -86,7 +79,7 @@ describe('the API with the memory limiter', () => {
     const remaining: (string | null)[] = [];
     let refused: Response | undefined;
     for (let i = 0; i < 4; i++) {
-      const res = await get('/v1/me', dev.token);
+      const res = await stack.get('/v1/me', dev.token);
       statuses.push(res.status);
       remaining.push(res.headers.get('ratelimit-remaining'));
       expect(res.headers.get('ratelimit-limit')).toBe('3');
@@ -100,7 +93,7 @@ describe('the API with the memory limiter', () => {
     const metrics = await stack.metrics.registry.getSingleMetricAsString('procurator_rate_limited_total');
     expect(metrics).toMatch(/procurator_rate_limited_total [1-9]/);
     // Another user has its own bucket.
-    expect((await get('/v1/me', (await stack.user('dev')).token)).status).toBe(200);
+    expect((await stack.get('/v1/me', (await stack.user('dev')).token)).status).toBe(200);
   });
 
   it('gives a user with its own rateLimitRps that rate and twice it as burst', async () => {
@@ -110,7 +103,7 @@ describe('the API with the memory limiter', () => {
     const { token } = (await res.json()) as { token: string };
     const answers: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const r = await get('/v1/me', token);
+      const r = await stack.get('/v1/me', token);
       expect(r.headers.get('ratelimit-limit')).toBe('4');
       answers.push(r.status);
     }
@@ -121,16 +114,16 @@ describe('the API with the memory limiter', () => {
   it('throttles failed authentication per address, whatever token comes next', async () => {
     const dev = await stack.user('dev');
     for (let i = 0; i < 3; i++) {
-      const res = await get('/v1/me', 'prc_wrong', '10.0.0.1');
+      const res = await stack.get('/v1/me', 'prc_wrong', '10.0.0.1');
       expect(res.status).toBe(401);
       expect(res.headers.get('ratelimit-remaining')).toBe(String(2 - i));
     }
-    const blocked = await get('/v1/system/info', dev.token, '10.0.0.1');
+    const blocked = await stack.get('/v1/system/info', dev.token, '10.0.0.1');
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect((await get('/v1/me', null, '10.0.0.1')).status).toBe(429);
+    expect((await stack.get('/v1/me', null, '10.0.0.1')).status).toBe(429);
     // Another address is not affected; nor is anything outside /v1.
-    expect((await get('/v1/system/info', dev.token, '10.0.0.2')).status).toBe(200);
-    expect((await get('/healthz', null, '10.0.0.1')).status).toBe(200);
+    expect((await stack.get('/v1/system/info', dev.token, '10.0.0.2')).status).toBe(200);
+    expect((await stack.get('/healthz', null, '10.0.0.1')).status).toBe(200);
   });
 });

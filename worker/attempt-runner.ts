@@ -9,7 +9,7 @@ import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
 import { resultToJson } from '../lib/tasks/result-json';
 import { decideFailure } from '../lib/tasks/retry-policy';
 import type { RetrySettings } from '../lib/tasks/retry-policy';
-import type { TaskError, TaskRecord, TaskSummary } from '../lib/tasks/task';
+import type { ClaimedTask, TaskError, TaskRecord, TaskSummary } from '../lib/tasks/task';
 import type { Executor } from './executors/executor';
 import { withWriteRetries } from './write-retries';
 
@@ -21,7 +21,7 @@ export interface RunningAttempt {
   message: QueueMessage;
   controller: AbortController;
   lease?: Lease;
-  task?: TaskRecord;
+  task?: ClaimedTask;
   /** Flow rules whose slots this attempt holds (released when it ends). */
   flowRules?: FlowRule[];
 }
@@ -131,7 +131,7 @@ export class AttemptRunner {
     }
   }
 
-  private async execute(a: RunningAttempt, task: TaskRecord, recovered: boolean): Promise<void> {
+  private async execute(a: RunningAttempt, task: ClaimedTask, recovered: boolean): Promise<void> {
     const dueAt = task.runAt ?? task.createdAt;
     this.d.events.emit('started', { task, recovered, waitMs: Date.now() - dueAt.getTime() });
     const logger = lazyChild(this.d.logger, { taskId: task.id, type: task.type, attempt: task.attempts });
@@ -211,7 +211,7 @@ export class AttemptRunner {
   }
 
   /** Runs the executor; a fired signal wins the race even if the executor ignores it. */
-  private async invoke(a: RunningAttempt, task: TaskRecord, logger: Logger): Promise<unknown> {
+  private async invoke(a: RunningAttempt, task: ClaimedTask, logger: Logger): Promise<unknown> {
     const executor = this.d.executors.get(task.type);
     const definition = this.d.catalog.get(task.type);
     if (!executor || !definition) {

@@ -18,17 +18,29 @@ export interface Database {
   readonly db: Db;
   /** Runs raw SQL and returns its rows (both drivers answer `{rows}`). */
   rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /**
+   * Runs a fixed statement with $1… parameters as a named prepared statement: each connection
+   * parses and plans it once, not on every call. For the worker's hottest statements, whose
+   * planning otherwise costs more than running them on a batch.
+   */
+  prepared<T = Record<string, unknown>>(name: string, text: string, values: unknown[]): Promise<T[]>;
   /** Throws when the database cannot answer a trivial query. */
   ping(): Promise<void>;
   /** Closes the pool or the embedded database; safe to call twice. */
   close(): Promise<void>;
 }
 
-function wrap(kind: Database['kind'], db: Db, closeClient: () => Promise<void>): Database {
+function wrap(
+  kind: Database['kind'],
+  db: Db,
+  prepared: Database['prepared'],
+  closeClient: () => Promise<void>,
+): Database {
   let closing: Promise<void> | undefined;
   return {
     kind,
     db,
+    prepared,
     async rows<T>(query: SQL) {
       const result: unknown = await db.execute(query);
       return (result as { rows: T[] }).rows;
@@ -57,7 +69,13 @@ export function openPostgres(url: string, poolSize: number, logger: Logger): Dat
     options: '-c TimeZone=UTC',
   });
   pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL connection failed'));
-  return wrap('postgres', drizzlePg(pool, { schema }), () => pool.end());
+  return wrap(
+    'postgres',
+    drizzlePg(pool, { schema }),
+    async <T>(name: string, text: string, values: unknown[]) =>
+      (await pool.query({ name, text, values })).rows as T[],
+    () => pool.end(),
+  );
 }
 
 /**
@@ -71,5 +89,10 @@ export async function openPglite(dataDir: string | undefined, loadDataDir?: Blob
     ...(loadDataDir ? { loadDataDir } : {}),
   });
   await client.exec('SET TIME ZONE UTC');
-  return wrap('pglite', drizzlePglite({ client, schema }), () => client.close());
+  return wrap(
+    'pglite',
+    drizzlePglite({ client, schema }),
+    async <T>(_name: string, text: string, values: unknown[]) => (await client.query<T>(text, values)).rows,
+    () => client.close(),
+  );
 }

@@ -1,12 +1,12 @@
-import type { TaskRecord, TaskSummary } from '../tasks/task';
+import type { ClaimedTask, TaskRecord, TaskSummary } from '../tasks/task';
 import type { EventBus } from './event-bus';
 
 /** What the API and the worker announce about tasks; metrics and logs listen. */
 export interface TaskEventMap {
   submitted: { task: TaskRecord };
-  started: { task: TaskRecord; recovered: boolean; waitMs: number };
+  started: { task: ClaimedTask; recovered: boolean; waitMs: number };
   attempt_finished: {
-    task: TaskRecord;
+    task: ClaimedTask;
     outcome: 'succeeded' | 'failed' | 'timeout' | 'cancelled' | 'lost';
     durationMs: number;
   };

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Priority } from '../tasks/task';
 import { PRIORITIES } from '../tasks/task';
+import { Coalescer } from '../batch/coalescer';
 import { redisKeys } from './keys';
 import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
 import { CONSUMER_GROUP } from './queue-backend';
@@ -30,6 +31,7 @@ export class RedisQueue implements QueueBackend {
   private knownQueues = new Set<string>();
   private queuesReadAt = 0;
   private closed = false;
+  private readonly ackers = new Map<string, Coalescer<QueueMessage, void>>();
 
   constructor(
     private readonly redis: Redis,
@@ -203,15 +205,23 @@ export class RedisQueue implements QueueBackend {
     return lost;
   }
 
+  /** Acknowledges a message; concurrent acks of one stream go out as one batch script call. */
   async ack(message: QueueMessage): Promise<void> {
-    await this.scripts.procAck(
-      message.stream,
-      this.keys.index,
-      CONSUMER_GROUP,
-      message.id,
-      message.taskId,
-      message.seq,
-    );
+    let acker = this.ackers.get(message.stream);
+    if (!acker) {
+      const stream = message.stream;
+      acker = new Coalescer<QueueMessage, void>(
+        async (batch) => {
+          const args: ScriptArg[] = [];
+          for (const m of batch) args.push(m.id, m.taskId, m.seq);
+          await this.scripts.procAckBatch(stream, this.keys.index, CONSUMER_GROUP, ...args);
+          return batch.map(() => undefined);
+        },
+        { maxBatch: 500, maxConcurrent: 2 },
+      );
+      this.ackers.set(stream, acker);
+    }
+    await acker.submit(message);
   }
 
   async defer(message: QueueMessage, entry: QueueEntry & { dueAt: number }): Promise<void> {

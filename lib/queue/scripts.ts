@@ -1,5 +1,5 @@
 import addTask from './scripts/add-task.include.lua?raw';
-import ack from './scripts/ack-2.lua?raw';
+import ackBatch from './scripts/ack-batch-2.lua?raw';
 import claimIdle from './scripts/claim-idle-1.lua?raw';
 import deadLetter from './scripts/dead-letter-3.lua?raw';
 import defer from './scripts/defer-5.lua?raw';
@@ -14,7 +14,7 @@ import touch from './scripts/touch-1.lua?raw';
 export const queueScripts = {
   procEnqueue: { lua: `${addTask}\n${enqueue}`, keys: 4 },
   procDefer: { lua: `${addTask}\n${defer}`, keys: 5 },
-  procAck: { lua: ack, keys: 2 },
+  procAckBatch: { lua: ackBatch, keys: 2 },
   procDeadLetter: { lua: deadLetter, keys: 3 },
   procForget: { lua: forget, keys: 2 },
   procPromoteDue: { lua: promoteDue, keys: 5 },

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { newId } from '../ids';
 import type { TaskError } from './task';
@@ -7,7 +6,8 @@ import type { TaskError } from './task';
  * The worker's two hot statements in multi-row form: one round trip and one commit for a
  * whole batch of claims, or of successes, instead of one per task. Each row is still fenced
  * on its own (enqueue seq for claims, lease epoch for outcomes), so batching changes who
- * waits for whom, never who wins.
+ * waits for whom, never who wins. Both are fixed texts run as prepared statements: planning
+ * these CTEs costs more than running them on a batch, and now happens once per connection.
  */
 
 export const LOST_WORKER: TaskError = {
@@ -16,49 +16,59 @@ export const LOST_WORKER: TaskError = {
   retryable: true,
 };
 
+// $1 input [{id, seq, e1, e2}], $2 worker id, $3 lease ms, $4 recovered message, $5 recovered data.
+// id = ANY(ARRAY(...)) keeps the lookup one index probe per id whatever the planner believes
+// about the table (a join on the recordset becomes a scan of every waiting task when
+// statistics are stale, i.e. right after a burst of submissions). Rows are locked in id
+// order so that concurrent batches cannot deadlock.
+const CLAIM_SQL = `
+  WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, seq int, e1 uuid, e2 uuid)
+  ), locked AS (
+    SELECT t.id, t.status AS prev_status, t.enqueue_seq
+    FROM tasks t
+    WHERE t.id = ANY(ARRAY(SELECT id FROM input)) AND t.cancel_requested_at IS NULL
+      AND (t.run_at IS NULL OR t.run_at <= now())
+      AND (t.status IN ('queued', 'scheduled', 'retrying')
+           OR (t.status = 'running' AND t.lease_expires_at < now() AND t.attempts < t.max_attempts))
+    ORDER BY t.id
+    FOR UPDATE OF t
+  ), prev AS (
+    SELECT locked.id, locked.prev_status, input.e1, input.e2
+    FROM locked JOIN input ON input.id = locked.id AND input.seq = locked.enqueue_seq
+  ), claimed AS (
+    UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, lease_epoch = t.lease_epoch + 1,
+      lease_owner = $2::text, lease_expires_at = now() + $3::int * interval '1 millisecond',
+      started_at = now(), updated_at = now()
+    FROM prev WHERE t.id = prev.id
+    RETURNING t.id, t.type, t.queue, t.priority, t.status, t.payload, t.attempts, t.max_attempts,
+      t.timeout_ms, t.run_at, t.metadata, t.created_by, t.enqueue_seq, t.lease_epoch, t.replays,
+      t.created_at, t.callback_url, prev.prev_status, prev.e1, prev.e2
+  ), recovered AS (
+    INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, message, data)
+    SELECT e1, id, replays, 'recovered', attempts, $2::text, $4::text, $5::jsonb
+    FROM claimed WHERE prev_status = 'running'
+  ), started AS (
+    INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id)
+    SELECT e2, id, replays, 'started', attempts, $2::text FROM claimed
+  )
+  SELECT * FROM claimed`;
+
 /** Claims the given messages' tasks; returns the rows claimed (with `prev_status`). */
-export async function claimBatch(
+export function claimBatch(
   database: Database,
   items: readonly { taskId: string; seq: number }[],
   workerId: string,
   leaseMs: number,
 ): Promise<Record<string, unknown>[]> {
   const input = JSON.stringify(items.map((i) => ({ id: i.taskId, seq: i.seq, e1: newId(), e2: newId() })));
-  return database.rows(sql`
-    WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS x(id uuid, seq int, e1 uuid, e2 uuid)
-    ), locked AS (
-      -- id = ANY(ARRAY(...)) keeps this an index lookup per id whatever the planner believes
-      -- about the table (a join on the recordset turns into a scan of every waiting task
-      -- when statistics are stale, i.e. right after a burst of submissions). Rows are locked
-      -- in id order so concurrent batches cannot deadlock.
-      SELECT t.id, t.status AS prev_status, t.enqueue_seq
-      FROM tasks t
-      WHERE t.id = ANY(ARRAY(SELECT id FROM input)) AND t.cancel_requested_at IS NULL
-        AND (t.run_at IS NULL OR t.run_at <= now())
-        AND (t.status IN ('queued', 'scheduled', 'retrying')
-             OR (t.status = 'running' AND t.lease_expires_at < now() AND t.attempts < t.max_attempts))
-      ORDER BY t.id
-      FOR UPDATE OF t
-    ), prev AS (
-      SELECT locked.id, locked.prev_status, input.e1, input.e2
-      FROM locked JOIN input ON input.id = locked.id AND input.seq = locked.enqueue_seq
-    ), claimed AS (
-      UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, lease_epoch = t.lease_epoch + 1,
-        lease_owner = ${workerId}, lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
-        started_at = now(), updated_at = now()
-      FROM prev WHERE t.id = prev.id
-      RETURNING t.*, prev.prev_status, prev.e1, prev.e2
-    ), recovered AS (
-      INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, message, data)
-      SELECT e1, id, replays, 'recovered', attempts, ${workerId}, ${LOST_WORKER.message},
-             ${JSON.stringify({ code: LOST_WORKER.code })}::jsonb
-      FROM claimed WHERE prev_status = 'running'
-    ), started AS (
-      INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id)
-      SELECT e2, id, replays, 'started', attempts, ${workerId} FROM claimed
-    )
-    SELECT * FROM claimed`);
+  return database.prepared('procurator_claim', CLAIM_SQL, [
+    input,
+    workerId,
+    leaseMs,
+    LOST_WORKER.message,
+    JSON.stringify({ code: LOST_WORKER.code }),
+  ]);
 }
 
 export interface Success {
@@ -69,8 +79,27 @@ export interface Success {
   durationMs: number;
 }
 
+// $1 input [{id, epoch, result, duration_ms, event_id}], $2 worker id.
+const SUCCEED_SQL = `
+  WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, epoch int, result text, duration_ms int, event_id uuid)
+  ), t AS (
+    UPDATE tasks SET status = 'succeeded', result = input.result::jsonb, last_error = NULL, finished_at = now(),
+      lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+    FROM input
+    WHERE tasks.id = ANY(ARRAY(SELECT id FROM input)) AND tasks.id = input.id
+      AND tasks.lease_epoch = input.epoch AND tasks.status = 'running'
+    RETURNING tasks.id, tasks.type, tasks.queue, tasks.status, tasks.replays, tasks.attempts,
+              input.event_id, input.duration_ms
+  ), ev AS (
+    INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, data)
+    SELECT event_id, id, replays, 'succeeded', attempts, $2::text, jsonb_build_object('durationMs', duration_ms)
+    FROM t
+  )
+  SELECT id, type, queue, status FROM t`;
+
 /** Writes successes, each fenced by its lease epoch; returns the rows that were still ours. */
-export async function succeedBatch(
+export function succeedBatch(
   database: Database,
   items: readonly Success[],
   workerId: string,
@@ -84,22 +113,5 @@ export async function succeedBatch(
       event_id: newId(),
     })),
   );
-  return database.rows(sql`
-    WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${input}::jsonb)
-        AS x(id uuid, epoch int, result text, duration_ms int, event_id uuid)
-    ), t AS (
-      UPDATE tasks SET status = 'succeeded', result = input.result::jsonb, last_error = NULL, finished_at = now(),
-        lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-      FROM input
-      WHERE tasks.id = ANY(ARRAY(SELECT id FROM input)) AND tasks.id = input.id
-        AND tasks.lease_epoch = input.epoch AND tasks.status = 'running'
-      RETURNING tasks.id, tasks.type, tasks.queue, tasks.status, tasks.replays, tasks.attempts,
-                input.event_id, input.duration_ms
-    ), ev AS (
-      INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, data)
-      SELECT event_id, id, replays, 'succeeded', attempts, ${workerId}, jsonb_build_object('durationMs', duration_ms)
-      FROM t
-    )
-    SELECT id, type, queue, status FROM t`);
+  return database.prepared('procurator_succeed', SUCCEED_SQL, [input, workerId]);
 }

@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import type { TaskError, TaskRecord, TaskStatus, TaskSummary } from './task';
+import type { ClaimedTask, TaskError, TaskRecord, TaskStatus, TaskSummary } from './task';
 import { eventInserts } from './event-sql';
 import type { EventSpec } from './event-sql';
-import { taskFromRow, toDateOrNull } from './task-row';
+import { claimedFromRow, taskFromRow, toDateOrNull } from './task-row';
 import { Coalescer } from '../batch/coalescer';
 import type { CoalescerOptions } from '../batch/coalescer';
 import { isTransientDbError } from '../db/transient-errors';
@@ -41,7 +41,7 @@ export interface Lease {
 /** What the database says about a delivered message. */
 export type ClaimResult =
   /** This worker runs the attempt; `task.leaseEpoch` fences its writes. */
-  | { kind: 'claimed'; task: TaskRecord; recovered: boolean }
+  | { kind: 'claimed'; task: ClaimedTask; recovered: boolean }
   /** The message is not (or no longer) the task's live one, or the task has ended: ack it. */
   | { kind: 'drop'; reason: 'missing' | 'stale' | 'ended' }
   /** Another worker holds a live lease: leave the message; it is looked at again when idle. */
@@ -74,7 +74,7 @@ export class AttemptStore {
    */
   async claim(taskId: string, seq: number, workerId: string, leaseMs: number): Promise<ClaimResult> {
     const row = await this.claimer(workerId, leaseMs).submit({ taskId, seq });
-    if (row) return { kind: 'claimed', task: taskFromRow(row), recovered: row.prev_status === 'running' };
+    if (row) return { kind: 'claimed', task: claimedFromRow(row), recovered: row.prev_status === 'running' };
     return this.classify(taskId, seq, workerId);
   }
 

@@ -1,4 +1,4 @@
-import type { Priority, TaskError, TaskEventView, TaskRecord, TaskStatus } from './task';
+import type { ClaimedTask, Priority, TaskError, TaskEventView, TaskRecord, TaskStatus } from './task';
 
 /** Raw SQL answers timestamps as text ("2026-01-02 03:04:05.678+00"); drivers differ. */
 export function toDate(value: unknown): Date {
@@ -91,6 +91,29 @@ export function taskFromRow(r: Record<string, unknown>): TaskRecord {
     startedAt: toDateOrNull(r.started_at),
     finishedAt: toDateOrNull(r.finished_at),
     updatedAt: toDate(r.updated_at),
+  };
+}
+
+/** A claimed row (the claim returns only what an attempt needs). */
+export function claimedFromRow(r: Record<string, unknown>): ClaimedTask {
+  return {
+    id: String(r.id),
+    type: String(r.type),
+    queue: String(r.queue),
+    priority: r.priority as Priority,
+    status: r.status as TaskStatus,
+    payload: json(r.payload),
+    attempts: Number(r.attempts),
+    maxAttempts: Number(r.max_attempts),
+    timeoutMs: Number(r.timeout_ms),
+    runAt: toDateOrNull(r.run_at),
+    metadata: (json(r.metadata) as Record<string, unknown> | null) ?? {},
+    createdBy: String(r.created_by),
+    enqueueSeq: Number(r.enqueue_seq),
+    leaseEpoch: Number(r.lease_epoch),
+    replays: Number(r.replays),
+    createdAt: toDate(r.created_at),
+    callbackUrl: (r.callback_url as string | null) ?? null,
   };
 }
 

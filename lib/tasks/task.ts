@@ -64,6 +64,28 @@ export interface TaskRecord {
   updatedAt: Date;
 }
 
+/** What a worker reads of a task it claims: what the attempt needs, nothing more. */
+export type ClaimedTask = Pick<
+  TaskRecord,
+  | 'id'
+  | 'type'
+  | 'queue'
+  | 'priority'
+  | 'status'
+  | 'payload'
+  | 'attempts'
+  | 'maxAttempts'
+  | 'timeoutMs'
+  | 'runAt'
+  | 'metadata'
+  | 'createdBy'
+  | 'enqueueSeq'
+  | 'leaseEpoch'
+  | 'replays'
+  | 'createdAt'
+  | 'callbackUrl'
+>;
+
 /** What is announced of a task that ended (metrics, alerts). */
 export type TaskSummary = Pick<TaskRecord, 'id' | 'type' | 'queue' | 'status'> & {
   lastError?: TaskError | null;

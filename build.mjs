@@ -1,7 +1,7 @@
 // Bundles the command-line entry (serve, worker, migrate, ...) and the benchmark into dist/.
 // Dependencies stay external: they are installed next to dist/ by `npm ci`.
 import { build } from 'esbuild';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 /** `import text from './x.lua?raw'` — the same suffix Vite understands in tests. */
@@ -27,9 +27,7 @@ try {
   // no benchmark yet
 }
 
-await build({
-  entryPoints,
-  outdir: 'dist',
+const shared = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -37,8 +35,27 @@ await build({
   packages: 'external',
   sourcemap: true,
   logLevel: 'warning',
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   plugins: [rawText],
-});
+};
+
+await build({ ...shared, entryPoints, outdir: 'dist' });
+
+// The benchmark runs each measured peer in a process of its own: bench/**/*-child.ts, one
+// bundle each, in dist/bench-children/.
+const children = [];
+for (const dir of ['bench/load', 'bench/peers', 'bench/procurator']) {
+  try {
+    for (const f of await readdir(dir)) if (f.endsWith('-child.ts')) children.push(path.join(dir, f));
+  } catch {
+    // folder absent
+  }
+}
+if (children.length > 0) {
+  await build({
+    ...shared,
+    entryPoints: Object.fromEntries(children.map((c) => [path.basename(c, '.ts'), c])),
+    outdir: 'dist/bench-children',
+    outExtension: { '.js': '.mjs' },
+  });
+}

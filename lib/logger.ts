@@ -36,3 +36,18 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * A child logger made on first use. pino's child() runs redaction over the bindings; on paths
+ * taken by every request or task, most of which never log, that cost is paid for nothing.
+ */
+export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy({} as Logger, {
+    get(_, prop) {
+      child ??= parent.child(bindings);
+      const value = Reflect.get(child, prop, child) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(child) : value;
+    },
+  });
+}

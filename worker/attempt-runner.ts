@@ -2,6 +2,7 @@ import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import { PermanentTaskError, RetryAfterError, TaskTimeoutError, describeTaskError } from '../lib/errors';
 import type { FailPoints } from '../lib/failpoints';
 import type { FlowGate, FlowLimits, FlowRule } from '../lib/flow/flow-limits';
+import { lazyChild } from '../lib/logger';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
@@ -283,21 +284,6 @@ export class AttemptRunner {
       attempts: task.attempts,
     });
   }
-}
-
-/**
- * A child logger made on first use: most attempts never log, and pino's child() costs (it
- * runs redaction over the bindings) on the path every task takes.
- */
-function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
-  let child: Logger | undefined;
-  return new Proxy({} as Logger, {
-    get(_, prop) {
-      child ??= parent.child(bindings);
-      const value = Reflect.get(child, prop, child) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(child) : value;
-    },
-  });
 }
 
 function poisonError(deliveries: number): Error {

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { lazyChild } from '../../lib/logger';
 import { hasRole } from '../../lib/auth/roles';
 import { ForbiddenError, UnauthorizedError } from '../../lib/errors';
 import type { AppEnv } from '../context';
@@ -23,7 +24,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     const principal = await c.get('services').auth.authenticate(presentedToken((n) => c.req.header(n)));
     if (!principal) throw new UnauthorizedError();
     c.set('principal', principal);
-    c.set('logger', c.get('logger').child({ userId: principal.id }));
+    c.set('logger', lazyChild(c.get('logger'), { userId: principal.id }));
     await next();
   };
 }

@@ -1,10 +1,14 @@
 import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HTTPException } from 'hono/http-exception';
 import { isTransientDbError } from '../../lib/db/transient-errors';
 import { NotFoundError, ProblemError, ServiceUnavailableError } from '../../lib/errors';
 import type { AppEnv } from '../context';
 
-/** Writes a ProblemError as application/problem+json with its headers. */
+/**
+ * Writes a ProblemError as application/problem+json with its headers, and with the headers
+ * middleware set before the error (X-Request-Id, RateLimit-*).
+ */
 export function problemResponse(c: Context<AppEnv>, problem: ProblemError): Response {
   const requestId = c.get('requestId');
   const headers: Record<string, string> = {
@@ -13,7 +17,7 @@ export function problemResponse(c: Context<AppEnv>, problem: ProblemError): Resp
   };
   if (requestId) headers['X-Request-Id'] = requestId;
   const body = { ...problem.toJSON(), ...(requestId ? { requestId } : {}) };
-  return new Response(JSON.stringify(body), { status: problem.status, headers });
+  return c.body(JSON.stringify(body), problem.status as ContentfulStatusCode, headers);
 }
 
 /** Redis refusing connections, or a command timing out, means the queue is down. */

@@ -44,7 +44,8 @@ export function rateLimit(): MiddlewareHandler<AppEnv> {
         rateLimitHeaders(decision),
       );
     }
-    await next();
+    // Before the handler, so the headers are part of the answer when it is made.
     setRateLimitHeaders(c, decision);
+    await next();
   };
 }

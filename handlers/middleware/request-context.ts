@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { newId } from '../../lib/ids';
+import { lazyChild } from '../../lib/logger';
 import type { AppDeps, AppEnv, Services } from '../context';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -16,9 +17,11 @@ export function requestContext(deps: AppDeps, services: Services): MiddlewareHan
     c.set('requestId', requestId);
     c.set('deps', deps);
     c.set('services', services);
-    c.set('logger', deps.logger.child({ requestId }));
+    c.set('logger', lazyChild(deps.logger, { requestId }));
+    // Set before the handler runs: Hono adds it to the answer when the answer is made.
+    // (Headers set afterwards turn @hono/node-server's light answer into a full Web Response.)
+    // Error answers carry it through problemResponse.
     c.header('X-Request-Id', requestId);
     await next();
-    c.header('X-Request-Id', requestId);
   };
 }

@@ -11,12 +11,12 @@ import { LOST_WORKER, claimBatch, succeedBatch } from './attempt-batches';
 import type { Success } from './attempt-batches';
 
 /**
- * Batches of at most 200 rows, at most 4 in flight per worker: enough to keep up under load
+ * Batches of at most 500 rows, at most 4 in flight per worker: enough to keep up under load
  * without holding many pool connections. A batch failing on a value (not on the connection)
  * is retried row by row so the bad row fails alone.
  */
 const BATCHING: CoalescerOptions = {
-  maxBatch: 200,
+  maxBatch: 500,
   maxConcurrent: 4,
   isolateOnError: (err) => !isTransientDbError(err),
 };

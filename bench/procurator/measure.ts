@@ -1,0 +1,149 @@
+import pg from 'pg';
+import type { ProcuratorStack } from './stack';
+
+const PAYLOAD = { data: 'x'.repeat(180) }; // about 200 bytes as JSON, as the issue asks
+
+async function succeededCount(db: pg.Client, queue: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM tasks WHERE status = 'succeeded' AND queue = $1`,
+    [queue],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+async function waitForSucceeded(db: pg.Client, queue: string, n: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await succeededCount(db, queue)) < n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} tasks succeeded within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Submits `total` demo.echo tasks as batches of 500 through the API, `parallel` at a time. */
+export async function submitBatches(
+  stack: ProcuratorStack,
+  total: number,
+  parallel = 4,
+  queue = 'default',
+): Promise<{ seconds: number; tasksPerSecond: number }> {
+  const batches = Math.ceil(total / 500);
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let b = next++; b < batches; b = next++) {
+        const n = Math.min(500, total - b * 500);
+        const tasks = Array.from({ length: n }, () => ({ type: 'demo.echo', payload: PAYLOAD, queue }));
+        const res = await stack.api('POST', '/v1/tasks/batch', { tasks });
+        if (res.status !== 202) throw new Error(`batch submit answered ${res.status}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, tasksPerSecond: total / seconds };
+}
+
+/**
+ * Draining: `tasks` queued no-op tasks, `workers` worker processes. The tasks are submitted
+ * into a paused queue, the workers started, and the timer runs from the resume to the moment
+ * PostgreSQL counts every task `succeeded`.
+ */
+export async function measureDrain(
+  stack: ProcuratorStack,
+  tasks: number,
+  workers: number,
+): Promise<{ workers: number; tasks: number; seconds: number; tasksPerSecond: number }> {
+  const queue = `drain-${workers}`;
+  const db = new pg.Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    await stack.api('POST', `/v1/queues/${queue}/pause`);
+    await submitBatches(stack, tasks, 4, queue);
+    await stack.startWorkers(workers);
+    await new Promise((r) => setTimeout(r, 1500)); // every worker has read the pause
+    const started = performance.now();
+    stack.onPhase?.('drain-start');
+    await stack.api('POST', `/v1/queues/${queue}/resume`);
+    await waitForSucceeded(db, queue, tasks, 600_000);
+    const seconds = (performance.now() - started) / 1000;
+    stack.onPhase?.('drain-end');
+    return { workers, tasks, seconds, tasksPerSecond: tasks / seconds };
+  } finally {
+    await stack.stopWorkers();
+    await db.end();
+  }
+}
+
+/**
+ * Idle latency: `n` sequential submits, one worker waiting; for each task the time from
+ * sending its HTTP request to its attempt being claimed (tasks.started_at, taken in the claim
+ * the executor follows at once). Both clocks are this machine's.
+ */
+export async function measureLatency(
+  stack: ProcuratorStack,
+  n: number,
+): Promise<{ n: number; p50Ms: number; p99Ms: number; maxMs: number }> {
+  await stack.startWorkers(1);
+  const db = new pg.Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    const sent = new Map<string, number>();
+    for (let i = 0; i < n + 50; i++) {
+      const at = performance.timeOrigin + performance.now();
+      const res = await stack.api('POST', '/v1/tasks', {
+        type: 'demo.echo',
+        payload: PAYLOAD,
+        queue: 'latency',
+      });
+      if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
+      if (i >= 50) sent.set((res.json as { id: string }).id, at); // the first 50 warm up
+      await new Promise((r) => setTimeout(r, 2)); // idle between submits, as a quiet system is
+    }
+    const deadline = Date.now() + 60_000;
+    let rows: { id: string; started: number }[] = [];
+    do {
+      ({ rows } = await db.query<{ id: string; started: number }>(
+        `SELECT id::text, extract(epoch FROM started_at) * 1000 AS started FROM tasks
+         WHERE queue = 'latency' AND started_at IS NOT NULL`,
+      ));
+      if (rows.length >= n + 50) break;
+      await new Promise((r) => setTimeout(r, 100));
+    } while (Date.now() < deadline);
+    const latencies = rows
+      .filter((r) => sent.has(r.id))
+      .map((r) => Number(r.started) - sent.get(r.id)!)
+      .sort((a, b) => a - b);
+    const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+    return { n: latencies.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: latencies.at(-1)! };
+  } finally {
+    await stack.stopWorkers();
+    await db.end();
+  }
+}
+
+/**
+ * Memory: one worker process runs tasks submitted continuously; its RSS is read when the
+ * count of succeeded tasks passes each checkpoint.
+ */
+export async function measureWorkerMemory(
+  stack: ProcuratorStack,
+  checkpoints: number[],
+): Promise<{ tasks: number; rssMb: number }[]> {
+  const [worker] = await stack.startWorkers(1);
+  const db = new pg.Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    const total = Math.max(...checkpoints);
+    const feeding = submitBatches(stack, total, 2, 'memory');
+    const out: { tasks: number; rssMb: number }[] = [];
+    for (const c of [...checkpoints].sort((a, b) => a - b)) {
+      await waitForSucceeded(db, 'memory', c, 900_000);
+      out.push({ tasks: c, rssMb: await worker!.rssMb() });
+    }
+    await feeding;
+    return out;
+  } finally {
+    await stack.stopWorkers();
+    await db.end();
+  }
+}

@@ -61,6 +61,8 @@ async function procuratorFigures() {
     // The queues the submit measurements fill stay paused: the workers started later for the
     // other measurements must work on their own queue only.
     for (const q of ['default', 'batch']) await stack.api('POST', `/v1/queues/${q}/pause`);
+    log(`idle latency (${size.latency} sequential submits)`);
+    const latency = await measureLatency(stack, size.latency);
     log('HTTP submit (POST /v1/tasks, 50 connections)');
     const http = await httpLoad({
       url: `${stack.url}/v1/tasks`,
@@ -76,8 +78,6 @@ async function procuratorFigures() {
     log(`draining ${size.drain} tasks with 1, then 2 workers`);
     const drain1 = await measureDrain(stack, size.drain, 1);
     const drain2 = await measureDrain(stack, size.drain, 2);
-    log(`idle latency (${size.latency} sequential submits)`);
-    const latency = await measureLatency(stack, size.latency);
     log(`worker memory after ${size.memory.join(' and ')} tasks`);
     const memory = await measureWorkerMemory(stack, size.memory);
     return { http, batch, drain1, drain2, latency, memory };

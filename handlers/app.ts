@@ -19,11 +19,10 @@ import { logsRouter } from './logs';
 import { jwksRouter } from './jwks';
 import { meRouter } from './me';
 import { metricsRouter } from './metrics-route';
-import { authenticate, requireRouteRole } from './middleware/auth';
-import { throttleFailedAuth } from './middleware/auth-throttle';
+import { admission } from './middleware/admission';
+import { requireRouteRole } from './middleware/auth';
 import { notFound, onError } from './middleware/errors';
 import { httpMetrics } from './middleware/http-metrics';
-import { rateLimit } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
 import { ROUTE_ROLES, routeKey } from './route-roles';
 import { systemRouter } from './system';
@@ -76,7 +75,7 @@ export function createApp(deps: AppDeps, services: Services = buildServices(deps
   app.route('/', openApiRouter(deps.version, deps.catalog));
   // Order matters: a throttled address is refused before its token is looked at; the user's
   // rate limit counts every authenticated request, including those its role then refuses.
-  app.use('/v1/*', throttleFailedAuth(), authenticate(), rateLimit(), requireRouteRole());
+  app.use('/v1/*', admission(), requireRouteRole());
   app.route('/v1/tasks', tasksRouter());
   app.route('/v1/system', systemRouter());
   app.route('/v1/me', meRouter());

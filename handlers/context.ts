@@ -2,6 +2,7 @@ import type { AuditStore } from '../lib/audit/audit-store';
 import type { Authenticator } from '../lib/auth/authenticator';
 import type { Principal } from '../lib/auth/roles';
 import type { TokenRevocations } from '../lib/auth/token-revocations';
+import type { AccessGate } from '../lib/ratelimit/admission';
 import type { UserAdmin } from '../lib/auth/user-admin';
 import type { UserStore } from '../lib/auth/user-store';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
@@ -31,6 +32,8 @@ export interface AppDeps {
   rateLimiter: RateLimiter;
   /** Revoked-token marks every replica checks before trusting its auth cache. */
   revocations: TokenRevocations;
+  /** Admission of an authenticated request in one step (address, revocation, user bucket). */
+  gate: AccessGate;
 }
 
 /** The services handlers call, built once by createApp from AppDeps. */

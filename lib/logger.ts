@@ -43,8 +43,12 @@ export function silentLogger(): Logger {
  */
 export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
   let child: Logger | undefined;
+  const noop = () => undefined;
   return new Proxy({} as Logger, {
     get(_, prop) {
+      // A call at a disabled level (debug, usually) needs no child at all.
+      if (typeof prop === 'string' && prop in parent.levels.values && !parent.isLevelEnabled(prop))
+        return noop;
       child ??= parent.child(bindings);
       const value = Reflect.get(child, prop, child) as unknown;
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(child) : value;

@@ -1,7 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import { lazyChild } from '../../lib/logger';
 import { hasRole } from '../../lib/auth/roles';
-import { ForbiddenError, UnauthorizedError } from '../../lib/errors';
+import { ForbiddenError } from '../../lib/errors';
 import type { AppEnv } from '../context';
 import { ROUTE_ROLES, routeKey } from '../route-roles';
 import { answeringRoute } from './http-metrics';
@@ -15,21 +14,7 @@ export function presentedToken(header: (name: string) => string | undefined): st
   return m ? m[1]! : null;
 }
 
-/**
- * Authenticates every /v1 request. Missing, malformed, unknown and revoked tokens all get
- * the same 401.
- */
-export function authenticate(): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const principal = await c.get('services').auth.authenticate(presentedToken((n) => c.req.header(n)));
-    if (!principal) throw new UnauthorizedError();
-    c.set('principal', principal);
-    c.set('logger', lazyChild(c.get('logger'), { userId: principal.id }));
-    await next();
-  };
-}
-
-/** Enforces the answering route's minimum role from ROUTE_ROLES (after authenticate). */
+/** Enforces the answering route's minimum role from ROUTE_ROLES (after admission). */
 export function requireRouteRole(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const principal = c.get('principal');

@@ -3,6 +3,8 @@ import type { Logger } from '../logger';
 import { MemoryRateLimiter } from '../ratelimit/memory-rate-limiter';
 import type { RateLimiter } from '../ratelimit/rate-limiter';
 import { RedisRateLimiter } from '../ratelimit/redis-rate-limiter';
+import { LocalAccessGate, RedisAccessGate } from '../ratelimit/admission';
+import type { AccessGate } from '../ratelimit/admission';
 import { RedisTokenRevocations } from './redis-token-revocations';
 import type { TokenRevocations } from './token-revocations';
 import { MemoryTokenRevocations } from './token-revocations';
@@ -10,6 +12,8 @@ import { MemoryTokenRevocations } from './token-revocations';
 export interface AccessBackends {
   rateLimiter: RateLimiter;
   revocations: TokenRevocations;
+  /** The one-step admission of authenticated requests, over the same buckets and marks. */
+  gate: AccessGate;
 }
 
 /**
@@ -18,9 +22,14 @@ export interface AccessBackends {
  * without one (the memory backend: one process) they live in this process.
  */
 export function accessBackends(redis: Redis | null, prefix: string, logger: Logger): AccessBackends {
-  if (!redis) return { rateLimiter: new MemoryRateLimiter(), revocations: new MemoryTokenRevocations() };
+  if (!redis) {
+    const rateLimiter = new MemoryRateLimiter();
+    const revocations = new MemoryTokenRevocations();
+    return { rateLimiter, revocations, gate: new LocalAccessGate(rateLimiter, revocations) };
+  }
   return {
     rateLimiter: new RedisRateLimiter(redis, { prefix }, logger),
     revocations: new RedisTokenRevocations(redis, prefix),
+    gate: new RedisAccessGate(redis, prefix, new MemoryRateLimiter(), logger),
   };
 }

@@ -56,6 +56,23 @@ export class Authenticator {
     };
   }
 
+  /**
+   * The principal this process has cached for a well-formed token, asking nobody. Whoever
+   * uses it must first learn that the token is not marked revoked (the admission check does,
+   * in the same Redis round trip as the rate limits), then call recordUse.
+   */
+  cached(token: string | null): { principal: Principal; digest: string } | null {
+    if (!token || token.length > 512 || !isWellFormedToken(token)) return null;
+    const digest = hashToken(token);
+    const principal = this.cache.get(digest);
+    return principal ? { principal, digest } : null;
+  }
+
+  /** Notes that a cached principal was used (last_used_at, throttled). */
+  recordUse(principal: Principal): void {
+    if (!principal.legacy) this.noteUse(principal.id);
+  }
+
   /** Drops token hashes from this process's cache at once (the process that revoked them). */
   forget(tokenHashes: readonly string[]): void {
     for (const hash of tokenHashes) this.cache.delete(hash);

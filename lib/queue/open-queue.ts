@@ -14,8 +14,10 @@ export function openRedis(url: string, logger: Logger, name: string): Redis {
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
-    // Commands issued in the same tick (many attempts acking at once) share one round trip.
-    enableAutoPipelining: true,
+    // No auto-pipelining: it holds every command until the next turn of the event loop
+    // (+0.45 ms a round trip here), which sequential calls on a request's path pay each time.
+    // Where batching pays, it is explicit (coalesced acks, enqueues, claims).
+    enableAutoPipelining: false,
     lazyConnect: false,
   });
   let reported = false;

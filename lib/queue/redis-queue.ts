@@ -44,16 +44,40 @@ export class RedisQueue implements QueueBackend {
     this.scripts = redis as unknown as ScriptRunner;
   }
 
+  /**
+   * Adds tasks to their queues. Concurrent calls (many API requests at once) share one
+   * pipeline: one round trip for all of them.
+   */
   async enqueue(entries: readonly QueueEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    const runner = pipeline as unknown as ScriptRunner;
-    for (const e of entries) {
-      void runner.procEnqueue(...this.addKeys(e.queue, e.priority), ...this.addArgs(e));
-    }
-    await execPipeline(pipeline);
+    await Promise.all(entries.map((e) => this.enqueuer.submit(e)));
     for (const e of entries) this.knownQueues.add(e.queue);
   }
+
+  private readonly enqueuer = new Coalescer<QueueEntry, void>(
+    async (entries) => {
+      // One script call per queue and priority, all in one round trip.
+      const groups = new Map<string, QueueEntry[]>();
+      for (const e of entries) {
+        const key = `${e.queue}\n${e.priority}`;
+        const group = groups.get(key);
+        if (group) group.push(e);
+        else groups.set(key, [e]);
+      }
+      const pipeline = this.redis.pipeline();
+      const runner = pipeline as unknown as ScriptRunner;
+      for (const group of groups.values()) {
+        const { queue, priority } = group[0]!;
+        const args: ScriptArg[] = [CONSUMER_GROUP, queue, priority];
+        for (const e of group)
+          args.push(e.taskId, e.seq, e.type, e.dueAt && e.dueAt > 0 ? Math.ceil(e.dueAt) : 0);
+        void runner.procEnqueueBatch(...this.addKeys(queue, priority), ...args);
+      }
+      await execPipeline(pipeline);
+      return entries.map(() => undefined);
+    },
+    { maxBatch: 1000, maxConcurrent: 4 },
+  );
 
   async read(
     consumer: string,
@@ -413,18 +437,6 @@ export class RedisQueue implements QueueBackend {
 
   private addKeys(queue: string, priority: Priority): string[] {
     return [this.keys.stream(queue, priority), this.keys.delayed(queue), this.keys.index, this.keys.queues];
-  }
-
-  private addArgs(e: QueueEntry): ScriptArg[] {
-    return [
-      CONSUMER_GROUP,
-      e.taskId,
-      e.seq,
-      e.queue,
-      e.priority,
-      e.type,
-      e.dueAt && e.dueAt > 0 ? Math.ceil(e.dueAt) : 0,
-    ];
   }
 
   private message(

@@ -3,7 +3,7 @@ import ackBatch from './scripts/ack-batch-2.lua?raw';
 import claimIdle from './scripts/claim-idle-1.lua?raw';
 import deadLetter from './scripts/dead-letter-3.lua?raw';
 import defer from './scripts/defer-5.lua?raw';
-import enqueue from './scripts/enqueue-4.lua?raw';
+import enqueueBatch from './scripts/enqueue-batch-4.lua?raw';
 import forget from './scripts/forget-2.lua?raw';
 import promoteDue from './scripts/promote-due-5.lua?raw';
 import readPrioritized from './scripts/read-prioritized-n.lua?raw';
@@ -12,7 +12,7 @@ import touch from './scripts/touch-1.lua?raw';
 
 /** Every Lua script of the Redis queue, with its key count (-1: given per call). */
 export const queueScripts = {
-  procEnqueue: { lua: `${addTask}\n${enqueue}`, keys: 4 },
+  procEnqueueBatch: { lua: `${addTask}\n${enqueueBatch}`, keys: 4 },
   procDefer: { lua: `${addTask}\n${defer}`, keys: 5 },
   procAckBatch: { lua: ackBatch, keys: 2 },
   procDeadLetter: { lua: deadLetter, keys: 3 },

@@ -41,6 +41,32 @@ export interface ListFilter {
   limit: number;
 }
 
+// $1 input rows. A fixed text, run as a prepared statement: every submission takes this path.
+const INSERT_SQL = `
+  WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+      id uuid, event_id uuid, type text, queue text, priority text, payload jsonb, max_attempts int,
+      timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
+      created_by text, idempotency_key text, request_hash text, request_id text)
+  ), prepared AS (
+    SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
+    FROM input
+  ), ins AS (
+    INSERT INTO tasks (id, type, queue, priority, status, payload, max_attempts, timeout_ms, run_at,
+                       callback_url, metadata, created_by, idempotency_key, request_hash)
+    SELECT id, type, queue, priority, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
+           max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash
+    FROM prepared
+    ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
+  ), ev AS (
+    INSERT INTO task_events (id, task_id, kind, attempt, data)
+    SELECT p.event_id, ins.id, 'submitted', 0,
+           jsonb_build_object('status', ins.status, 'requestId', p.request_id, 'runAt', ins.run_at)
+    FROM ins JOIN prepared p ON p.id = ins.id
+  )
+  SELECT * FROM ins`;
+
 /** Reads and writes of task rows made by the API (the worker's live in attempt-store.ts). */
 export class TaskStore {
   constructor(private readonly database: Database) {}
@@ -69,30 +95,7 @@ export class TaskStore {
       idempotency_key: t.idempotencyKey,
       request_hash: t.requestHash,
     }));
-    const rows = await this.database.rows(sql`
-      WITH input AS (
-        SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS x(
-          id uuid, event_id uuid, type text, queue text, priority text, payload jsonb, max_attempts int,
-          timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
-          created_by text, idempotency_key text, request_hash text, request_id text)
-      ), prepared AS (
-        SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
-        FROM input
-      ), ins AS (
-        INSERT INTO tasks (id, type, queue, priority, status, payload, max_attempts, timeout_ms, run_at,
-                           callback_url, metadata, created_by, idempotency_key, request_hash)
-        SELECT id, type, queue, priority, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
-               max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash
-        FROM prepared
-        ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING *
-      ), ev AS (
-        INSERT INTO task_events (id, task_id, kind, attempt, data)
-        SELECT p.event_id, ins.id, 'submitted', 0,
-               jsonb_build_object('status', ins.status, 'requestId', p.request_id, 'runAt', ins.run_at)
-        FROM ins JOIN prepared p ON p.id = ins.id
-      )
-      SELECT * FROM ins`);
+    const rows = await this.database.prepared('procurator_insert_tasks', INSERT_SQL, [JSON.stringify(input)]);
     const byId = new Map(rows.map((r) => [String(r.id), taskFromRow(r)]));
     // Keep the submission order (RETURNING does not promise one).
     return tasks.map((t) => byId.get(t.id)).filter((t): t is TaskRecord => t !== undefined);

@@ -1,5 +1,5 @@
 --[[
-  Shared by enqueue-4 and defer-5 (prepended to them): adds a task under a seq.
+  Shared by enqueue-batch-4 and defer-5 (prepended to them): adds a task under a seq.
   Index values are "seq|queue|priority|type"; stream entries carry t (task id), s (seq), y (type).
   Invariant: the index holds, per task, the seq of its one live message. An entry whose seq
   is not greater than the held one is ignored, so enqueueing is idempotent and a stale

@@ -1,0 +1,22 @@
+--[[
+  Adds tasks of one queue and priority: each to the stream when due, else to the queue's
+  delayed set; a seq not newer than the one the index holds is ignored (idempotent). One
+  script run for a whole batch submission, or for concurrent single submissions coalesced
+  together.
+  KEYS[1] stream of the queue and priority
+  KEYS[2] delayed set of the queue
+  KEYS[3] index hash
+  KEYS[4] set of queue names
+  ARGV[1] consumer group
+  ARGV[2] queue name
+  ARGV[3] priority
+  ARGV[4+4i], ARGV[5+4i], ARGV[6+4i], ARGV[7+4i] task id, seq, type and due time (ms, 0 for now)
+  Returns: how many tasks were added (to the stream or the delayed set)
+]]
+local added = 0
+for i = 4, #ARGV, 4 do
+  local r = addTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[i], tonumber(ARGV[i + 1]), ARGV[2], ARGV[3],
+    ARGV[i + 2], tonumber(ARGV[i + 3]))
+  if r > 0 then added = added + 1 end
+end
+return added

@@ -53,13 +53,23 @@ function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
 }
 
-async function procuratorFigures() {
+/** A fresh Procurator (its own database and key prefix) for one group of measurements. */
+async function withStack<T>(run: (stack: ProcuratorStack) => Promise<T>): Promise<T> {
   const stack = new ProcuratorStack(env);
   await stack.start({ WORKER_CONCURRENCY, LOG_LEVEL: 'warn' });
   stack.workerNodeArgs = WORKER_NODE_ARGS;
   try {
-    // The queues the submit measurements fill stay paused: the workers started later for the
-    // other measurements must work on their own queue only.
+    return await run(stack);
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function procuratorFigures() {
+  // Each group starts from an empty database, as each peer does: what one measurement leaves
+  // behind (tens of thousands of rows) must not slow the next.
+  const submits = await withStack(async (stack) => {
+    // The submit measurements' queues stay paused: nothing else runs while they are measured.
     for (const q of ['default', 'batch']) await stack.api('POST', `/v1/queues/${q}/pause`);
     log(`idle latency (${size.latency} sequential submits)`);
     const latency = await measureLatency(stack, size.latency);
@@ -75,15 +85,15 @@ async function procuratorFigures() {
     });
     log(`batch submit (${size.batch} tasks in batches of 500)`);
     const batch = await submitBatches(stack, size.batch, 4, 'batch');
-    log(`draining ${size.drain} tasks with 1, then 2 workers`);
-    const drain1 = await measureDrain(stack, size.drain, 1);
-    const drain2 = await measureDrain(stack, size.drain, 2);
-    log(`worker memory after ${size.memory.join(' and ')} tasks`);
-    const memory = await measureWorkerMemory(stack, size.memory);
-    return { http, batch, drain1, drain2, latency, memory };
-  } finally {
-    await stack.stop();
-  }
+    return { latency, http, batch };
+  });
+  log(`draining ${size.drain} tasks with 1 worker`);
+  const drain1 = await withStack((stack) => measureDrain(stack, size.drain, 1));
+  log(`draining ${size.drain} tasks with 2 workers`);
+  const drain2 = await withStack((stack) => measureDrain(stack, size.drain, 2));
+  log(`worker memory after ${size.memory.join(' and ')} tasks`);
+  const memory = await withStack((stack) => measureWorkerMemory(stack, size.memory));
+  return { ...submits, drain1, drain2, memory };
 }
 
 async function ceiling(): Promise<HttpLoadResult> {

@@ -3,6 +3,7 @@ import type { TokenRevocations } from '../auth/token-revocations';
 import type { Logger } from '../logger';
 import { withTimeout } from '../with-timeout';
 import admitLua from './admit-3.lua?raw';
+import bucketLua from './bucket.include.lua?raw';
 import type { MemoryRateLimiter } from './memory-rate-limiter';
 import type { BucketDecision, BucketRule } from './rate-limiter';
 
@@ -58,7 +59,7 @@ export class RedisAccessGate implements AccessGate {
     private readonly logger: Logger,
     private readonly timeoutMs = 500,
   ) {
-    redis.defineCommand('procAdmit', { numberOfKeys: 3, lua: admitLua });
+    redis.defineCommand('procAdmit', { numberOfKeys: 3, lua: `${bucketLua}\n${admitLua}` });
     this.run = (
       redis as unknown as { procAdmit: (...a: (string | number)[]) => Promise<number[]> }
     ).procAdmit.bind(redis);

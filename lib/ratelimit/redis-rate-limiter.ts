@@ -3,6 +3,7 @@ import type { Logger } from '../logger';
 import { withTimeout } from '../with-timeout';
 import { MemoryRateLimiter } from './memory-rate-limiter';
 import type { BucketDecision, BucketRule, RateLimiter } from './rate-limiter';
+import bucketLua from './bucket.include.lua?raw';
 import takeTokenLua from './take-token-1.lua?raw';
 
 type TakeToken = (key: string, rate: number, burst: number, cost: number) => Promise<number[]>;
@@ -34,7 +35,7 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly options: RedisRateLimiterOptions,
     private readonly logger: Logger,
   ) {
-    redis.defineCommand('procTakeToken', { numberOfKeys: 1, lua: takeTokenLua });
+    redis.defineCommand('procTakeToken', { numberOfKeys: 1, lua: `${bucketLua}\n${takeTokenLua}` });
     this.run = (redis as unknown as { procTakeToken: TakeToken }).procTakeToken.bind(redis);
     this.timeoutMs = options.timeoutMs ?? 500;
   }

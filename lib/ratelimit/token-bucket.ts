@@ -8,7 +8,7 @@ export interface BucketState {
 
 /**
  * The token bucket, as a pure function: refill since `state.at`, then take `cost` if at least
- * one token is there. take-token-1.lua is the same computation inside Redis; keep them equal.
+ * one token is there. bucket.include.lua is the same computation inside Redis; keep them equal.
  * Returns the decision and the state to store (null for a look that changes nothing).
  */
 export function takeToken(

@@ -61,39 +61,6 @@ function json(value: unknown): unknown {
   return value;
 }
 
-/** A `tasks` row from raw SQL (snake_case) as a TaskRecord. */
-export function taskFromRow(r: Record<string, unknown>): TaskRecord {
-  return {
-    id: String(r.id),
-    type: String(r.type),
-    queue: String(r.queue),
-    priority: r.priority as Priority,
-    status: r.status as TaskStatus,
-    payload: json(r.payload),
-    result: json(r.result) ?? null,
-    lastError: (json(r.last_error) as TaskError | null) ?? null,
-    attempts: Number(r.attempts),
-    maxAttempts: Number(r.max_attempts),
-    timeoutMs: Number(r.timeout_ms),
-    runAt: toDateOrNull(r.run_at),
-    callbackUrl: (r.callback_url as string | null) ?? null,
-    metadata: (json(r.metadata) as Record<string, unknown> | null) ?? {},
-    createdBy: String(r.created_by),
-    idempotencyKey: (r.idempotency_key as string | null) ?? null,
-    requestHash: (r.request_hash as string | null) ?? null,
-    enqueueSeq: Number(r.enqueue_seq),
-    leaseEpoch: Number(r.lease_epoch),
-    leaseOwner: (r.lease_owner as string | null) ?? null,
-    leaseExpiresAt: toDateOrNull(r.lease_expires_at),
-    cancelRequestedAt: toDateOrNull(r.cancel_requested_at),
-    replays: Number(r.replays),
-    createdAt: toDate(r.created_at),
-    startedAt: toDateOrNull(r.started_at),
-    finishedAt: toDateOrNull(r.finished_at),
-    updatedAt: toDate(r.updated_at),
-  };
-}
-
 /** A claimed row (the claim returns only what an attempt needs). */
 export function claimedFromRow(r: Record<string, unknown>): ClaimedTask {
   return {
@@ -114,6 +81,23 @@ export function claimedFromRow(r: Record<string, unknown>): ClaimedTask {
     replays: Number(r.replays),
     createdAt: toDate(r.created_at),
     callbackUrl: (r.callback_url as string | null) ?? null,
+  };
+}
+
+/** A `tasks` row from raw SQL (snake_case) as a TaskRecord. */
+export function taskFromRow(r: Record<string, unknown>): TaskRecord {
+  return {
+    ...claimedFromRow(r),
+    result: json(r.result) ?? null,
+    lastError: (json(r.last_error) as TaskError | null) ?? null,
+    idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    requestHash: (r.request_hash as string | null) ?? null,
+    leaseOwner: (r.lease_owner as string | null) ?? null,
+    leaseExpiresAt: toDateOrNull(r.lease_expires_at),
+    cancelRequestedAt: toDateOrNull(r.cancel_requested_at),
+    startedAt: toDateOrNull(r.started_at),
+    finishedAt: toDateOrNull(r.finished_at),
+    updatedAt: toDate(r.updated_at),
   };
 }
 

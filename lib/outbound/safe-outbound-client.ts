@@ -5,7 +5,7 @@ import type { LookupFunction } from 'node:net';
 import { Agent, buildConnector } from 'undici';
 import { PermanentTaskError, RetryableTaskError } from '../errors';
 import type { AddressPolicy } from './address-policy';
-import { isBlockedAddress, isHostExempt } from './address-policy';
+import { isBlockedAddress, isHostExempt, isLocalhostName } from './address-policy';
 import type { OutboundClient, OutboundRequest, OutboundResponse } from './outbound-client';
 
 /** How a name is resolved: the shape of dns.lookup called with {all: true}. */
@@ -105,6 +105,12 @@ export class SafeOutboundClient implements OutboundClient {
     }
     if (url.username !== '' || url.password !== '') {
       throw new PermanentTaskError('URLs with a user name or password are not allowed', 'invalid_url');
+    }
+    // localhost, localhost. and *.localhost are loopback by definition (RFC 6761), whatever a
+    // resolver answers: asking one would send `localhost.` to the network's DNS server, and
+    // its "not found" would come back as a retryable network error instead of a refusal.
+    if (isLocalhostName(url.hostname) && !isHostExempt(url.hostname, this.opts.policy)) {
+      throw new BlockedDestinationError(url.hostname);
     }
     const timeout = AbortSignal.timeout(req.timeoutMs);
     const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;

@@ -1,11 +1,16 @@
 import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SignJWT, base64url, createRemoteJWKSet } from 'jose';
+import { SignJWT, base64url, createLocalJWKSet, createRemoteJWKSet } from 'jose';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../lib/logger';
+import type { LookupAll } from '../../lib/outbound/safe-outbound-client';
+import { SafeOutboundClient } from '../../lib/outbound/safe-outbound-client';
 import { signCallback } from '../../lib/signing/callback-signature';
 import { generateSigningKey, importSigningKey } from '../../lib/signing/keys';
 import { createCallbackVerifier, verifyCallback } from '../../lib/signing/verify-callback';
@@ -14,6 +19,7 @@ import type { CallbackReceiver, Received } from '../helpers/callback-receiver';
 import { receiverVerify, startCallbackReceiver } from '../helpers/callback-receiver';
 import type { Stack } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
+import { CallbackDeliverer } from '../../worker/callback-deliverer';
 
 /**
  * Signed completion callbacks end to end over Redis and PostgreSQL: a receiver on 127.0.0.1
@@ -315,4 +321,150 @@ describe('signed completion callbacks', () => {
       GROUP BY worker_id`);
     expect(rows.reduce((n, r) => n + r.n, 0)).toBe(ids.length);
   });
+});
+
+describe('callback URLs judged at connect time', () => {
+  // Its own stack: private destinations blocked (the default), and no deliverer in its workers,
+  // so the only one delivering is the deliverer below, whose resolver the test controls.
+  let strictStack: Stack;
+  let deliverer: CallbackDeliverer;
+  let outbound: SafeOutboundClient;
+  let hook: {
+    port: number;
+    connections: number;
+    requests: { host: string; body: Buffer; headers: IncomingHttpHeaders }[];
+    close(): Promise<void>;
+  };
+  const resolved: string[] = [];
+
+  beforeAll(async () => {
+    // A receiver on 127.0.0.1 that counts connections, so the test can prove none was opened.
+    const state = { connections: 0, requests: [] as typeof hook.requests };
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        state.requests.push({
+          host: String(req.headers.host),
+          body: Buffer.concat(chunks),
+          headers: req.headers,
+        });
+        res.writeHead(204).end();
+      });
+    });
+    server.on('connection', () => state.connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    hook = Object.assign(state, {
+      port: (server.address() as AddressInfo).port,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    });
+
+    strictStack = await startStack({ queue: 'redis', db: 'postgres' });
+    expect(strictStack.config.OUTBOUND_ALLOW_PRIVATE).toBe(false);
+    // Both names resolve to the receiver's address; only hooks.allowed.test is exempt, as if
+    // listed in OUTBOUND_ALLOW_HOSTS. No query leaves this process.
+    const lookup: LookupAll = (hostname, _options, callback) => {
+      resolved.push(hostname);
+      setImmediate(() => callback(null, [{ address: '127.0.0.1', family: 4 }]));
+    };
+    outbound = new SafeOutboundClient({
+      policy: { allowPrivate: false, allowHosts: ['hooks.allowed.test'] },
+      lookup,
+    });
+    deliverer = new CallbackDeliverer({
+      database: strictStack.database,
+      outbound,
+      keys: strictStack.services.signingKeys,
+      logger: silentLogger(),
+      workerId: 'strict-deliverer',
+      intervalMs: 50,
+      baseDelayMs: 100,
+      maxDelayMs: 400,
+      maxTries: 3,
+      timeoutMs: 2000,
+    });
+    deliverer.start();
+  });
+
+  afterAll(async () => {
+    await deliverer?.stop();
+    await outbound?.close();
+    await strictStack?.stop();
+    await hook?.close();
+  });
+
+  const strictEvents = async (id: string) =>
+    (
+      (await (await strictStack.request('GET', `/v1/tasks/${id}/events`)).json()) as {
+        items: TaskEventView[];
+      }
+    ).items;
+  const deliveryStatus = async (id: string) =>
+    (
+      await strictStack.database.rows<{ status: string }>(
+        sql`SELECT status FROM callback_deliveries WHERE task_id = ${id}::uuid`,
+      )
+    ).map((r) => r.status);
+
+  it('refuses a callback host that resolves to 127.0.0.1: callback_failed, no connection, task untouched', async () => {
+    const res = await strictStack.request('POST', '/v1/tasks', {
+      body: {
+        type: 'demo.echo',
+        payload: { a: 1 },
+        callbackUrl: `http://hooks.internal.test:${hook.port}/hook/x`,
+      },
+    });
+    // A name passes the submission check: only its DNS answer shows where it leads.
+    expect(res.status).toBe(202);
+    const t = (await res.json()) as TaskView;
+    const ended = await strictStack.waitForStatus(t.id, ['succeeded']);
+    await waitFor('the delivery to be given up', async () =>
+      (await deliveryStatus(t.id)).includes('failed') ? true : undefined,
+    );
+    await sleep(300);
+
+    const evs = (await strictEvents(t.id)).filter((e) => e.kind.startsWith('callback_'));
+    expect(evs.map((e) => e.kind)).toEqual(['callback_failed']);
+    const data = evs[0]!.data as { try: number; final: boolean; status: unknown; error: string };
+    // Refused for good at the first try: a blocked destination does not get better.
+    expect(data).toMatchObject({ try: 1, final: true, status: null });
+    expect(data.error).toBe(
+      'destination blocked: hooks.internal.test resolves to a private, loopback or link-local address',
+    );
+    expect(JSON.stringify(evs[0])).not.toContain('127.0.0.1');
+    expect(await deliveryStatus(t.id)).toEqual(['failed']);
+    // It was the connection's own DNS answer that was refused, and nothing reached the receiver.
+    expect(resolved).toContain('hooks.internal.test');
+    expect(hook.connections).toBe(0);
+    expect(hook.requests).toHaveLength(0);
+    // The callback's failure is not the task's.
+    expect(await strictTask(t.id)).toEqual(ended);
+  });
+
+  it('delivers to an allowed name resolving to the same address (the control)', async () => {
+    const res = await strictStack.request('POST', '/v1/tasks', {
+      body: { type: 'demo.echo', callbackUrl: `http://hooks.allowed.test:${hook.port}/hook/y` },
+    });
+    const t = (await res.json()) as TaskView;
+    await strictStack.waitForStatus(t.id, ['succeeded']);
+    await waitFor('the delivery', async () =>
+      (await deliveryStatus(t.id)).includes('delivered') ? true : undefined,
+    );
+    expect(hook.connections).toBeGreaterThan(0);
+    expect(hook.requests).toHaveLength(1);
+    const r = hook.requests[0]!;
+    expect(r.host).toBe(`hooks.allowed.test:${hook.port}`);
+    const jwks = createLocalJWKSet(await strictStack.services.signingKeys.publicJwks());
+    await expect(receiverVerify(r.headers, r.body, jwks)).resolves.toMatchObject({
+      payload: { sub: t.id },
+    });
+    expect((await strictEvents(t.id)).map((e) => e.kind)).toContain('callback_delivered');
+  });
+
+  async function strictTask(id: string): Promise<TaskView> {
+    return (await (await strictStack.request('GET', `/v1/tasks/${id}`)).json()) as TaskView;
+  }
 });

@@ -2,13 +2,21 @@ import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { feishuNotifyTaskType } from '../../lib/catalog/feishu-type';
+import { testConfig } from '../../lib/config';
 import { PermanentTaskError, RetryAfterError, RetryableTaskError } from '../../lib/errors';
 import { FeishuClient } from '../../lib/feishu/feishu-client';
 import { silentLogger } from '../../lib/logger';
+import { addressPolicyFromConfig } from '../../lib/outbound/address-policy';
+import type { LookupAll } from '../../lib/outbound/safe-outbound-client';
+import { BlockedDestinationError, SafeOutboundClient } from '../../lib/outbound/safe-outbound-client';
+import type { TaskView } from '../../lib/tasks/task';
 import { createFeishuNotifyExecutor } from '../../worker/executors/feishu-notify';
 import type { TaskContext } from '../../worker/executors/executor';
+import { callApi, startCluster, waitForTaskStatus } from '../helpers/cluster';
+import type { Cluster } from '../helpers/cluster';
 import { plainOutbound } from '../helpers/plain-outbound';
 
 const SECRET = 'shared-bot-secret';
@@ -20,17 +28,30 @@ const SECRET = 'shared-bot-secret';
  */
 interface Received {
   body: Record<string, unknown>;
+  /** The request path, which carries the bot's token. */
+  path: string;
+  /** Whether the signature checked out (timestamp within an hour, sign as documented). */
+  signed: boolean;
 }
 type Mode = 'feishu' | 'http500' | 'http429' | 'rate_limited' | 'bad_request';
 
 let server: Server;
+let port: number;
 let url: string;
 let serverSecret: string | undefined;
 let mode: Mode;
 let received: Received[];
+/** TCP connections the webhook server accepted, so a test can prove none was opened. */
+let connections = 0;
 
 function expectedSign(timestamp: string, secret: string): string {
   return createHmac('sha256', `${timestamp}\n${secret}`).update(Buffer.alloc(0)).digest('base64');
+}
+
+function signatureValid(body: Record<string, unknown>, secret: string): boolean {
+  const { timestamp, sign } = body;
+  const fresh = typeof timestamp === 'string' && Math.abs(Date.now() / 1000 - Number(timestamp)) <= 3600;
+  return fresh && typeof sign === 'string' && sign === expectedSign(timestamp, secret);
 }
 
 function answer(body: Record<string, unknown>): {
@@ -54,9 +75,7 @@ function answer(body: Record<string, unknown>): {
       break;
   }
   if (serverSecret !== undefined) {
-    const { timestamp, sign } = body;
-    const fresh = typeof timestamp === 'string' && Math.abs(Date.now() / 1000 - Number(timestamp)) <= 3600;
-    if (!fresh || typeof sign !== 'string' || sign !== expectedSign(timestamp, serverSecret)) {
+    if (!signatureValid(body, serverSecret)) {
       return {
         status: 200,
         json: {
@@ -79,14 +98,20 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-      received.push({ body });
+      received.push({
+        body,
+        path: req.url ?? '',
+        signed: serverSecret !== undefined && signatureValid(body, serverSecret),
+      });
       const a = answer(body);
       res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
       res.end(JSON.stringify(a.json));
     });
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/open-apis/bot/v2/hook/test-token`;
+  port = (server.address() as AddressInfo).port;
+  url = `http://127.0.0.1:${port}/open-apis/bot/v2/hook/test-token`;
 });
 
 afterAll(async () => {
@@ -98,6 +123,7 @@ beforeEach(() => {
   serverSecret = SECRET;
   mode = 'feishu';
   received = [];
+  connections = 0;
 });
 
 function client(opts: { secret?: string; now?: () => number; webhookUrl?: string } = { secret: SECRET }) {
@@ -195,6 +221,101 @@ describe('FeishuClient against a Feishu-like webhook', () => {
   });
 });
 
+/**
+ * The SafeOutboundClient a worker builds from its configuration (OUTBOUND_ALLOW_HOSTS and
+ * OUTBOUND_ALLOW_PRIVATE), with a resolver that answers 127.0.0.1 for every name and records
+ * the names asked: no query leaves this process.
+ */
+const safeClients: SafeOutboundClient[] = [];
+function safeOutbound(
+  config: { OUTBOUND_ALLOW_HOSTS?: string },
+  resolved: string[] = [],
+): SafeOutboundClient {
+  const lookup: LookupAll = (hostname, _options, callback) => {
+    resolved.push(hostname);
+    setImmediate(() => callback(null, [{ address: '127.0.0.1', family: 4 }]));
+  };
+  const c = new SafeOutboundClient({ policy: addressPolicyFromConfig(testConfig(config)), lookup });
+  safeClients.push(c);
+  return c;
+}
+afterAll(async () => {
+  await Promise.all(safeClients.map((c) => c.close()));
+});
+const botUrl = (host: string) => `http://${host}:${port}/open-apis/bot/v2/hook/test-token`;
+
+describe('FeishuClient through the SafeOutboundClient', () => {
+  it('reaches a bot host listed in OUTBOUND_ALLOW_HOSTS, signed as Feishu documents', async () => {
+    const resolved: string[] = [];
+    const feishu = new FeishuClient({
+      webhookUrl: botUrl('feishu.test'),
+      secret: SECRET,
+      outbound: safeOutbound({ OUTBOUND_ALLOW_HOSTS: 'feishu.test' }, resolved),
+      timeoutMs: 5000,
+    });
+    await expect(feishu.send({ text: 'through the safe client' })).resolves.toEqual({
+      code: 0,
+      msg: 'success',
+    });
+    expect(resolved).toEqual(['feishu.test']);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({
+      signed: true,
+      path: '/open-apis/bot/v2/hook/test-token',
+      body: { msg_type: 'text', content: { text: 'through the safe client' } },
+    });
+  });
+
+  it('refuses the same bot host when it is not allowed, without connecting or leaking the address', async () => {
+    const feishu = new FeishuClient({
+      webhookUrl: botUrl('feishu.test'),
+      secret: SECRET,
+      outbound: safeOutbound({ OUTBOUND_ALLOW_HOSTS: 'other.test' }),
+      timeoutMs: 5000,
+    });
+    const err = await rejection(feishu.send({ text: 'x' }));
+    expect(err).toBeInstanceOf(BlockedDestinationError);
+    expect(err).toMatchObject({ code: 'blocked_destination', name: 'BlockedDestinationError' });
+    expect(err.message).toMatch(/^destination blocked: feishu\.test /);
+    expect(err.message).not.toContain('127.0.0.1');
+    expect(err.message).not.toContain('test-token');
+    expect(connections).toBe(0);
+    expect(received).toHaveLength(0);
+  });
+
+  it('runs feishu.notify through it', async () => {
+    const feishu = new FeishuClient({
+      webhookUrl: botUrl('feishu.test'),
+      secret: SECRET,
+      outbound: safeOutbound({ OUTBOUND_ALLOW_HOSTS: 'feishu.test' }),
+      timeoutMs: 5000,
+    });
+    const ctx = {
+      task: {
+        id: 'task-2',
+        type: 'feishu.notify',
+        queue: 'default',
+        payload: { text: 'backup finished' },
+        attempt: 1,
+        maxAttempts: 5,
+        timeoutMs: 60_000,
+        metadata: {},
+        createdBy: 'user-1',
+      },
+      attempt: 1,
+      signal: new AbortController().signal,
+      logger: silentLogger(),
+    } satisfies TaskContext;
+    await expect(createFeishuNotifyExecutor(feishu)(ctx)).resolves.toEqual({
+      delivered: true,
+      code: 0,
+      msg: 'success',
+    });
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ signed: true, body: { content: { text: 'backup finished' } } });
+  });
+});
+
 describe('feishu.notify', () => {
   function ctx(payload: unknown): TaskContext {
     return {
@@ -243,5 +364,83 @@ describe('feishu.notify', () => {
       expect(schema.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }
     expect(schema.safeParse({ text: 'x'.repeat(30_001) }).success).toBe(false);
+  });
+});
+
+describe('dead-letter alerts end to end (serve and worker processes, Redis, PostgreSQL)', () => {
+  // The built worker, configured as an operator would: FEISHU_WEBHOOK_URL and FEISHU_SECRET,
+  // with the local bot exempted through OUTBOUND_ALLOW_HOSTS, so the alerts go out through
+  // the worker's own SafeOutboundClient. The alerter sends at most one message per 15 s.
+  let cluster: Cluster;
+  let apiPort: number;
+  let token: string;
+
+  beforeAll(async () => {
+    cluster = await startCluster({
+      label: 'feishu-dlq',
+      workers: 1,
+      env: {
+        WORKER_METRICS_PORT: '0',
+        FEISHU_WEBHOOK_URL: `http://127.0.0.1:${port}/open-apis/bot/v2/hook/dlq-token`,
+        FEISHU_SECRET: SECRET,
+        OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
+      },
+    });
+    apiPort = cluster.ports[0]!;
+    token = cluster.token;
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  const submit = async (body: Record<string, unknown>) => {
+    const res = await callApi(apiPort, token, 'POST', '/v1/tasks', body);
+    expect(res.status).toBe(202);
+    return res.body as unknown as TaskView;
+  };
+
+  it('sends one signed message for a batch of dead tasks, naming type, queue, error and how to replay', async () => {
+    const defaults = await Promise.all(
+      [1, 2, 3].map(() =>
+        submit({ type: 'demo.fail', payload: { message: 'upstream said no', retryable: false } }),
+      ),
+    );
+    const billing = await submit({
+      type: 'demo.fail',
+      queue: 'billing',
+      payload: { message: 'card declined', retryable: false },
+    });
+    const all = [...defaults, billing];
+    for (const t of all) await waitForTaskStatus(apiPort, token, t.id, ['dead']);
+
+    const deadline = Date.now() + 30_000;
+    while (received.length === 0 && Date.now() < deadline) await sleep(100);
+    // Another second: a second message now would mean the alerts are not batched.
+    await sleep(1000);
+    expect(received).toHaveLength(1);
+    const [alert] = received;
+    expect(alert!.path).toBe('/open-apis/bot/v2/hook/dlq-token');
+    // Verified by the server, independently of lib/feishu: the bot accepted it.
+    expect(alert!.signed).toBe(true);
+    expect(alert!.body).toMatchObject({ msg_type: 'text' });
+    const text = (alert!.body.content as { text: string }).text;
+    expect(text).toContain('Procurator: 4 tasks dead-lettered since the last alert.');
+    expect(text).toContain('- demo.fail on queue default: 3');
+    expect(text).toContain('- demo.fail on queue billing: 1');
+    expect(text).toContain(`- ${billing.id} (demo.fail, billing): card declined`);
+    expect(text).toMatch(/\(demo\.fail, default\): upstream said no/);
+    expect(text).toContain('- one task: POST /v1/dlq/<id>/replay');
+    const worker = cluster.workers[0]!;
+    await worker.waitFor((l) => l.includes('dead-letter alert sent') && l.includes('"count":4'), 5000);
+
+    // The replay the alert suggests does what it says.
+    const hint = /POST \/v1\/dlq\/replay with (\{.*\})/.exec(text);
+    expect(hint, text).not.toBeNull();
+    const filter = JSON.parse(hint![1]!) as Record<string, unknown>;
+    expect(filter).toEqual({ type: 'demo.fail', queue: 'default' });
+    const replay = await callApi(apiPort, token, 'POST', '/v1/dlq/replay', filter);
+    expect(replay.status).toBe(202);
+    expect(replay.body).toMatchObject({ replayed: 3 });
   });
 });

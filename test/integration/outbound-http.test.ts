@@ -1,7 +1,10 @@
 import http from 'node:http';
 import type { LookupAddress } from 'node:dns';
+import net, { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import tls from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { httpTaskType } from '../../lib/catalog/http-type';
 import { PermanentTaskError, RetryAfterError, RetryableTaskError } from '../../lib/errors';
 import { silentLogger } from '../../lib/logger';
@@ -23,8 +26,8 @@ interface TestServer {
   close(): Promise<void>;
 }
 
-/** A server on 127.0.0.1 that counts connections, so a test can prove none was opened. */
-async function startServer(handler: Handler): Promise<TestServer> {
+/** A server on 127.0.0.1 (or ::1) that counts connections, so a test can prove none was opened. */
+async function startServer(handler: Handler, host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<TestServer> {
   const state = { connections: 0, requests: [] as TestServer['requests'] };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -36,11 +39,14 @@ async function startServer(handler: Handler): Promise<TestServer> {
     });
   });
   server.on('connection', () => state.connections++);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
   const port = (server.address() as AddressInfo).port;
   return Object.assign(state, {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: host === '::1' ? `http://[::1]:${port}` : `http://127.0.0.1:${port}`,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -204,6 +210,316 @@ describe('SafeOutboundClient with private addresses blocked', () => {
   });
 });
 
+/**
+ * A resolver that answers from a table (names compared lower-cased, without a trailing dot) and
+ * records each name asked; unknown names are "not found", so no test query reaches a real DNS server.
+ */
+function tableLookup(table: Record<string, string[]> = {}): LookupAll & { calls: string[] } {
+  const fn = ((hostname, _options, callback) => {
+    fn.calls.push(hostname);
+    const answer = table[hostname.toLowerCase().replace(/\.+$/, '')];
+    setImmediate(() => {
+      if (!answer) {
+        const e: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
+        e.code = 'ENOTFOUND';
+        callback(e, []);
+        return;
+      }
+      callback(
+        null,
+        answer.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+      );
+    });
+  }) as LookupAll & { calls: string[] };
+  fn.calls = [];
+  return fn;
+}
+
+/** Addresses a connect may go to without leaving this machine. */
+const LOCAL_TARGETS = new Set(['127.0.0.1', '::1', '0.0.0.0', '::', '::ffff:127.0.0.1', '::ffff:7f00:1']);
+
+interface Tripwire {
+  /**
+   * `address:port` of every TCP connect this process was about to make since the last reset:
+   * literals when net.connect / tls.connect is called, names once their lookup has answered.
+   */
+  attempts: string[];
+  /** While armed, a connect to anything not local goes to 127.0.0.1 instead. */
+  armed: boolean;
+  restore(): void;
+}
+
+type LookupCallback = (err: Error | null, address: string | LookupAddress[], family?: number) => void;
+type AnyLookup = (hostname: string, options: object, callback: LookupCallback) => void;
+
+/**
+ * Watches the socket layer undici uses (net.connect, tls.connect). A guard that failed would
+ * show up here as an attempt. While armed, a connect to a non-local literal goes to the sink on
+ * 127.0.0.1 (where it is counted), and a name's non-local answers are swapped for 127.0.0.1:
+ * a broken guard fails the test without sending traffic to 10/8, 169.254.169.254 or anywhere
+ * else off this machine.
+ */
+function installTripwire(sinkPort: () => number): Tripwire {
+  const originals = { net: net.connect, tls: tls.connect };
+  const wire: Tripwire = {
+    attempts: [],
+    armed: false,
+    restore() {
+      Reflect.set(net, 'connect', originals.net);
+      Reflect.set(tls, 'connect', originals.tls);
+    },
+  };
+  const watchLookup =
+    (lookup: AnyLookup, port: unknown): AnyLookup =>
+    (hostname, options, callback) =>
+      lookup(hostname, options, (err, address, family) => {
+        if (err) return callback(err, address, family);
+        const list = Array.isArray(address) ? address : [{ address, family: family ?? 4 }];
+        for (const a of list) wire.attempts.push(`${a.address}:${String(port)}`);
+        if (!wire.armed) return callback(null, address, family);
+        const safe = list.map((a) =>
+          LOCAL_TARGETS.has(a.address) ? a : { address: '127.0.0.1', family: 4 },
+        );
+        return Array.isArray(address)
+          ? callback(null, safe)
+          : callback(null, safe[0]!.address, safe[0]!.family);
+      });
+  const wrap = (target: object, original: (...args: never[]) => unknown) =>
+    function (this: unknown, ...args: unknown[]): unknown {
+      const first = args[0];
+      if (typeof first === 'object' && first !== null) {
+        const o = first as { host?: string; port?: number; lookup?: AnyLookup };
+        const host = String(o.host);
+        if (isIP(host) !== 0) {
+          wire.attempts.push(`${host}:${o.port}`);
+          if (wire.armed && !LOCAL_TARGETS.has(host)) {
+            args[0] = { ...o, host: '127.0.0.1', port: sinkPort(), servername: undefined };
+          }
+        } else if (typeof o.lookup === 'function') {
+          args[0] = { ...o, lookup: watchLookup(o.lookup, o.port) };
+        } else {
+          // A name resolved by the system: never expected here.
+          wire.attempts.push(`${host}:${o.port} (system DNS)`);
+          if (wire.armed) args[0] = { ...o, host: '127.0.0.1', port: sinkPort(), servername: undefined };
+        }
+      } else {
+        wire.attempts.push(String(first));
+      }
+      return Reflect.apply(original, target, args);
+    };
+  Reflect.set(net, 'connect', wrap(net, originals.net));
+  Reflect.set(tls, 'connect', wrap(tls, originals.tls));
+  return wire;
+}
+
+/** The refusal says "blocked" and names no address but the URL's own host. */
+function expectBlocked(err: unknown, url: string): void {
+  expect(err).toBeInstanceOf(BlockedDestinationError);
+  expect(err).toBeInstanceOf(PermanentTaskError);
+  expect(err).toMatchObject({ code: 'blocked_destination' });
+  const message = (err as Error).message;
+  expect(message).toMatch(/^destination blocked: /);
+  const own = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  const rest = message.split(own).join(' ');
+  expect(rest, message).not.toMatch(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/);
+  expect(rest, message).not.toMatch(/(?:[0-9a-f]{0,4}:){2,}/i);
+}
+
+describe('SSRF at connect time: each blocked form gets no connection', () => {
+  // A listener on 127.0.0.1 and one on ::1: every local form below points at one of them. The
+  // test machine must be able to bind ::1 (CI and this sandbox can); binding fails loudly otherwise.
+  let v4: TestServer;
+  let v6: TestServer;
+  let wire: Tripwire;
+  const clients: SafeOutboundClient[] = [];
+  const client = (policy: AddressPolicy, lookup: LookupAll) => {
+    const c = new SafeOutboundClient({ policy, lookup });
+    clients.push(c);
+    return c;
+  };
+  const fill = (template: string) =>
+    template.replace('PORT6', String(v6.port)).replace('PORT', String(v4.port));
+  const connections = () => v4.connections + v6.connections;
+
+  beforeAll(async () => {
+    v4 = await startServer((_req, _body, res) => res.end('reached'));
+    v6 = await startServer((_req, _body, res) => res.end('reached'), '::1');
+    wire = installTripwire(() => v4.port);
+  });
+  beforeEach(() => {
+    v4.connections = 0;
+    v6.connections = 0;
+    wire.attempts.length = 0;
+    wire.armed = false;
+  });
+  afterEach(async () => {
+    wire.armed = false;
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+  afterAll(async () => {
+    wire?.restore();
+    await v4?.close();
+    await v6?.close();
+  });
+
+  // [URL (PORT: the 127.0.0.1 listener, PORT6: the ::1 listener), listener it reaches, DNS table]
+  const LOCAL_FORMS: [string, 'v4' | 'v6', Record<string, string[]>?][] = [
+    ['http://127.0.0.1:PORT/', 'v4'],
+    ['http://2130706433:PORT/', 'v4'],
+    ['http://0x7f000001:PORT/', 'v4'],
+    ['http://0177.0.0.1:PORT/', 'v4'],
+    ['http://127.1:PORT/', 'v4'],
+    ['http://0.0.0.0:PORT/', 'v4'],
+    ['http://0:PORT/', 'v4'],
+    ['http://[::ffff:127.0.0.1]:PORT/', 'v4'],
+    ['http://[::1]:PORT6/', 'v6'],
+    ['http://[0:0:0:0:0:0:0:1]:PORT6/', 'v6'],
+    ['http://[::]:PORT6/', 'v6'],
+    ['http://localhost:PORT/', 'v4', { localhost: ['127.0.0.1'] }],
+    ['http://localhost.:PORT/', 'v4', { localhost: ['127.0.0.1'] }],
+    ['http://api.localhost:PORT/', 'v4', { 'api.localhost': ['127.0.0.1'] }],
+    ['http://internal.test:PORT/', 'v4', { 'internal.test': ['127.0.0.1'] }],
+    ['http://internal.test.:PORT/', 'v4', { 'internal.test': ['127.0.0.1'] }],
+    ['http://loopback6.test:PORT6/', 'v6', { 'loopback6.test': ['::1'] }],
+    ['http://mapped.test:PORT/', 'v4', { 'mapped.test': ['::ffff:127.0.0.1'] }],
+  ];
+
+  it.each(LOCAL_FORMS)(
+    'refuses %s without connecting; allowed, the same URL reaches the listener',
+    async (template, reaches, names) => {
+      const url = fill(template);
+      const lookup = tableLookup(names);
+      wire.armed = true;
+      const err = await client(strict, lookup)
+        .request({ url, method: 'GET', timeoutMs: 2000 })
+        .catch((e: unknown) => e);
+      wire.armed = false;
+      expectBlocked(err, url);
+      expect(wire.attempts).toEqual([]);
+      expect(connections()).toBe(0);
+      const host = new URL(url).hostname;
+      if (names && !/(^|\.)localhost\.?$/.test(host)) {
+        // A name is judged on its DNS answer, inside the connection's own lookup.
+        expect(lookup.calls.length).toBeGreaterThan(0);
+      } else {
+        // Literals and localhost names are refused without asking any resolver.
+        expect(lookup.calls).toEqual([]);
+      }
+
+      // The control: with private destinations allowed the very same URL (and resolver) gets
+      // through, so the zero above is the guard's doing, not a URL that leads nowhere.
+      const res = await client(open, lookup).request({ url, method: 'GET', timeoutMs: 2000 });
+      expect(res).toMatchObject({ status: 200, body: 'reached' });
+      expect((reaches === 'v4' ? v4 : v6).connections).toBe(1);
+    },
+  );
+
+  it.each([
+    ['http://user@127.0.0.1:PORT/', 'http://127.0.0.1:PORT/'],
+    ['http://user:secret@127.0.0.1:PORT/', 'http://127.0.0.1:PORT/'],
+    ['http://trusted.example@internal.test:PORT/', 'http://internal.test:PORT/'],
+    ['http://user@[::1]:PORT6/', 'http://[::1]:PORT6/'],
+  ])('refuses %s (a user name hides the real host) whatever the policy, without connecting', async (t, c) => {
+    const url = fill(t);
+    const lookup = tableLookup({ 'internal.test': ['127.0.0.1'] });
+    wire.armed = true;
+    for (const policy of [strict, open]) {
+      const err = await client(policy, lookup)
+        .request({ url, method: 'GET', timeoutMs: 2000 })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentTaskError);
+      expect(err).toMatchObject({
+        code: 'invalid_url',
+        message: 'URLs with a user name or password are not allowed',
+      });
+    }
+    wire.armed = false;
+    expect(wire.attempts).toEqual([]);
+    expect(lookup.calls).toEqual([]);
+    expect(connections()).toBe(0);
+    // Without the user name the same destination is reachable when allowed.
+    const res = await client(open, lookup).request({ url: fill(c), method: 'GET', timeoutMs: 2000 });
+    expect(res.body).toBe('reached');
+    expect(connections()).toBe(1);
+  });
+
+  // Destinations off this machine: refused before any socket is opened (the tripwire would
+  // reroute a connect to the 127.0.0.1 listener, where it would be counted).
+  const NETWORK_FORMS: [string, Record<string, string[]>?][] = [
+    ['http://169.254.169.254/latest/meta-data/'],
+    ['http://2852039166/latest/meta-data/'],
+    ['http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/'],
+    ['http://[::ffff:169.254.169.254]/latest/meta-data/'],
+    ['http://[64:ff9b::a9fe:a9fe]/latest/meta-data/'],
+    ['http://[2002:a9fe:a9fe::1]/latest/meta-data/'],
+    ['http://[fd00:ec2::254]/latest/meta-data/'],
+    ['http://10.0.0.1/'],
+    ['https://10.0.0.1/'],
+    ['http://012.1.2.3:8080/'],
+    ['http://172.16.0.1/'],
+    ['http://172.31.255.254/'],
+    ['http://192.168.1.1/'],
+    ['http://100.64.0.1/'],
+    ['http://192.0.0.170/'],
+    ['http://198.18.0.1/'],
+    ['http://224.0.0.251/'],
+    ['http://240.0.0.1/'],
+    ['http://255.255.255.255/'],
+    ['http://[fc00::1]/'],
+    ['http://[fe80::1]/'],
+    ['http://[fec0::1]/'],
+    ['http://[ff02::1]/'],
+    ['http://[64:ff9b::7f00:1]/'],
+    ['http://[2002:7f00:1::]/'],
+    ['http://metadata.test/latest/meta-data/', { 'metadata.test': ['169.254.169.254'] }],
+    ['http://corp.test/', { 'corp.test': ['10.1.2.3'] }],
+    ['https://corp.test/', { 'corp.test': ['10.1.2.3'] }],
+    ['http://cgnat.test/', { 'cgnat.test': ['100.64.1.1'] }],
+    ['http://ula.test/', { 'ula.test': ['fd00::1'] }],
+    ['http://nat64.test/', { 'nat64.test': ['64:ff9b::a9fe:a9fe'] }],
+  ];
+
+  it.each(NETWORK_FORMS)('refuses %s before opening a socket', async (url, names) => {
+    const lookup = tableLookup(names);
+    wire.armed = true;
+    const err = await client(strict, lookup)
+      .request({ url, method: 'GET', timeoutMs: 2000 })
+      .catch((e: unknown) => e);
+    wire.armed = false;
+    expectBlocked(err, url);
+    expect(wire.attempts).toEqual([]);
+    expect(connections()).toBe(0);
+    expect(lookup.calls.length).toBe(names ? 1 : 0);
+  });
+
+  it('the tripwire itself sees connects (so its empty list above means something)', async () => {
+    wire.armed = true;
+    // A non-local literal let through by policy is rerouted to the 127.0.0.1 listener.
+    const res = await client(open, tableLookup()).request({
+      url: 'http://10.0.0.1/',
+      method: 'GET',
+      timeoutMs: 2000,
+    });
+    wire.armed = false;
+    expect(res.body).toBe('reached');
+    expect(wire.attempts).toEqual(['10.0.0.1:80']);
+    expect(v4.connections).toBe(1);
+
+    // A name's answer is seen once resolved, and a non-local one is swapped for 127.0.0.1.
+    wire.attempts.length = 0;
+    wire.armed = true;
+    const named = await client(open, tableLookup({ 'corp.test': ['10.1.2.3'] })).request({
+      url: `http://corp.test:${v4.port}/`,
+      method: 'GET',
+      timeoutMs: 2000,
+    });
+    wire.armed = false;
+    expect(named.body).toBe('reached');
+    expect(wire.attempts).toEqual([`10.1.2.3:${v4.port}`]);
+    expect(v4.connections).toBe(2);
+  });
+});
+
 describe('http executor against a reachable server', () => {
   let server: TestServer;
   let client: SafeOutboundClient;
@@ -359,6 +675,61 @@ describe('http tasks through the API and worker', () => {
     } finally {
       await stack.stop();
       await client.close();
+      await server.close();
+    }
+  });
+
+  it('cancels a running http task mid-request: the request is aborted, the task ends cancelled', async () => {
+    const closed: number[] = [];
+    const server = await startServer((req, _body, res) => {
+      // '/hang' never answers; the server notes when the client goes away.
+      if (req.url === '/hang') res.on('close', () => closed.push(Date.now()));
+      else res.end('ok');
+    });
+    const stack = await startStack({
+      queue: 'redis',
+      db: 'postgres',
+      config: { OUTBOUND_ALLOW_PRIVATE: 'true' },
+    });
+    try {
+      // The built-in type and executor, with the stack's SafeOutboundClient.
+      const res = await stack.request('POST', '/v1/tasks', {
+        body: {
+          type: 'http',
+          payload: { url: `${server.url}/hang`, body: { n: 1 }, timeoutMs: 60_000 },
+          maxAttempts: 3,
+          timeoutMs: 90_000,
+        },
+      });
+      expect(res.status).toBe(202);
+      const task = (await res.json()) as TaskView;
+      await stack.waitForStatus(task.id, ['running']);
+      const deadline = Date.now() + 10_000;
+      while (server.requests.length === 0 && Date.now() < deadline) await sleep(20);
+      expect(server.requests).toHaveLength(1);
+      expect(closed).toEqual([]);
+
+      const cancelledAt = Date.now();
+      const cancel = await stack.request('POST', `/v1/tasks/${task.id}/cancel`);
+      expect(cancel.status).toBe(202);
+      const done = await stack.waitForStatus(task.id, ['cancelled', 'succeeded', 'dead', 'retrying'], 5000);
+      expect(done.status).toBe('cancelled');
+      expect(done.attempts).toBe(1);
+      expect(done.result).toBeNull();
+      // The request in flight was aborted (the target saw its connection close), well before
+      // either timeout, and no other attempt followed.
+      while (closed.length === 0 && Date.now() < cancelledAt + 5000) await sleep(20);
+      expect(closed).toHaveLength(1);
+      expect(closed[0]! - cancelledAt).toBeLessThan(5000);
+      await sleep(300);
+      expect(server.requests).toHaveLength(1);
+      const events = (await (await stack.request('GET', `/v1/tasks/${task.id}/events`)).json()) as {
+        items: { kind: string }[];
+      };
+      expect(events.items.map((e) => e.kind)).toEqual(['submitted', 'started', 'cancelled']);
+      expect((await stack.waitForStatus(task.id, ['cancelled'])).status).toBe('cancelled');
+    } finally {
+      await stack.stop();
       await server.close();
     }
   });

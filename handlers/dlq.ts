@@ -5,7 +5,7 @@ import { isUuid } from '../lib/ids';
 import { QUEUE_NAME_RE } from '../lib/queue/queue-backend';
 import { DeadLetterStore, MAX_BULK_REPLAY } from '../lib/tasks/dead-letter-store';
 import { enqueueStoredTasks } from '../lib/tasks/enqueue-tasks';
-import { issuePath } from '../lib/tasks/submission';
+import { zodProblems } from '../lib/tasks/submission';
 import { toTaskView } from '../lib/tasks/task';
 import type { AppEnv } from './context';
 import { decodeCursor, pageAnswer } from './cursor';
@@ -55,10 +55,7 @@ export function dlqRouter(): Hono<AppEnv> {
     const { config, queue, logger } = c.get('deps');
     const parsed = bulkBody.safeParse(await readJsonBody(c, config.MAX_BODY_BYTES));
     if (!parsed.success) {
-      throw new ValidationError(
-        'The replay filter is invalid.',
-        parsed.error.issues.map((i) => ({ path: issuePath('', i.path) || '(body)', message: i.message })),
-      );
+      throw new ValidationError('The replay filter is invalid.', zodProblems('', parsed.error));
     }
     const tasks = await store(c).replayMatching(parsed.data, actor(c));
     await enqueueStoredTasks(queue, tasks, logger);

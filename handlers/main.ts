@@ -1,5 +1,4 @@
-import { serve } from '@hono/node-server';
-import type { Http2Bindings, HttpBindings, ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import type { Server } from 'node:http';
 import { accessBackends } from '../lib/auth/access-backends';
 import { builtinCatalog } from '../lib/catalog/builtin-catalog';
@@ -17,6 +16,7 @@ import { buildWorker } from '../worker/build-worker';
 import type { BuiltWorker } from '../worker/build-worker';
 import { bootstrapAdmin } from './bootstrap-admin';
 import { buildServices, createApp } from './app';
+import { listenHttp } from '../lib/http-server';
 
 /** A running API (and, with the memory queue, its in-process worker). */
 export interface RunningServer {
@@ -54,7 +54,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await worker.worker.start();
   }
 
-  const server = await listen((req, env) => app.fetch(req, env), config.SERVER_HOST, config.SERVER_PORT);
+  // `env` carries the Node request and socket, which getConnInfo reads for the client address.
+  const server = await listenHttp((req, env) => app.fetch(req, env), config.SERVER_HOST, config.SERVER_PORT);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.SERVER_PORT;
   logger.info(
@@ -88,18 +89,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 export async function runServe(config: Config, logger: Logger): Promise<void> {
   const running = await startServer(config, logger);
   onShutdownSignals(logger, () => running.stop());
-}
-
-// `env` carries the Node request and socket, which getConnInfo reads for the client address.
-function listen(
-  fetch: (req: Request, env: HttpBindings | Http2Bindings) => Response | Promise<Response>,
-  hostname: string,
-  port: number,
-) {
-  return new Promise<ServerType>((resolve, reject) => {
-    const server = serve({ fetch, hostname, port }, () => resolve(server));
-    server.once('error', reject);
-  });
 }
 
 async function closeServer(server: ServerType, graceMs: number): Promise<void> {

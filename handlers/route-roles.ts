@@ -2,7 +2,9 @@ import type { Role } from '../lib/auth/roles';
 
 /**
  * The minimum role of every /v1 route: one table, checked by one middleware. createApp
- * refuses to start if a /v1 route is missing here, so a new route cannot forget its role.
+ * refuses to start if a /v1 route is missing here, and the middleware refuses any handler
+ * that is missing anyway, so a new route cannot forget its role. HEAD has no rows: Hono
+ * answers it with the GET handler, which is checked against its GET row.
  */
 export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   'POST /v1/tasks': 'dev',

@@ -11,6 +11,7 @@ import type { AppEnv } from './context';
 import { decodeCursor, pageAnswer } from './cursor';
 import { readJsonBody } from './json-body';
 import { valid } from './validate';
+import { unknownFieldsMessage } from '../lib/tasks/submission';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -67,7 +68,7 @@ export function tasksRouter(): Hono<AppEnv> {
     const extra = Object.keys(body).filter((k) => k !== 'tasks');
     if (extra.length > 0) {
       throw new ValidationError('A batch is {"tasks": [ ... ]}.', [
-        { path: '(body)', message: `unknown field(s): ${extra.join(', ')}` },
+        { path: '(body)', message: unknownFieldsMessage(extra) },
       ]);
     }
     const tasks = await c

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ROLES } from '../lib/auth/roles';
 import { NotFoundError, ValidationError } from '../lib/errors';
 import { isUuid } from '../lib/ids';
-import { issuePath } from '../lib/tasks/submission';
+import { zodProblems } from '../lib/tasks/submission';
 import type { AppEnv } from './context';
 import { readJsonBody } from './json-body';
 
@@ -22,13 +22,7 @@ const newUser = z.strictObject({
 function parseNewUser(body: unknown): z.output<typeof newUser> {
   const result = newUser.safeParse(body);
   if (result.success) return result.data;
-  throw new ValidationError(
-    'The user is invalid.',
-    result.error.issues.map((i) => ({
-      path: issuePath('', i.path) || '(body)',
-      message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
-    })),
-  );
+  throw new ValidationError('The user is invalid.', zodProblems('', result.error));
 }
 
 function userId(id: string): string {

@@ -1,7 +1,7 @@
 import { zValidator } from '@hono/zod-validator';
 import type { ZodType } from 'zod';
 import { ValidationError } from '../lib/errors';
-import { issuePath } from '../lib/tasks/submission';
+import { zodProblems } from '../lib/tasks/submission';
 
 /** zod validation of a request part; a failure is a 422 problem naming each bad field. */
 export function valid<T extends ZodType, Target extends 'query' | 'param'>(target: Target, schema: T) {
@@ -9,7 +9,7 @@ export function valid<T extends ZodType, Target extends 'query' | 'param'>(targe
     if (!result.success) {
       throw new ValidationError(
         `The request ${target === 'query' ? 'query string' : 'path'} is invalid.`,
-        result.error.issues.map((i) => ({ path: issuePath(target, i.path), message: i.message })),
+        zodProblems(target, result.error),
       );
     }
   });

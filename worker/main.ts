@@ -1,5 +1,5 @@
-import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
+import { listenHttp } from '../lib/http-server';
 import { Hono } from 'hono';
 import type { Server } from 'node:http';
 import { builtinCatalog } from '../lib/catalog/builtin-catalog';
@@ -81,8 +81,5 @@ function metricsServer(metrics: Metrics, port: number, hostname: string): Promis
   app.get('/metrics', async (c) =>
     c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
   );
-  return new Promise<ServerType>((resolve, reject) => {
-    const server = serve({ fetch: (req) => app.fetch(req), port, hostname }, () => resolve(server));
-    server.once('error', reject);
-  });
+  return listenHttp((req) => app.fetch(req), hostname, port);
 }

@@ -37,9 +37,11 @@ export const submissionSchema = z
       .optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
   })
-  .refine((s) => !(s.runAt && s.delayMs !== undefined && s.delayMs > 0), {
+  // Exclusive whatever their values: `delayMs: 0` with a runAt is as ambiguous as any other
+  // delay. A null runAt is the documented "not set" (API.md's example sends both defaults).
+  .refine((s) => s.runAt == null || s.delayMs === undefined, {
     path: ['delayMs'],
-    error: 'delayMs and runAt are exclusive',
+    error: 'delayMs and runAt are exclusive: send one of them',
   });
 
 export type Submission = z.output<typeof submissionSchema>;
@@ -60,12 +62,23 @@ export function issuePath(prefix: string, path: readonly PropertyKey[]): string 
   return out;
 }
 
-function zodProblems(prefix: string, error: z.ZodError): FieldProblem[] {
+/**
+ * Names unknown fields, at most 10 and each cut at 64 characters: a body of 250,000 made-up
+ * keys must not be echoed back as a 2 MB answer.
+ */
+export function unknownFieldsMessage(keys: readonly string[]): string {
+  const shown = keys.slice(0, 10).map((k) => (k.length > 64 ? `${k.slice(0, 64)}…` : k));
+  const more = keys.length > shown.length ? ` and ${keys.length - shown.length} more` : '';
+  return `unknown field(s): ${shown.join(', ')}${more}`;
+}
+
+/** A zod error as problems with paths under `prefix`; unknown keys named briefly. */
+export function zodProblems(prefix: string, error: { issues: readonly z.core.$ZodIssue[] }): FieldProblem[] {
   return error.issues.map((i) => {
     const keys = i.code === 'unrecognized_keys' ? i.keys : [];
     return {
       path: issuePath(prefix, i.path) || '(body)',
-      message: keys.length ? `unknown field(s): ${keys.join(', ')}` : i.message,
+      message: keys.length ? unknownFieldsMessage(keys) : i.message,
     };
   });
 }

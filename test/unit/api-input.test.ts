@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateToken, isWellFormedToken } from '../../lib/auth/tokens';
 import type { TaskView } from '../../lib/tasks/task';
 import type { Stack } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
@@ -41,14 +42,20 @@ const submit = (body: unknown, token = dev.token, headers: Record<string, string
 
 describe('authentication and roles', () => {
   it('answers every kind of bad token with the same 401', async () => {
-    const unknownWellFormed = (await stack.user('dev', 'revoked')).token;
+    const revoked = (await stack.user('dev', 'revoked')).token;
     await stack.database.rows(sql`UPDATE users SET deleted_at = now() WHERE name = 'revoked'`);
+    // Prefix and checksum right, so it passes the offline check; only the database refuses it.
+    const neverIssued = generateToken();
+    expect(isWellFormedToken(neverIssued)).toBe(true);
+    const badChecksum = `prc_${'A'.repeat(49)}`;
+    expect(isWellFormedToken(badChecksum)).toBe(false);
     const bodies: string[] = [];
-    for (const token of [null, 'not-a-token', `prc_${'A'.repeat(49)}`, unknownWellFormed]) {
+    for (const token of [null, 'not-a-token', badChecksum, neverIssued, revoked]) {
       const p = await problem(await stack.request('GET', '/v1/me', { token }), 401);
       const { requestId: _, ...rest } = p;
       bodies.push(JSON.stringify(rest));
     }
+    expect(bodies).toHaveLength(5);
     expect(new Set(bodies).size).toBe(1);
   });
 
@@ -160,6 +167,25 @@ describe('task validation', () => {
     expect(p.errors?.[0]?.message).toMatch(/status.*attempts.*createdBy/);
   });
 
+  it('refuses a role in a submission (a client cannot pick its privileges), storing nothing', async () => {
+    const count = async () =>
+      (await stack.database.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM tasks`))[0]!.n;
+    const before = await count();
+    for (const role of ['admin', 'ops', 'dev']) {
+      const p = await problem(await submit({ type: 'demo.echo', role }), 422);
+      expect(p.errors).toEqual([{ path: '(body)', message: 'unknown field(s): role' }]);
+    }
+    const batch = await problem(
+      await stack.request('POST', '/v1/tasks/batch', {
+        token: dev.token,
+        body: { tasks: [{ type: 'demo.echo', role: 'admin' }] },
+      }),
+      422,
+    );
+    expect(batch.errors?.[0]?.message).toContain('role');
+    expect(await count()).toBe(before);
+  });
+
   it('refuses delayMs with runAt, a runAt too far ahead, and out-of-range limits', async () => {
     const soon = new Date(Date.now() + 60_000).toISOString();
     const far = new Date(Date.now() + 400 * 86_400_000).toISOString();
@@ -175,6 +201,22 @@ describe('task validation', () => {
     await problem(await submit({ type: 'demo.echo', queue: 'no spaces/allowed' }), 422);
     await problem(await submit({ type: 'demo.echo', priority: 'urgent' }), 422);
     await problem(await submit({ type: 'demo.echo', callbackUrl: 'ftp://example.com/x' }), 422);
+  });
+
+  it('refuses delayMs: 0 with a runAt as well: the two are exclusive whatever their values', async () => {
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    const p = await problem(await submit({ type: 'demo.echo', delayMs: 0, runAt: soon }), 422);
+    expect(p.errors).toEqual([{ path: 'delayMs', message: expect.stringContaining('exclusive') as string }]);
+    // A null runAt means "not set": API.md's example submission sends both defaults.
+    const defaults = await submit({ type: 'demo.echo', delayMs: 0, runAt: null });
+    expect(defaults.status).toBe(202);
+    expect(((await defaults.json()) as TaskView).status).toBe('queued');
+    const delayed = await submit({ type: 'demo.echo', delayMs: 60_000, runAt: null });
+    expect(delayed.status).toBe(202);
+    expect(((await delayed.json()) as TaskView).status).toBe('scheduled');
+    const at = await submit({ type: 'demo.echo', runAt: soon });
+    expect(at.status).toBe(202);
+    expect(((await at.json()) as TaskView).status).toBe('scheduled');
   });
 
   it('refuses obviously private destinations for http tasks and callbacks at submission', async () => {

@@ -1,18 +1,20 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTE_ROLES } from '../../handlers/route-roles';
 import { ROLES, hasRole } from '../../lib/auth/roles';
 import type { Role } from '../../lib/auth/roles';
+import { generateToken, isWellFormedToken } from '../../lib/auth/tokens';
 import type { TaskView } from '../../lib/tasks/task';
 import type { Stack } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
 
-// Every /v1 route of ROUTE_ROLES × every kind of caller, generated from the table itself,
-// so a route added to the table is tested here without anyone writing a line.
+// Every /v1 route of ROUTE_ROLES (and HEAD for each GET route, which Hono answers with the
+// GET handler) × every kind of caller, generated from the table: a caller with the role gets
+// the route's own success status, one without gets 403, a bad token 401. A route added to
+// the table fails here until it has a fixture below saying how to call it and what it answers.
 
 let stack: Stack;
 const tokens = {} as Record<Role | 'revoked', string>;
-let taskId: string;
-let targetUserId: string;
 
 beforeAll(async () => {
   stack = await startStack({ worker: false });
@@ -20,38 +22,88 @@ beforeAll(async () => {
   const revoked = await stack.user('admin', 'matrix-revoked');
   tokens.revoked = revoked.token;
   expect((await stack.request('DELETE', `/v1/users/${revoked.id}`)).status).toBe(204);
-  targetUserId = (await stack.user('dev', 'matrix-target')).id;
-  // Delayed, so that cancelling it is a real state change (and the next cancel a 409).
-  const res = await stack.request('POST', '/v1/tasks', { body: { type: 'demo.echo', delayMs: 600_000 } });
-  taskId = ((await res.json()) as TaskView).id;
 });
 afterAll(async () => {
   await stack.stop();
 });
 
-/** A concrete path for a route pattern: real ids where the route names one. */
-function concrete(pattern: string): string {
-  return pattern
-    .replace(/^\/v1\/users\/:id/, `/v1/users/${targetUserId}`)
-    .replace(/\/:id\b/, `/${taskId}`)
-    .replace(/\/:name\b/, '/default')
-    .replace(/\/:[A-Za-z]+/g, '/00000000-0000-7000-8000-000000000000');
+/** One call of a route: where, with what body, and the status a caller with the role gets. */
+interface Call {
+  path: string;
+  body?: unknown;
+  status: number;
 }
 
-let created = 0;
-/** A body the route accepts (or refuses with 4xx on its merits, never for lack of a role). */
-function bodyFor(method: string, pattern: string): unknown {
-  if (method !== 'POST') return undefined;
-  if (pattern === '/v1/tasks') return { type: 'demo.echo' };
-  if (pattern === '/v1/tasks/batch') return { tasks: [{ type: 'demo.echo' }] };
-  if (pattern === '/v1/users') return { name: `matrix-new-${++created}`, role: 'dev' };
-  return {};
+/** A task of the matrix dev (so dev, ops and admin all see it), delayed: it can be cancelled. */
+async function devTask(): Promise<string> {
+  const res = await stack.request('POST', '/v1/tasks', {
+    token: tokens.dev,
+    body: { type: 'demo.echo', delayMs: 600_000 },
+  });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as TaskView).id;
 }
 
-const cases = Object.entries(ROUTE_ROLES).map(([key, role]) => {
+/** A dead task of the matrix dev, for the DLQ routes. */
+async function deadTask(): Promise<string> {
+  const id = await devTask();
+  await stack.database.rows(
+    sql`UPDATE tasks SET status = 'dead', finished_at = now() WHERE id = ${id}::uuid`,
+  );
+  return id;
+}
+
+let made = 0;
+const freshUser = async () => (await stack.user('dev', `matrix-target-${++made}`)).id;
+
+/**
+ * How to call each route so that it succeeds, with fresh fixtures per call: each cell stands
+ * alone (a cancel, a rotation or a replay consumes its target).
+ */
+const fixtures: Record<string, () => Call | Promise<Call>> = {
+  'POST /v1/tasks': () => ({ path: '/v1/tasks', body: { type: 'demo.echo' }, status: 202 }),
+  'POST /v1/tasks/batch': () => ({
+    path: '/v1/tasks/batch',
+    body: { tasks: [{ type: 'demo.echo' }] },
+    status: 202,
+  }),
+  'GET /v1/tasks': () => ({ path: '/v1/tasks', status: 200 }),
+  'GET /v1/tasks/:id': async () => ({ path: `/v1/tasks/${await devTask()}`, status: 200 }),
+  'POST /v1/tasks/:id/cancel': async () => ({ path: `/v1/tasks/${await devTask()}/cancel`, status: 200 }),
+  'GET /v1/tasks/:id/events': async () => ({ path: `/v1/tasks/${await devTask()}/events`, status: 200 }),
+  'GET /v1/system/info': () => ({ path: '/v1/system/info', status: 200 }),
+  'GET /v1/system/queues': () => ({ path: '/v1/system/queues', status: 200 }),
+  'GET /v1/me': () => ({ path: '/v1/me', status: 200 }),
+  'GET /v1/logs': () => ({ path: '/v1/logs', status: 200 }),
+  'POST /v1/users': () => ({
+    path: '/v1/users',
+    body: { name: `matrix-new-${++made}`, role: 'dev' },
+    status: 201,
+  }),
+  'GET /v1/users': () => ({ path: '/v1/users', status: 200 }),
+  'POST /v1/users/:id/token': async () => ({ path: `/v1/users/${await freshUser()}/token`, status: 200 }),
+  'DELETE /v1/users/:id': async () => ({ path: `/v1/users/${await freshUser()}`, status: 204 }),
+  'GET /v1/dlq': () => ({ path: '/v1/dlq', status: 200 }),
+  'POST /v1/dlq/replay': async () => ({
+    path: '/v1/dlq/replay',
+    body: { ids: [await deadTask()] },
+    status: 202,
+  }),
+  'POST /v1/dlq/:id/replay': async () => ({ path: `/v1/dlq/${await deadTask()}/replay`, status: 202 }),
+  'DELETE /v1/dlq/:id': async () => ({ path: `/v1/dlq/${await deadTask()}`, status: 204 }),
+  'POST /v1/queues/:name/pause': () => ({ path: '/v1/queues/matrix/pause', status: 200 }),
+  'POST /v1/queues/:name/resume': () => ({ path: '/v1/queues/matrix/resume', status: 200 }),
+};
+
+const cases = Object.entries(ROUTE_ROLES).flatMap(([key, role]) => {
   const [method, pattern] = key.split(' ') as [string, string];
-  return { key, method, pattern, role };
+  const row = { key, method, pattern, role, fixture: key };
+  // HEAD runs the GET handler, so it must hold GET's role and answer GET's status.
+  return method === 'GET' ? [row, { ...row, key: `HEAD ${pattern}`, method: 'HEAD' }] : [row];
 });
+
+/** Well-formed (prefix and checksum right) but never issued: only the database can refuse it. */
+const neverIssued = generateToken();
 
 describe('role matrix generated from ROUTE_ROLES', () => {
   it('lists only routes the app has, and the app has no /v1 route outside it', () => {
@@ -63,30 +115,48 @@ describe('role matrix generated from ROUTE_ROLES', () => {
     expect([...appRoutes].sort()).toEqual(Object.keys(ROUTE_ROLES).sort());
   });
 
-  it.each(cases)('$key: 401 without a valid token', async ({ method, pattern }) => {
-    const path = concrete(pattern);
-    const body = bodyFor(method, pattern);
-    for (const token of [null, 'prc_not-a-real-token', `prc_${'A'.repeat(49)}`, tokens.revoked]) {
+  it('has a fixture for every route of the table', () => {
+    expect(Object.keys(fixtures).sort()).toEqual(Object.keys(ROUTE_ROLES).sort());
+  });
+
+  it.each(cases)('$key: the same 401 problem without a valid token', async ({ method, fixture }) => {
+    expect(isWellFormedToken(neverIssued)).toBe(true);
+    expect(isWellFormedToken(`prc_${'A'.repeat(49)}`)).toBe(false);
+    const { path, body } = await fixtures[fixture]!();
+    const answers = new Set<string>();
+    for (const token of [
+      null,
+      'prc_not-a-real-token',
+      `prc_${'A'.repeat(49)}`,
+      neverIssued,
+      tokens.revoked,
+    ]) {
       const res = await stack.request(method, path, { token, body });
-      expect(res.status, `${method} ${path} with ${token ? 'a bad' : 'no'} token`).toBe(401);
-      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      const what = `${method} ${path} with ${token ? token.slice(0, 10) : 'no token'}`;
+      expect(res.status, what).toBe(401);
+      expect(res.headers.get('content-type'), what).toContain('application/problem+json');
+      expect(res.headers.get('www-authenticate'), what).toBe('Bearer realm="procurator"');
+      answers.add(method === 'HEAD' ? '' : (await res.text()).replace(/"requestId":"[^"]*"/, ''));
     }
+    expect(answers.size, 'every bad token gets the same answer').toBe(1);
   });
 
   for (const caller of ROLES) {
-    it.each(cases)(`$key as ${caller}`, async ({ method, pattern, role }) => {
-      const path = concrete(pattern);
-      const res = await stack.request(method, path, {
-        token: tokens[caller],
-        body: bodyFor(method, pattern),
-      });
-      if (hasRole(caller, role)) {
-        expect([401, 403], `${caller} on ${method} ${path}: ${res.status}`).not.toContain(res.status);
-        expect(res.status, `${caller} on ${method} ${path}`).toBeLessThan(500);
-      } else {
-        expect(res.status, `${caller} on ${method} ${path}`).toBe(403);
-      }
+    it.each(cases)(`$key as ${caller}`, async ({ method, fixture, role }) => {
+      const call = await fixtures[fixture]!();
+      const res = await stack.request(method, call.path, { token: tokens[caller], body: call.body });
+      const what = `${caller} on ${method} ${call.path}: ${method === 'HEAD' ? '' : await res.clone().text()}`;
       expect(res.headers.get('ratelimit-limit'), 'every /v1 answer carries RateLimit-*').toBeTruthy();
+      if (hasRole(caller, role)) {
+        expect(res.status, what).toBe(call.status);
+        if (method === 'HEAD') expect(await res.text(), 'HEAD answers without a body').toBe('');
+        return;
+      }
+      expect(res.status, what).toBe(403);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      // The refusal changed nothing: the very same call by an admin still succeeds.
+      const again = await stack.request(method, call.path, { token: tokens.admin, body: call.body });
+      expect(again.status, `admin after ${caller}'s 403 on ${method} ${call.path}`).toBe(call.status);
     });
   }
 });

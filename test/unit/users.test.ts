@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { UserView } from '../../lib/auth/user-store';
 import type { AuditView } from '../../lib/audit/audit-store';
 import { auditFromRow } from '../../lib/audit/audit-store';
@@ -231,6 +231,56 @@ describe('task cancelled by someone other than its owner', () => {
       data: { owner: dev.id, outcome: 'cancelled' },
     });
     expect(await auditOf('task.cancel', byOwner)).toEqual([]);
+  });
+});
+
+describe('last_used_at', () => {
+  const lastUsedAt = async (id: string): Promise<string | null> => {
+    const [row] = await stack.database.rows<{ at: string | null }>(
+      sql`SELECT last_used_at::text AS at FROM users WHERE id = ${id}::uuid`,
+    );
+    return row!.at;
+  };
+  /** The write is not awaited by the request (it must not slow it down): poll for it. */
+  const changedFrom = async (id: string, previous: string | null): Promise<string> => {
+    for (let i = 0; i < 100; i++) {
+      const at = await lastUsedAt(id);
+      if (at !== null && at !== previous) return at;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`last_used_at of ${id} stayed ${previous}`);
+  };
+
+  it('is set after a request, written once for many requests within the interval, again after it', async () => {
+    const created = await createUser({ name: 'touched', role: 'dev' });
+    expect(await lastUsedAt(created.user.id)).toBeNull();
+    // Every last_used_at write goes through UserStore.touch (one UPDATE each): count them.
+    const touch = vi.spyOn(stack.services.users, 'touch');
+    const writes = () => touch.mock.calls.filter(([id]) => id === created.user.id).length;
+    try {
+      // The first request looks the token up in the database; the next ones use the cache.
+      // Both paths must note the use, and neither may write each time.
+      expect((await me(created.token)).status).toBe(200);
+      const first = await changedFrom(created.user.id, null);
+      for (let i = 0; i < 5; i++) expect((await me(created.token)).status).toBe(200);
+      expect(writes()).toBe(1);
+      expect(await lastUsedAt(created.user.id)).toBe(first);
+      const listed = (await (await stack.request('GET', '/v1/users')).json()) as { items: UserView[] };
+      expect(listed.items.find((u) => u.id === created.user.id)?.lastUsedAt).toBe(
+        new Date(first).toISOString(),
+      );
+
+      // Past the interval (60 s) by the authenticator's clock, the next use is written again.
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 61_000 });
+      expect((await me(created.token)).status).toBe(200);
+      expect((await me(created.token)).status).toBe(200);
+      vi.useRealTimers();
+      expect(writes()).toBe(2);
+      await changedFrom(created.user.id, first);
+    } finally {
+      vi.useRealTimers();
+      touch.mockRestore();
+    }
   });
 });
 

@@ -152,8 +152,9 @@ export class Worker {
    *    scheduler and the reconciler;
    * 2. let attempts in flight finish within the grace period, the heartbeat still keeping
    *    their leases; abandon the rest unacknowledged (another worker recovers them);
-   * 3. stop the heartbeat, the cancellation subscription and the other components (the
-   *    dead-letter alerter flushes what the last attempts dead-lettered).
+   * 3. stop the heartbeat, leave the consumer group where this worker holds nothing, stop the
+   *    cancellation subscription and the other components (the dead-letter alerter flushes
+   *    what the last attempts dead-lettered).
    * Clients (database, Redis) are closed by the entry point, after this.
    */
   stop(): Promise<void> {
@@ -167,6 +168,9 @@ export class Worker {
       ]);
       await consumerDone;
       await this.heartbeat.stop();
+      await this.d.queue
+        .leave(this.d.workerId)
+        .catch((err: unknown) => this.d.logger.warn({ err }, 'could not leave the consumer group'));
       this.unsubscribeCancel?.();
       await Promise.all((this.d.components ?? []).map((c) => c.stop()));
       this.d.logger.info({ workerId: this.d.workerId }, 'worker stopped');

@@ -1,6 +1,7 @@
 import type { Priority } from '../tasks/task';
 import { PRIORITIES } from '../tasks/task';
 import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
+import { ACTIVE_CONSUMER_MS } from './queue-backend';
 
 interface PendingEntry {
   consumer: string;
@@ -16,7 +17,8 @@ class MemoryStream {
   readonly waiting: string[] = [];
   readonly entries = new Map<string, { taskId: string; seq: number; type: string }>();
   readonly pending = new Map<string, PendingEntry>();
-  readonly consumers = new Set<string>();
+  /** Consumer → when it last read or claimed (as XINFO CONSUMERS' idle time). */
+  readonly consumers = new Map<string, number>();
 
   constructor(
     readonly key: string,
@@ -99,7 +101,7 @@ export class MemoryQueue implements QueueBackend {
     const now = this.clock();
     const claimed: QueueMessage[] = [];
     for (const stream of this.orderedStreams()) {
-      stream.consumers.add(consumer);
+      stream.consumers.set(consumer, now);
       for (const [id, p] of stream.pending) {
         if (claimed.length >= count) break;
         if (now - p.deliveredAt < minIdleMs) continue;
@@ -192,22 +194,33 @@ export class MemoryQueue implements QueueBackend {
   }
 
   stats(): Promise<QueueStats[]> {
+    const now = this.clock();
     const names = new Set<string>([...this.delayed.keys()]);
     for (const s of this.streams.values()) names.add(s.queue);
     const out = [...names].sort().map((name) => {
       let length = 0;
       let pending = 0;
-      let consumers = 0;
+      const active = new Set<string>();
       for (const p of PRIORITIES) {
         const s = this.streams.get(streamKey(name, p));
         if (!s) continue;
         pending += s.pending.size;
         length += s.entries.size - s.pending.size;
-        consumers = Math.max(consumers, s.consumers.size);
+        for (const [c, seen] of s.consumers) {
+          if (now - seen < ACTIVE_CONSUMER_MS || [...s.pending.values()].some((e) => e.consumer === c))
+            active.add(c);
+        }
       }
-      return { name, length, pending, delayed: this.delayed.get(name)?.size ?? 0, consumers };
+      return { name, length, pending, delayed: this.delayed.get(name)?.size ?? 0, consumers: active.size };
     });
     return Promise.resolve(out);
+  }
+
+  leave(consumer: string): Promise<void> {
+    for (const s of this.streams.values()) {
+      if (![...s.pending.values()].some((e) => e.consumer === consumer)) s.consumers.delete(consumer);
+    }
+    return Promise.resolve();
   }
 
   now(): Promise<number> {
@@ -262,7 +275,7 @@ export class MemoryQueue implements QueueBackend {
     const out: QueueMessage[] = [];
     for (const stream of this.orderedStreams()) {
       if (skip?.has(stream.queue)) continue;
-      stream.consumers.add(consumer);
+      stream.consumers.set(consumer, now);
       while (out.length < count && stream.waiting.length > 0) {
         const id = stream.waiting.shift()!;
         const entry = stream.entries.get(id);

@@ -55,7 +55,10 @@ export interface QueueStats {
   pending: number;
   /** Tasks waiting for their due time. */
   delayed: number;
-  /** Consumers registered on the queue's streams. */
+  /**
+   * Workers consuming the queue: consumers seen within ACTIVE_CONSUMER_MS or holding messages
+   * (not every worker id that ever read it).
+   */
   consumers: number;
 }
 
@@ -103,11 +106,22 @@ export interface QueueBackend {
   publishCancel(taskId: string): Promise<void>;
   /** Subscribes to cancellations; returns the unsubscribe function. */
   onCancel(listener: (taskId: string) => void): Promise<() => void>;
+  /**
+   * A worker stopping cleanly leaves the queues' groups, except where it still holds messages
+   * (abandoned at the end of the grace period: they stay claimable by others).
+   */
+  leave(consumer: string): Promise<void>;
   /** Throws when the queue cannot be reached. */
   ping(): Promise<void>;
   /** Closes connections the backend opened itself; safe to call twice. */
   close(): Promise<void>;
 }
+
+/**
+ * A consumer that read or held messages this recently counts as a live worker. A waiting
+ * worker reads at least every WORKER_BLOCK_MS; a busy one holds messages.
+ */
+export const ACTIVE_CONSUMER_MS = 60_000;
 
 /** The consumer group every worker joins. */
 export const CONSUMER_GROUP = 'workers';

@@ -4,7 +4,7 @@ import { PRIORITIES } from '../tasks/task';
 import { Coalescer } from '../batch/coalescer';
 import { redisKeys } from './keys';
 import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
-import { CONSUMER_GROUP } from './queue-backend';
+import { ACTIVE_CONSUMER_MS, CONSUMER_GROUP } from './queue-backend';
 import type { QueueScriptName } from './scripts';
 import { queueScripts } from './scripts';
 
@@ -333,6 +333,7 @@ export class RedisQueue implements QueueBackend {
       for (const p of PRIORITIES) {
         pipeline.xlen(this.keys.stream(q, p));
         pipeline.xinfo('GROUPS', this.keys.stream(q, p));
+        pipeline.xinfo('CONSUMERS', this.keys.stream(q, p), CONSUMER_GROUP);
       }
       pipeline.zcard(this.keys.delayed(q));
     }
@@ -345,7 +346,7 @@ export class RedisQueue implements QueueBackend {
     return names.map((name) => {
       let length = 0;
       let pending = 0;
-      let consumerCount = 0;
+      const active = new Set<string>();
       for (const _ of PRIORITIES) {
         const len = Number(next() ?? 0);
         const groups = (next() as unknown[][] | null) ?? [];
@@ -353,11 +354,24 @@ export class RedisQueue implements QueueBackend {
         const p = Number(group?.pending ?? 0);
         pending += p;
         length += Math.max(0, len - p);
-        consumerCount = Math.max(consumerCount, Number(group?.consumers ?? 0));
+        for (const c of ((next() as unknown[][] | null) ?? []).map(pairsToObject)) {
+          if (Number(c.idle) < ACTIVE_CONSUMER_MS || Number(c.pending) > 0) active.add(String(c.name));
+        }
       }
       const delayed = Number(next() ?? 0);
-      return { name, length, pending, delayed, consumers: consumerCount };
+      return { name, length, pending, delayed, consumers: active.size };
     });
+  }
+
+  async leave(consumer: string): Promise<void> {
+    const names = await this.queueNames(true);
+    const pipeline = this.redis.pipeline();
+    const runner = pipeline as unknown as ScriptRunner;
+    for (const q of names) {
+      for (const p of PRIORITIES)
+        void runner.procRemoveConsumer(this.keys.stream(q, p), CONSUMER_GROUP, consumer);
+    }
+    await execPipeline(pipeline);
   }
 
   async now(): Promise<number> {

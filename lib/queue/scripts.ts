@@ -8,6 +8,7 @@ import forget from './scripts/forget-2.lua?raw';
 import promoteDue from './scripts/promote-due-5.lua?raw';
 import readPrioritized from './scripts/read-prioritized-n.lua?raw';
 import postpone from './scripts/postpone-2.lua?raw';
+import removeConsumer from './scripts/remove-consumer-1.lua?raw';
 import touch from './scripts/touch-1.lua?raw';
 
 /** Every Lua script of the Redis queue, with its key count (-1: given per call). */
@@ -22,6 +23,7 @@ export const queueScripts = {
   procClaimIdle: { lua: claimIdle, keys: 1 },
   procTouch: { lua: touch, keys: 1 },
   procPostpone: { lua: postpone, keys: 2 },
+  procRemoveConsumer: { lua: removeConsumer, keys: 1 },
 } as const;
 
 export type QueueScriptName = keyof typeof queueScripts;

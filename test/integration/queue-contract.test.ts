@@ -229,6 +229,27 @@ describe.each(backends)('queue contract: $name', (backend) => {
     expect(Date.now() - idleStart).toBeLessThan(3000);
   });
 
+  it('counts the consumers that took messages; one leaving is removed unless it holds messages', async () => {
+    const { a, b } = backend.open();
+    await a.enqueue([entry('t1'), entry('t2'), entry('t3')]);
+    const [, second, third] = [
+      ...(await a.read('c1', 1, 0)),
+      ...(await a.read('c2', 1, 0)),
+      ...(await a.read('c3', 1, 0)),
+    ];
+    expect((await a.stats())[0]).toMatchObject({ consumers: 3, pending: 3 });
+
+    await a.ack(second!);
+    await a.ack(third!);
+    for (const c of ['c1', 'c2', 'c3']) await a.leave(c);
+    // c1 still holds t1: it stays, and its message stays claimable by another worker.
+    expect((await a.stats())[0]).toMatchObject({ consumers: 1, pending: 1 });
+    const taken = await b.claimIdle('c4', 0, 10);
+    expect(taken.map((m) => m.taskId)).toEqual(['t1']);
+    await b.leave('c1');
+    expect((await b.stats())[0]).toMatchObject({ consumers: 1, pending: 1 }); // c4 holds it now
+  });
+
   it('broadcasts cancellations to every subscriber', async () => {
     const { a, b } = backend.open();
     const heard: string[] = [];

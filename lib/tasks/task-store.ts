@@ -6,7 +6,7 @@ import { isTransientDbError } from '../db/transient-errors';
 import { newId } from '../ids';
 import type { Priority, TaskEventView, TaskRecord, TaskStatus } from './task';
 import { eventInserts } from './event-sql';
-import { eventFromRow, taskFromRow } from './task-row';
+import { eventFromRow, taskFromRow, toDate, toDateOrNull } from './task-row';
 
 /** A validated submission, ready to be written. */
 export interface NewTask {
@@ -58,14 +58,48 @@ const INSERT_SQL = `
            max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash
     FROM prepared
     ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING *
+    RETURNING id, status, run_at, created_at, enqueue_seq
   ), ev AS (
     INSERT INTO task_events (id, task_id, kind, attempt, data)
     SELECT p.event_id, ins.id, 'submitted', 0,
            jsonb_build_object('status', ins.status, 'requestId', p.request_id, 'runAt', ins.run_at)
     FROM ins JOIN prepared p ON p.id = ins.id
   )
-  SELECT * FROM ins`;
+  SELECT id, status, run_at, created_at, enqueue_seq FROM ins`;
+
+/** A task just inserted: as submitted, with what the database decided. */
+function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
+  const createdAt = toDate(r.created_at);
+  return {
+    id: t.id,
+    type: t.type,
+    queue: t.queue,
+    priority: t.priority,
+    status: r.status as TaskStatus,
+    payload: t.payload,
+    result: null,
+    lastError: null,
+    attempts: 0,
+    maxAttempts: t.maxAttempts,
+    timeoutMs: t.timeoutMs,
+    runAt: toDateOrNull(r.run_at),
+    callbackUrl: t.callbackUrl,
+    metadata: t.metadata,
+    createdBy: t.createdBy,
+    idempotencyKey: t.idempotencyKey,
+    requestHash: t.requestHash,
+    enqueueSeq: Number(r.enqueue_seq),
+    leaseEpoch: 0,
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    cancelRequestedAt: null,
+    replays: 0,
+    createdAt,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: createdAt,
+  };
+}
 
 /** Reads and writes of task rows made by the API (the worker's live in attempt-store.ts). */
 export class TaskStore {
@@ -95,10 +129,17 @@ export class TaskStore {
       idempotency_key: t.idempotencyKey,
       request_hash: t.requestHash,
     }));
+    // Only what the database decided comes back (status, due time, creation time): the rest
+    // is what was sent. Echoing each payload back and parsing it again cost more than the insert.
     const rows = await this.database.prepared('procurator_insert_tasks', INSERT_SQL, [JSON.stringify(input)]);
-    const byId = new Map(rows.map((r) => [String(r.id), taskFromRow(r)]));
+    const byId = new Map(rows.map((r) => [String(r.id), r]));
     // Keep the submission order (RETURNING does not promise one).
-    return tasks.map((t) => byId.get(t.id)).filter((t): t is TaskRecord => t !== undefined);
+    const out: TaskRecord[] = [];
+    for (const t of tasks) {
+      const r = byId.get(t.id);
+      if (r) out.push(insertedTask(t, r));
+    }
+    return out;
   }
 
   async findByIdempotencyKey(createdBy: string, key: string): Promise<TaskRecord | null> {

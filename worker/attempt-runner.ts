@@ -63,6 +63,9 @@ const EXTRA_DELIVERIES = 2;
  * acknowledged, and nothing is acknowledged by a worker whose fenced write changed nothing.
  */
 export class AttemptRunner {
+  /** Attempts whose late outcome was already counted (a WeakSet: nothing to clean up). */
+  private readonly discarded = new WeakSet<RunningAttempt>();
+
   constructor(private readonly d: AttemptRunnerDeps) {}
 
   async run(a: RunningAttempt): Promise<void> {
@@ -160,6 +163,8 @@ export class AttemptRunner {
     if (reason === 'lease_lost' || reason === 'shutdown') {
       // Another worker owns the task now, or we are leaving: write nothing, ack nothing.
       this.d.events.emit('attempt_finished', { task, outcome: 'lost', durationMs });
+      // The heartbeat noticed the lost lease first: this outcome is discarded here, not in write().
+      if (reason === 'lease_lost') this.discardLate(a, 'heartbeat');
       logger.info({ reason }, 'attempt abandoned; the message stays for another worker');
       return;
     }
@@ -258,14 +263,25 @@ export class AttemptRunner {
   ): Promise<T | null> {
     const row = await withWriteRetries(fn, undefined, this.d.logger, this.d.leaseMs);
     if (row === null || row === undefined) {
-      this.d.events.emit('late_result_discarded', { taskId: a.message.taskId, workerId: this.d.workerId });
-      this.d.logger.warn(
-        { taskId: a.message.taskId, workerId: this.d.workerId },
-        'lease lost before the outcome was written; outcome discarded, message left to its new owner',
-      );
+      this.discardLate(a, 'fenced_write');
       return null;
     }
     return row;
+  }
+
+  /**
+   * Counts and logs a late outcome, once per attempt, whichever noticed the lost lease: the
+   * heartbeat (the attempt is abandoned) or the fenced write (it changed no row). Nothing of
+   * it is written and its message is not acknowledged: it belongs to the new owner.
+   */
+  private discardLate(a: RunningAttempt, noticedBy: 'heartbeat' | 'fenced_write'): void {
+    if (this.discarded.has(a)) return;
+    this.discarded.add(a);
+    this.d.events.emit('late_result_discarded', { taskId: a.message.taskId, workerId: this.d.workerId });
+    this.d.logger.warn(
+      { taskId: a.message.taskId, workerId: this.d.workerId, noticedBy },
+      'lease lost before the outcome was written; outcome discarded, message left to its new owner',
+    );
   }
 
   private async finish(message: QueueMessage, task: TaskSummary): Promise<void> {

@@ -1,7 +1,8 @@
 import type { FlowGate } from '../lib/flow/flow-limits';
 import type { Logger } from '../lib/logger';
 import type { QueueBackend } from '../lib/queue/queue-backend';
-import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
+import type { AttemptStore } from '../lib/tasks/attempt-store';
+import type { AbortReason, RunningAttempt } from './attempt-runner';
 import type { Consumer } from './consumer';
 import { PeriodicComponent } from './periodic';
 
@@ -31,35 +32,61 @@ export class Heartbeat extends PeriodicComponent {
   async tick(): Promise<void> {
     const running = this.d.consumer.running();
     if (running.length === 0) return;
-    const lost = await this.d.queue.touch(
-      this.d.workerId,
-      running.map((a) => a.message),
-    );
-    if (lost.length > 0) {
-      this.d.logger.debug(
-        { messages: lost.length },
-        'messages taken over elsewhere; the database lease decides',
+    // Only attempts that held a lease before the extension are judged by its answer: one
+    // claimed meanwhile is not in it, and has not lost anything.
+    const leased = running.flatMap((a) => (a.lease ? [{ a, lease: a.lease }] : []));
+    let held: Map<string, boolean>;
+    try {
+      // The database is the authority on leases: they are extended first, and whatever
+      // happens on the Redis side (keys lost to a restart or a FLUSHALL, Redis briefly down).
+      held = await this.d.store.extendLeases(
+        this.d.workerId,
+        leased.map((l) => l.lease),
+        this.d.leaseMs,
       );
+    } finally {
+      // Then the messages, so that (on one clock) a message never looks idle to a recoverer
+      // before the lease it stands for has expired; done even if the extension failed.
+      await this.refreshQueue(running);
     }
-    const flowHolders = running
-      .filter((a) => a.flowRules && a.flowRules.length > 0)
-      .map((a) => ({ holder: a.message.taskId, rules: a.flowRules! }));
-    if (this.d.flowGate && flowHolders.length > 0) await this.d.flowGate.refresh(flowHolders, this.d.leaseMs);
-    const leased = running.filter((a) => a.lease !== undefined);
-    const leases: Lease[] = leased.map((a) => a.lease!);
-    const held = await this.d.store.extendLeases(this.d.workerId, leases, this.d.leaseMs);
-    for (const a of leased) {
+    for (const { a, lease } of leased) {
       if (a.controller.signal.aborted) continue;
-      const cancelRequested = held.get(a.lease!.id);
+      const cancelRequested = held.get(lease.id);
       if (cancelRequested === undefined) {
         this.d.logger.warn(
-          { taskId: a.lease!.id },
+          { taskId: lease.id },
           'lease lost (this worker was too slow); aborting the attempt',
         );
-        a.controller.abort('lease_lost');
+        a.controller.abort('lease_lost' satisfies AbortReason);
       } else if (cancelRequested) {
-        a.controller.abort('cancelled');
+        a.controller.abort('cancelled' satisfies AbortReason);
       }
+    }
+  }
+
+  /** Keeps the messages (and flow slots) fresh in Redis; a failure is logged, not thrown. */
+  private async refreshQueue(running: RunningAttempt[]): Promise<void> {
+    try {
+      const lost = await this.d.queue.touch(
+        this.d.workerId,
+        running.map((a) => a.message),
+      );
+      if (lost.length > 0) {
+        this.d.logger.debug(
+          { messages: lost.length },
+          'messages taken over elsewhere; the database lease decides',
+        );
+      }
+      const flowHolders = running
+        .filter((a) => a.flowRules && a.flowRules.length > 0)
+        .map((a) => ({ holder: a.message.taskId, rules: a.flowRules! }));
+      if (this.d.flowGate && flowHolders.length > 0)
+        await this.d.flowGate.refresh(flowHolders, this.d.leaseMs);
+    } catch (err) {
+      this.d.logger.warn(
+        { err },
+        'could not refresh in-flight messages in the queue; leases are still extended',
+      );
     }
   }
 }

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { QueueBackend } from '../../lib/queue/queue-backend';
 import type { TaskView } from '../../lib/tasks/task';
 import { ExecutionLog, recordingType } from '../helpers/recording-type';
 import type { Stack } from '../helpers/stack';
@@ -111,3 +112,76 @@ describe.each(STACK_VARIANTS)('worker on $name', ({ opts }) => {
     ]);
   });
 });
+
+describe.each(STACK_VARIANTS)('heartbeat on $name', ({ opts }) => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('keeps a task longer than CLAIM_IDLE_MS on its worker: one start, never recovered', async () => {
+    const log = new ExecutionLog();
+    // Claims go idle after 1 s and the other worker looks for idle messages every 100 ms:
+    // without heartbeats the 3.5 s task would be taken over about three times.
+    stack = await startStack({
+      ...opts,
+      config: { CLAIM_IDLE_MS: '1000', RECOVERY_INTERVAL_MS: '100' },
+      types: [recordingType(log)],
+    });
+    await stack.addWorker('worker-2');
+    const [task] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 3500 } }]);
+    const done = await stack.waitForStatus(task!.id, ['succeeded'], 10_000);
+    expect(done.attempts).toBe(1);
+    expect(log.startsOf(task!.id)).toBe(1);
+    const events = await stack.database.rows<{ kind: string; worker_id: string | null }>(
+      sql`SELECT kind, worker_id FROM task_events WHERE task_id = ${task!.id}::uuid ORDER BY at, id`,
+    );
+    expect(events.filter((e) => e.kind === 'started')).toHaveLength(1);
+    expect(events.map((e) => e.kind)).toEqual(['submitted', 'started', 'succeeded']);
+    expect(events[1]!.worker_id).toBe(events[2]!.worker_id);
+    // Neither worker's recoverer took the message over, even for a moment.
+    expect(await metricLine(stack, 'procurator_recovered_total')).toBe('procurator_recovered_total 0');
+    expect(await metricLine(stack, 'procurator_late_results_discarded_total')).toBe(
+      'procurator_late_results_discarded_total 0',
+    );
+  });
+
+  it('still extends the lease in the database when refreshing the message in the queue fails', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({
+      ...opts,
+      worker: false,
+      config: { CLAIM_IDLE_MS: '1000', RECOVERY_INTERVAL_MS: '100' },
+      types: [recordingType(log)],
+    });
+    // The runner takes the task; its own recoverer stays out of the way (it would claim the
+    // idle message for itself, which refreshes it as a heartbeat would). The thief recovers.
+    await stack.addWorker('runner', { RECOVERY_INTERVAL_MS: '600000' });
+    // Every queue refresh fails (Redis lost the stream, or is briefly unreachable): the
+    // message goes idle and the thief takes it, but the database lease, still extended, says
+    // the attempt is alive — so nobody starts it a second time.
+    const proto = Object.getPrototypeOf(stack.queue) as QueueBackend;
+    vi.spyOn(proto, 'touch').mockRejectedValue(new Error('queue unreachable'));
+    const [task] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 3000 } }]);
+    await stack.waitForStatus(task!.id, ['running']);
+    await stack.addWorker('thief');
+    const done = await stack.waitForStatus(task!.id, ['succeeded'], 10_000);
+    expect(done.attempts).toBe(1);
+    expect(log.startsOf(task!.id)).toBe(1);
+    // The thief did take the idle message (the scenario happened) …
+    expect(await metricLine(stack, 'procurator_recovered_total')).not.toBe('procurator_recovered_total 0');
+    // … and the claim in the database refused it: one start, and the runner's outcome counts.
+    const events = await stack.database.rows<{ kind: string; worker_id: string | null }>(
+      sql`SELECT kind, worker_id FROM task_events WHERE task_id = ${task!.id}::uuid ORDER BY at, id`,
+    );
+    expect(events.map((e) => `${e.kind}:${e.worker_id ?? ''}`)).toEqual([
+      'submitted:',
+      'started:runner',
+      'succeeded:runner',
+    ]);
+  });
+});
+
+async function metricLine(s: Stack, name: string): Promise<string | undefined> {
+  const text = await s.metrics.registry.getSingleMetricAsString(name);
+  return text.split('\n').find((l) => l.startsWith(`${name} `));
+}

@@ -29,6 +29,7 @@ export class Consumer {
   private readonly stopSignal = new AbortController();
   private loop?: Promise<void>;
   private slotFreed?: () => void;
+  private recovery?: (free: number) => Promise<number>;
 
   constructor(private readonly d: ConsumerDeps) {}
 
@@ -47,14 +48,38 @@ export class Consumer {
     return [...this.inflight.values()];
   }
 
-  /** One read: waits for a free slot, reads up to the free capacity and starts each message. */
+  /**
+   * Has `claim` (the recoverer's take-over of idle messages) fill the next free slots before
+   * new messages are read, until it finds fewer than it had room for. A worker kept full by a
+   * backlog would otherwise refill every freed slot with new work, and a crashed worker's
+   * messages would wait for a worker that happens to be idle.
+   */
+  recoverFirst(claim: (free: number) => Promise<number>): void {
+    this.recovery ??= claim;
+  }
+
+  /**
+   * One read: waits for a free slot, takes over idle messages first when the recoverer asked
+   * for it, reads new ones up to the free capacity and starts each message.
+   */
   async tick(): Promise<number> {
     await this.waitForSlot();
-    const free = this.freeSlots();
+    let free = this.freeSlots();
     if (free === 0) return 0;
+    let recovered = 0;
+    if (this.recovery) {
+      const claim = this.recovery;
+      recovered = await claim(free).catch((err: unknown) => {
+        this.d.logger.warn({ err }, 'taking over idle messages failed');
+        return 0;
+      });
+      if (recovered < free) this.recovery = undefined;
+      free = this.freeSlots();
+      if (free === 0) return recovered;
+    }
     const messages = await this.d.queue.read(this.d.workerId, free, this.d.blockMs, this.d.pausedQueues?.());
     for (const m of messages) this.dispatch(m);
-    return messages.length;
+    return recovered + messages.length;
   }
 
   /**

@@ -26,8 +26,17 @@ export class Recoverer extends PeriodicComponent {
 
   async tick(): Promise<number> {
     const free = this.d.consumer.freeSlots();
-    if (free === 0) return 0;
-    const claimed = await this.d.queue.claimIdle(this.d.workerId, this.d.claimIdleMs, free);
+    const taken = free > 0 ? await this.claim(free) : 0;
+    // Full, or filled by what it found: more idle messages may be waiting. The consumer then
+    // fills its next freed slots with them before it reads new work, so a backlog cannot
+    // starve recovery (a full worker would otherwise never have room when this looks).
+    if (taken === free) this.d.consumer.recoverFirst((n) => this.claim(n));
+    return taken;
+  }
+
+  /** Takes over up to `room` idle messages and starts them. */
+  private async claim(room: number): Promise<number> {
+    const claimed = await this.d.queue.claimIdle(this.d.workerId, this.d.claimIdleMs, room);
     if (claimed.length === 0) return 0;
     this.d.events.emit('recovered', { count: claimed.length });
     this.d.logger.info(

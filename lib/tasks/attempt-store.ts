@@ -75,7 +75,7 @@ export class AttemptStore {
   async claim(taskId: string, seq: number, workerId: string, leaseMs: number): Promise<ClaimResult> {
     const row = await this.claimer(workerId, leaseMs).submit({ taskId, seq });
     if (row) return { kind: 'claimed', task: claimedFromRow(row), recovered: row.prev_status === 'running' };
-    return this.classify(taskId, seq, workerId);
+    return this.classify(taskId, seq, workerId, leaseMs);
   }
 
   private claimer(workerId: string, leaseMs: number) {
@@ -106,7 +106,12 @@ export class AttemptStore {
   }
 
   /** Why a claim changed nothing, and the follow-up write when the task must end now. */
-  private async classify(taskId: string, seq: number, workerId: string): Promise<ClaimResult> {
+  private async classify(
+    taskId: string,
+    seq: number,
+    workerId: string,
+    leaseMs: number,
+  ): Promise<ClaimResult> {
     const rows = await this.database.rows(sql`
       SELECT *, (lease_expires_at IS NOT NULL AND lease_expires_at < now()) AS lease_expired,
              (run_at IS NOT NULL AND run_at > now()) AS not_due
@@ -120,6 +125,13 @@ export class AttemptStore {
       if (task.cancelRequestedAt) {
         const cancelled = await this.endLost(task, workerId, 'cancelled', null);
         return cancelled ? { kind: 'cancelled', task: cancelled } : { kind: 'busy' };
+      }
+      if (task.attempts < task.maxAttempts) {
+        // The lease ran out between the claim and this look (a message goes idle from its
+        // delivery, a lease from its claim: the recoverer can be a few ms early). Attempts are
+        // left, so the task is taken over, not ended: claim it again, now that it has expired.
+        const [again] = await claimBatch(this.database, [{ taskId, seq }], workerId, leaseMs);
+        return again ? { kind: 'claimed', task: claimedFromRow(again), recovered: true } : { kind: 'busy' };
       }
       const dead = await this.endLost(task, workerId, 'dead', LOST_WORKER);
       return dead ? { kind: 'exhausted', task: dead } : { kind: 'busy' };

@@ -181,6 +181,40 @@ describe.each(STACK_VARIANTS)('heartbeat on $name', ({ opts }) => {
   });
 });
 
+describe.each(STACK_VARIANTS)('recoverer on $name', ({ opts }) => {
+  it('takes over a lost worker’s message while a backlog keeps this worker full', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({
+      ...opts,
+      worker: false,
+      config: { CLAIM_IDLE_MS: '1000', RECOVERY_INTERVAL_MS: '200', WORKER_CONCURRENCY: '2' },
+      types: [recordingType(log)],
+    });
+    // A worker that read a message and died before claiming it: the message is pending
+    // under a consumer that will never come back.
+    const [orphan] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 0 } }]);
+    const lostAt = Date.now();
+    expect((await stack.queue.read('lost-worker', 1, 0)).map((m) => m.taskId)).toEqual([orphan!.id]);
+    // A backlog of 6 s of work for two slots: the worker stays full throughout, and every
+    // slot that frees is wanted by a new task.
+    const backlog = await submitBatch(
+      stack,
+      Array.from({ length: 40 }, () => ({ type: 'test.record', payload: { ms: 300 } })),
+    );
+    await stack.addWorker('busy-worker');
+    await waitUntilAllEnded(stack, [orphan!.id, ...backlog.map((t) => t.id)], 30_000);
+    const orphanStart = log.starts.find((st) => st.taskId === orphan!.id)!;
+    // Idle after 1 s, looked for every 200 ms, and a slot frees every ~150 ms: well before
+    // the backlog is done (6 s), not after it.
+    expect(orphanStart.at - lostAt).toBeLessThan(3000);
+    const lastBacklogStart = Math.max(
+      ...log.starts.filter((st) => st.taskId !== orphan!.id).map((st) => st.at),
+    );
+    expect(orphanStart.at).toBeLessThan(lastBacklogStart);
+    expect(log.maxRunning).toBe(2);
+  });
+});
+
 async function metricLine(s: Stack, name: string): Promise<string | undefined> {
   const text = await s.metrics.registry.getSingleMetricAsString(name);
   return text.split('\n').find((l) => l.startsWith(`${name} `));

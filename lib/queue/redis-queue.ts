@@ -141,9 +141,11 @@ export class RedisQueue implements QueueBackend {
         ...streams.map(() => '>'),
       )) as [string, [string, string[]][]][] | null;
     } catch (err) {
-      if (!String(err).includes('NOGROUP') || retried) throw err;
+      const lost = /NOGROUP|UNBLOCKED the stream key no longer exists/.test(String(err));
+      if (!lost || retried || this.closed) throw err;
       // A stream of the queue (another priority) or its group does not exist yet, or Redis
-      // lost them (restart without persistence, FLUSHALL): create them and block again.
+      // lost them (restart without persistence, FLUSHALL; a read blocked on a stream that is
+      // deleted is woken with UNBLOCKED): create them and block again.
       await this.ensureGroups(streams.map((s) => s.key));
       return this.blockingRead(consumer, count, blockMs, streams, true);
     }

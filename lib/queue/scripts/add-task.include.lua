@@ -5,8 +5,13 @@
   is not greater than the held one is ignored, so enqueueing is idempotent and a stale
   producer (an API that stalled between commit and XADD) cannot add a second live message.
   Due times are judged by Redis TIME, the one clock every worker shares.
+  Within one script run nothing else runs, so the queue's registration, its stream's group
+  and the clock are looked at once per run, not once per task of a batch.
   Returns 1 added to the stream, 2 added to the delayed set, 0 ignored.
 ]]
+local registered = {}
+local nowMs = nil
+
 local function addTask(stream, delayed, index, queues, group, taskId, seq, queue, priority, taskType, due)
   local held = redis.call('HGET', index, taskId)
   if held then
@@ -14,18 +19,27 @@ local function addTask(stream, delayed, index, queues, group, taskId, seq, queue
     if heldSeq and heldSeq >= seq then return 0 end
   end
   redis.call('HSET', index, taskId, seq .. '|' .. queue .. '|' .. priority .. '|' .. taskType)
-  redis.call('SADD', queues, queue)
+  if not registered[queue] then
+    redis.call('SADD', queues, queue)
+    registered[queue] = true
+  end
   if due > 0 then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    if due > now then
+    if not nowMs then
+      local t = redis.call('TIME')
+      nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    end
+    if due > nowMs then
       redis.call('ZADD', delayed, due, taskId)
       return 2
     end
   end
-  redis.call('ZREM', delayed, taskId)
-  if redis.call('EXISTS', stream) == 0 then
-    redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+  -- A task the index did not hold is in no delayed set (both are written together).
+  if held then redis.call('ZREM', delayed, taskId) end
+  if not registered[stream] then
+    if redis.call('EXISTS', stream) == 0 then
+      redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+    end
+    registered[stream] = true
   end
   redis.call('XADD', stream, '*', 't', taskId, 's', seq, 'y', taskType)
   return 1

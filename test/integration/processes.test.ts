@@ -115,7 +115,7 @@ describe('the command line', () => {
     }
   });
 
-  it('serves embedded (memory queue, PGlite) with a first admin token, and stops on SIGTERM', async () => {
+  it('serves embedded (memory queue, PGlite) with a first admin token, and stops on SIGINT (Ctrl-C)', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'procurator-embedded-'));
     const serve = spawnProcurator(['serve'], {
       DATA_DIR: dataDir,
@@ -133,8 +133,9 @@ describe('the command line', () => {
       expect(res.status).toBe(202);
       const done = await waitForTaskStatus(port, token, String(res.body.id), ['succeeded']);
       expect(done.result).toEqual({ embedded: true });
-      serve.child.kill('SIGTERM');
+      serve.child.kill('SIGINT');
       expect((await serve.exited).code).toBe(0);
+      expect(serve.lines.some((l) => l.includes('shutdown complete'))).toBe(true);
       // The token was printed once, and never into a log line.
       expect(serve.lines.filter((l) => l.includes(token) && l.startsWith('{'))).toEqual([]);
     } finally {

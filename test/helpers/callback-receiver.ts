@@ -1,3 +1,5 @@
+import { serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -92,6 +94,20 @@ export async function startCallbackReceiver(): Promise<CallbackReceiver> {
       // No cooldown: right after a rotation the receiver must be able to fetch the new key.
       jwks = createRemoteJWKSet(new URL(url), { cooldownDuration: 0 });
     },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A stack's app on an ephemeral 127.0.0.1 port, for receivers to fetch its JWKS from. */
+export async function serveJwks(app: { fetch: (req: Request) => Response | Promise<Response> }): Promise<{
+  jwksUrl: string;
+  close(): Promise<void>;
+}> {
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: (req) => app.fetch(req), hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+  });
+  return {
+    jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

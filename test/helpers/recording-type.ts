@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { RetryableTaskError } from '../../lib/errors';
 import type { TaskTypeDefinition } from '../../lib/catalog/task-catalog';
 import type { Executor } from '../../worker/executors/executor';
 
@@ -39,5 +40,32 @@ export function recordingType(
   return {
     definition: { type: name, description: 'test: sleeps and records', payload },
     executor: executor as Executor,
+  };
+}
+
+/** What `switchType` counts: runs per task, and whether it still fails. */
+export interface SwitchState {
+  broken: boolean;
+  runs: Map<string, number>;
+}
+
+/** All runs of a switch, every task together. */
+export function totalRuns(state: SwitchState): number {
+  let n = 0;
+  for (const r of state.runs.values()) n += r;
+  return n;
+}
+
+/** `test.switch`: fails (retryable) while `state.broken`, succeeds after; counts runs per task. */
+export function switchType(state: SwitchState): { definition: TaskTypeDefinition; executor: Executor } {
+  const executor: Executor = ({ task }) => {
+    state.runs.set(task.id, (state.runs.get(task.id) ?? 0) + 1);
+    return state.broken
+      ? Promise.reject(new RetryableTaskError('still broken', 'broken'))
+      : Promise.resolve('fixed');
+  };
+  return {
+    definition: { type: 'test.switch', description: 'test', payload: z.strictObject({}) },
+    executor,
   };
 }

@@ -1,5 +1,3 @@
-import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -16,7 +14,7 @@ import { generateSigningKey, importSigningKey } from '../../lib/signing/keys';
 import { createCallbackVerifier, verifyCallback } from '../../lib/signing/verify-callback';
 import type { TaskEventView, TaskView } from '../../lib/tasks/task';
 import type { CallbackReceiver, Received } from '../helpers/callback-receiver';
-import { receiverVerify, startCallbackReceiver } from '../helpers/callback-receiver';
+import { receiverVerify, serveJwks, startCallbackReceiver } from '../helpers/callback-receiver';
 import type { Stack } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
 import { CallbackDeliverer } from '../../worker/callback-deliverer';
@@ -29,7 +27,7 @@ import { CallbackDeliverer } from '../../worker/callback-deliverer';
 
 let stack: Stack;
 let receiver: CallbackReceiver;
-let api: ServerType;
+let api: Awaited<ReturnType<typeof serveJwks>>;
 let hookBase: string;
 let jwksUrl: string;
 let received: Received[];
@@ -43,18 +41,14 @@ beforeAll(async () => {
     config: { OUTBOUND_ALLOW_PRIVATE: 'true' },
     callbacks: { intervalMs: 50, baseDelayMs: 100, maxDelayMs: 400, maxTries: 5, timeoutMs: 5000 },
   });
-  api = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: (req) => stack.app.fetch(req), hostname: '127.0.0.1', port: 0 }, () =>
-      resolve(s),
-    );
-  });
-  jwksUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/.well-known/jwks.json`;
+  api = await serveJwks(stack.app);
+  jwksUrl = api.jwksUrl;
   receiver.useJwks(jwksUrl);
 });
 
 afterAll(async () => {
   await stack?.stop();
-  await new Promise((resolve) => api?.close(resolve));
+  await api?.close();
   await receiver?.close();
 });
 

@@ -4,13 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RetryAfterError, RetryableTaskError } from '../../lib/errors';
+import { RetryAfterError } from '../../lib/errors';
 import { newId } from '../../lib/ids';
 import type { TaskEventView, TaskView } from '../../lib/tasks/task';
 import type { Executor } from '../../worker/executors/executor';
 import { testRedis } from '../helpers/redis';
 import type { Stack, StackOptions } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
+import { switchType } from '../helpers/recording-type';
 
 /**
  * Operator-facing state over Redis and PostgreSQL: queue counts, the dead-letter queue (its
@@ -70,20 +71,6 @@ function gateType() {
     started,
     open: () => open(),
     type: { definition: { type: 'test.gate', description: 'test', payload: z.strictObject({}) }, executor },
-  };
-}
-
-/** `test.switch`: fails (retryable) while `broken`, succeeds after; counts its runs per task. */
-function switchType(state: { broken: boolean; runs: Map<string, number> }) {
-  const executor: Executor = ({ task }) => {
-    state.runs.set(task.id, (state.runs.get(task.id) ?? 0) + 1);
-    return state.broken
-      ? Promise.reject(new RetryableTaskError('still broken', 'broken'))
-      : Promise.resolve('fixed');
-  };
-  return {
-    definition: { type: 'test.switch', description: 'test', payload: z.strictObject({}) },
-    executor,
   };
 }
 

@@ -1,11 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { RetryableTaskError } from '../../lib/errors';
 import type { TaskEventView, TaskView } from '../../lib/tasks/task';
-import type { Executor } from '../../worker/executors/executor';
-import { ExecutionLog, recordingType } from '../helpers/recording-type';
+import type { SwitchState } from '../helpers/recording-type';
+import { ExecutionLog, recordingType, switchType, totalRuns } from '../helpers/recording-type';
 import { deletePrefix, testRedis } from '../helpers/redis';
 import type { Stack, StackOptions } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
@@ -28,23 +26,9 @@ async function events(s: Stack, id: string): Promise<TaskEventView[]> {
     .items;
 }
 
-/** `test.switch`: fails (retryable) while `broken` is true, succeeds after. */
-function switchType(state: { broken: boolean; runs: number }) {
-  const executor: Executor = () => {
-    state.runs++;
-    return state.broken
-      ? Promise.reject(new RetryableTaskError('still broken', 'broken'))
-      : Promise.resolve('fixed');
-  };
-  return {
-    definition: { type: 'test.switch', description: 'test', payload: z.strictObject({}) },
-    executor,
-  };
-}
-
 describe('retries and the dead-letter queue', () => {
   it('retries with backoff inside its jitter band, dies after maxAttempts, and can be replayed once', async () => {
-    const state = { broken: true, runs: 0 };
+    const state: SwitchState = { broken: true, runs: new Map() };
     stack = await startStack({
       ...base,
       config: { RETRY_BASE_MS: '50', RETRY_MAX_MS: '1000' },
@@ -81,7 +65,7 @@ describe('retries and the dead-letter queue', () => {
     expect(letters.some(([, fields]) => fields.includes(task.id))).toBe(true);
 
     state.broken = false;
-    const runsBefore = state.runs;
+    const runsBefore = totalRuns(state);
     const [a, b] = await Promise.all([
       stack.request('POST', `/v1/dlq/${task.id}/replay`),
       stack.request('POST', `/v1/dlq/${task.id}/replay`),
@@ -90,7 +74,7 @@ describe('retries and the dead-letter queue', () => {
     const replayed = await stack.waitForStatus(task.id, ['succeeded']);
     expect(replayed.attempts).toBe(1);
     await sleep(300);
-    expect(state.runs - runsBefore).toBe(1);
+    expect(totalRuns(state) - runsBefore).toBe(1);
     const audit = await stack.database.rows<{ action: string; target: string; actor_id: string }>(
       sql`SELECT action, target, actor_id FROM audit_log WHERE action LIKE 'dlq.%'`,
     );

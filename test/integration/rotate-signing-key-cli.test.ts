@@ -1,15 +1,12 @@
-import { serve } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
 import { exportJWK, generateKeyPair, createRemoteJWKSet } from 'jose';
 import type { JSONWebKeySet } from 'jose';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCallback } from '../../lib/signing/verify-callback';
 import type { TaskView } from '../../lib/tasks/task';
 import type { CallbackReceiver, Received } from '../helpers/callback-receiver';
-import { receiverVerify, startCallbackReceiver } from '../helpers/callback-receiver';
+import { receiverVerify, serveJwks, startCallbackReceiver } from '../helpers/callback-receiver';
 import { runProcurator } from '../helpers/processes';
 import type { Stack } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
@@ -24,7 +21,7 @@ import { startStack } from '../helpers/stack';
 let stack: Stack;
 let databaseUrl: string;
 let receiver: CallbackReceiver;
-let api: ServerType;
+let api: Awaited<ReturnType<typeof serveJwks>>;
 let jwksUrl: string;
 
 beforeAll(async () => {
@@ -36,18 +33,14 @@ beforeAll(async () => {
     callbacks: { intervalMs: 50, baseDelayMs: 100, maxDelayMs: 400, maxTries: 3, timeoutMs: 5000 },
     postgresUrl: (url) => (databaseUrl = url),
   });
-  api = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: (req) => stack.app.fetch(req), hostname: '127.0.0.1', port: 0 }, () =>
-      resolve(s),
-    );
-  });
-  jwksUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/.well-known/jwks.json`;
+  api = await serveJwks(stack.app);
+  jwksUrl = api.jwksUrl;
   receiver.useJwks(jwksUrl);
 });
 
 afterAll(async () => {
   await stack?.stop();
-  await new Promise((resolve) => api?.close(resolve));
+  await api?.close();
   await receiver?.close();
 });
 

@@ -20,6 +20,12 @@ class MemoryStream {
   /** Consumer → when it last read or claimed (as XINFO CONSUMERS' idle time). */
   readonly consumers = new Map<string, number>();
 
+  /** Whether `consumer` holds a delivered, unacknowledged message of this stream. */
+  holds(consumer: string): boolean {
+    for (const p of this.pending.values()) if (p.consumer === consumer) return true;
+    return false;
+  }
+
   constructor(
     readonly key: string,
     readonly queue: string,
@@ -207,8 +213,7 @@ export class MemoryQueue implements QueueBackend {
         pending += s.pending.size;
         length += s.entries.size - s.pending.size;
         for (const [c, seen] of s.consumers) {
-          if (now - seen < ACTIVE_CONSUMER_MS || [...s.pending.values()].some((e) => e.consumer === c))
-            active.add(c);
+          if (now - seen < ACTIVE_CONSUMER_MS || s.holds(c)) active.add(c);
         }
       }
       return { name, length, pending, delayed: this.delayed.get(name)?.size ?? 0, consumers: active.size };
@@ -218,7 +223,7 @@ export class MemoryQueue implements QueueBackend {
 
   leave(consumer: string): Promise<void> {
     for (const s of this.streams.values()) {
-      if (![...s.pending.values()].some((e) => e.consumer === consumer)) s.consumers.delete(consumer);
+      if (!s.holds(consumer)) s.consumers.delete(consumer);
     }
     return Promise.resolve();
   }

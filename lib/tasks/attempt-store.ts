@@ -53,6 +53,11 @@ export type ClaimResult =
   /** Cancelled while its worker was lost: the task is now cancelled; ack the message. */
   | { kind: 'cancelled'; task: TaskRecord };
 
+/** A row the claim statement returned: this worker runs the attempt. */
+function claimedResult(row: Record<string, unknown>): ClaimResult {
+  return { kind: 'claimed', task: claimedFromRow(row), recovered: row.prev_status === 'running' };
+}
+
 /**
  * The worker's writes. Every one is a single conditional statement with its events, so
  * the database alone decides who runs an attempt and whose outcome counts.
@@ -74,7 +79,7 @@ export class AttemptStore {
    */
   async claim(taskId: string, seq: number, workerId: string, leaseMs: number): Promise<ClaimResult> {
     const row = await this.claimer(workerId, leaseMs).submit({ taskId, seq });
-    if (row) return { kind: 'claimed', task: claimedFromRow(row), recovered: row.prev_status === 'running' };
+    if (row) return claimedResult(row);
     return this.classify(taskId, seq, workerId, leaseMs);
   }
 
@@ -131,7 +136,7 @@ export class AttemptStore {
         // delivery, a lease from its claim: the recoverer can be a few ms early). Attempts are
         // left, so the task is taken over, not ended: claim it again, now that it has expired.
         const [again] = await claimBatch(this.database, [{ taskId, seq }], workerId, leaseMs);
-        return again ? { kind: 'claimed', task: claimedFromRow(again), recovered: true } : { kind: 'busy' };
+        return again ? claimedResult(again) : { kind: 'busy' };
       }
       const dead = await this.endLost(task, workerId, 'dead', LOST_WORKER);
       return dead ? { kind: 'exhausted', task: dead } : { kind: 'busy' };

@@ -139,6 +139,26 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   );
 }
 
+/** What a `feishu.notify` executor receives for `payload`. */
+function notifyContext(payload: unknown): TaskContext {
+  return {
+    task: {
+      id: 'task-1',
+      type: 'feishu.notify',
+      queue: 'default',
+      payload,
+      attempt: 1,
+      maxAttempts: 5,
+      timeoutMs: 60_000,
+      metadata: {},
+      createdBy: 'user-1',
+    },
+    attempt: 1,
+    signal: new AbortController().signal,
+    logger: silentLogger(),
+  };
+}
+
 describe('FeishuClient against a Feishu-like webhook', () => {
   it('sends a signed text message that the bot accepts', async () => {
     await expect(client().send({ text: 'hello from procurator' })).resolves.toEqual({
@@ -290,23 +310,9 @@ describe('FeishuClient through the SafeOutboundClient', () => {
       outbound: safeOutbound({ OUTBOUND_ALLOW_HOSTS: 'feishu.test' }),
       timeoutMs: 5000,
     });
-    const ctx = {
-      task: {
-        id: 'task-2',
-        type: 'feishu.notify',
-        queue: 'default',
-        payload: { text: 'backup finished' },
-        attempt: 1,
-        maxAttempts: 5,
-        timeoutMs: 60_000,
-        metadata: {},
-        createdBy: 'user-1',
-      },
-      attempt: 1,
-      signal: new AbortController().signal,
-      logger: silentLogger(),
-    } satisfies TaskContext;
-    await expect(createFeishuNotifyExecutor(feishu)(ctx)).resolves.toEqual({
+    await expect(
+      createFeishuNotifyExecutor(feishu)(notifyContext({ text: 'backup finished' })),
+    ).resolves.toEqual({
       delivered: true,
       code: 0,
       msg: 'success',
@@ -317,33 +323,14 @@ describe('FeishuClient through the SafeOutboundClient', () => {
 });
 
 describe('feishu.notify', () => {
-  function ctx(payload: unknown): TaskContext {
-    return {
-      task: {
-        id: 'task-1',
-        type: 'feishu.notify',
-        queue: 'default',
-        payload,
-        attempt: 1,
-        maxAttempts: 5,
-        timeoutMs: 60_000,
-        metadata: {},
-        createdBy: 'user-1',
-      },
-      attempt: 1,
-      signal: new AbortController().signal,
-      logger: silentLogger(),
-    };
-  }
-
   it('delivers end to end through the executor', async () => {
-    const result = await createFeishuNotifyExecutor(client())(ctx({ text: 'deploy finished' }));
+    const result = await createFeishuNotifyExecutor(client())(notifyContext({ text: 'deploy finished' }));
     expect(result).toEqual({ delivered: true, code: 0, msg: 'success' });
     expect(received[0]!.body).toMatchObject({ msg_type: 'text', content: { text: 'deploy finished' } });
   });
 
   it('fails permanently when no webhook is configured', async () => {
-    const err = await rejection(createFeishuNotifyExecutor(null)(ctx({ text: 'x' })));
+    const err = await rejection(createFeishuNotifyExecutor(null)(notifyContext({ text: 'x' })));
     expect(err).toBeInstanceOf(PermanentTaskError);
     expect(err.message).toBe('FEISHU_WEBHOOK_URL is not configured');
     expect(received).toHaveLength(0);

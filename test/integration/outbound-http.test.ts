@@ -340,6 +340,17 @@ describe('SSRF at connect time: each blocked form gets no connection', () => {
   const fill = (template: string) =>
     template.replace('PORT6', String(v6.port)).replace('PORT', String(v4.port));
   const connections = () => v4.connections + v6.connections;
+  /** The strict client asked for `url` with the tripwire armed: blocked, no socket, no connection. */
+  const expectRefusedWithoutConnecting = async (url: string, lookup: LookupAll) => {
+    wire.armed = true;
+    const err = await client(strict, lookup)
+      .request({ url, method: 'GET', timeoutMs: 2000 })
+      .catch((e: unknown) => e);
+    wire.armed = false;
+    expectBlocked(err, url);
+    expect(wire.attempts).toEqual([]);
+    expect(connections()).toBe(0);
+  };
 
   beforeAll(async () => {
     v4 = await startServer((_req, _body, res) => res.end('reached'));
@@ -389,14 +400,7 @@ describe('SSRF at connect time: each blocked form gets no connection', () => {
     async (template, reaches, names) => {
       const url = fill(template);
       const lookup = tableLookup(names);
-      wire.armed = true;
-      const err = await client(strict, lookup)
-        .request({ url, method: 'GET', timeoutMs: 2000 })
-        .catch((e: unknown) => e);
-      wire.armed = false;
-      expectBlocked(err, url);
-      expect(wire.attempts).toEqual([]);
-      expect(connections()).toBe(0);
+      await expectRefusedWithoutConnecting(url, lookup);
       const host = new URL(url).hostname;
       if (names && !/(^|\.)localhost\.?$/.test(host)) {
         // A name is judged on its DNS answer, inside the connection's own lookup.
@@ -481,14 +485,7 @@ describe('SSRF at connect time: each blocked form gets no connection', () => {
 
   it.each(NETWORK_FORMS)('refuses %s before opening a socket', async (url, names) => {
     const lookup = tableLookup(names);
-    wire.armed = true;
-    const err = await client(strict, lookup)
-      .request({ url, method: 'GET', timeoutMs: 2000 })
-      .catch((e: unknown) => e);
-    wire.armed = false;
-    expectBlocked(err, url);
-    expect(wire.attempts).toEqual([]);
-    expect(connections()).toBe(0);
+    await expectRefusedWithoutConnecting(url, lookup);
     expect(lookup.calls.length).toBe(names ? 1 : 0);
   });
 

@@ -2,6 +2,26 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
+/** One `no-restricted-imports` rule per folder: the folders its files may not import from. */
+function layerRules(forbidden) {
+  return Object.entries(forbidden).map(([files, folders]) => ({
+    files: [files],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\./)+(${folders.join('|')})(/|$)`,
+              message: `${files.replace('/**', '/')} may not import from ${folders.map((f) => `${f}/`).join(', ')} (see README, "Layout").`,
+            },
+          ],
+        },
+      ],
+    },
+  }));
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -36,6 +56,14 @@ export default tseslint.config(
       ],
     },
   },
+  // Layers (README, "Layout"): lib/ is shared by everything and imports none of the others;
+  // handlers/ (the API) and worker/ never import each other; only compose/ and bin/ wire them.
+  ...layerRules({
+    'lib/**': ['handlers', 'worker', 'compose', 'bin'],
+    'handlers/**': ['worker', 'compose', 'bin'],
+    'worker/**': ['handlers', 'compose', 'bin'],
+    'compose/**': ['bin'],
+  }),
   {
     files: ['lib/config.ts', 'bin/**', 'test/**', 'bench/**', '*.mjs', '*.ts', '*.js'],
     rules: { 'no-restricted-syntax': 'off' },

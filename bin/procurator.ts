@@ -11,8 +11,8 @@ import { createLogger } from '../lib/logger';
 import type { Logger } from '../lib/logger';
 import { RotationNotAvailableError, signingKeyStore } from '../lib/signing/key-store';
 import { VERSION } from '../lib/version';
-import { runServe } from '../handlers/main';
-import { runWorker } from '../worker/main';
+import { runServe } from '../compose/serve';
+import { runWorker } from '../compose/worker-process';
 
 const USAGE = `procurator ${VERSION} — asynchronous task gateway and executor
 

@@ -1,45 +1,39 @@
-import type { AuditStore } from '../lib/audit/audit-store';
+import type { Context } from 'hono';
+import type { Actor, AuditStore } from '../lib/audit/audit-store';
 import type { Authenticator } from '../lib/auth/authenticator';
 import type { Principal } from '../lib/auth/roles';
-import type { TokenRevocations } from '../lib/auth/token-revocations';
-import type { AccessGate } from '../lib/ratelimit/admission';
 import type { UserAdmin } from '../lib/auth/user-admin';
 import type { UserStore } from '../lib/auth/user-store';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { Config } from '../lib/config';
-import type { Database } from '../lib/db/client';
 import type { Logger } from '../lib/logger';
 import type { LogStore } from '../lib/logs/log-store';
 import type { Metrics } from '../lib/observability/metrics';
-import type { TaskEvents } from '../lib/observability/task-events';
-import type { QueueBackend } from '../lib/queue/queue-backend';
+import type { QueueAdmin } from '../lib/queue/queue-admin';
+import type { AccessGate } from '../lib/ratelimit/admission';
 import type { RateLimiter } from '../lib/ratelimit/rate-limiter';
 import type { SigningKeyStore } from '../lib/signing/key-store';
 import type { SubmitService } from '../lib/tasks/submit-service';
+import type { TaskCommands } from '../lib/tasks/task-commands';
 import type { TaskStore } from '../lib/tasks/task-store';
 
-/** What the API is built from: clients and settings, injected by the entry point or a test. */
-export interface AppDeps {
-  config: Config;
-  database: Database;
-  queue: QueueBackend;
-  catalog: TaskCatalog;
-  metrics: Metrics;
-  events: TaskEvents;
-  logger: Logger;
-  version: string;
-  /** Per-user and per-address token buckets (shared through Redis by every replica). */
-  rateLimiter: RateLimiter;
-  /** Revoked-token marks every replica checks before trusting its auth cache. */
-  revocations: TokenRevocations;
-  /** Admission of an authenticated request in one step (address, revocation, user bucket). */
-  gate: AccessGate;
-}
+/** The settings the API reads; the rest of the configuration is the composition root's. */
+export type ApiSettings = Pick<
+  Config,
+  | 'MAX_BODY_BYTES'
+  | 'METRICS_TOKEN'
+  | 'TRUST_PROXY'
+  | 'AUTH_FAILURES_PER_MINUTE'
+  | 'RATE_LIMIT_RPS'
+  | 'RATE_LIMIT_BURST'
+>;
 
-/** The services handlers call, built once by createApp from AppDeps. */
-export interface Services {
+/** The services handlers call, built by the composition root from the clients. */
+export interface ApiServices {
   tasks: TaskStore;
   submit: SubmitService;
+  commands: TaskCommands;
+  queues: QueueAdmin;
   users: UserStore;
   auth: Authenticator;
   audit: AuditStore;
@@ -47,15 +41,36 @@ export interface Services {
   logs: LogStore;
   /** Callback signing keys; the API only publishes their public halves. */
   signingKeys: SigningKeyStore;
+  /** Per-user and per-address token buckets (shared through Redis by every replica). */
+  rateLimiter: RateLimiter;
+  /** Admission of an authenticated request in one step (address, revocation, user bucket). */
+  gate: AccessGate;
 }
 
-/** Hono's typed context: what middleware puts on each request. */
+/** What `createApp` is built from: services, settings and observability, injected. */
+export interface ApiDeps {
+  settings: ApiSettings;
+  services: ApiServices;
+  catalog: TaskCatalog;
+  metrics: Metrics;
+  logger: Logger;
+  version: string;
+  /** What `/readyz` asks: each throws when its dependency cannot answer. */
+  readiness: { db: () => Promise<void>; queue: () => Promise<void> };
+  /** Facts `/v1/system/info` reports. */
+  info: { queueBackend: 'memory' | 'redis'; database: 'embedded' | 'postgres' };
+}
+
+/** Hono's typed context: what middleware puts on each request, and nothing else. */
 export interface AppEnv {
   Variables: {
     requestId: string;
     logger: Logger;
     principal: Principal;
-    deps: AppDeps;
-    services: Services;
   };
+}
+
+/** The request-scoped actor of a privileged change, for its audit entry. */
+export function actorOf(c: Context<AppEnv>): Actor {
+  return { principal: c.get('principal'), requestId: c.get('requestId') };
 }

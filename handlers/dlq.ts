@@ -3,11 +3,13 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../lib/errors';
 import { isUuid } from '../lib/ids';
 import { QUEUE_NAME_RE } from '../lib/queue/queue-backend';
-import { DeadLetterStore, MAX_BULK_REPLAY } from '../lib/tasks/dead-letter-store';
-import { enqueueStoredTasks } from '../lib/tasks/enqueue-tasks';
+import { MAX_BULK_REPLAY } from '../lib/tasks/dead-letter-store';
 import { zodProblems } from '../lib/tasks/submission';
 import { toTaskView } from '../lib/tasks/task';
+import type { TaskCommands } from '../lib/tasks/task-commands';
+import type { TaskStore } from '../lib/tasks/task-store';
 import type { AppEnv } from './context';
+import { actorOf } from './context';
 import { decodeCursor, pageAnswer } from './cursor';
 import { readJsonBody } from './json-body';
 import { valid } from './validate';
@@ -29,19 +31,19 @@ const bulkBody = z
     error: 'name the tasks to replay: ids, type or queue (an empty filter would replay everything)',
   });
 
+export interface DlqRouterDeps {
+  tasks: TaskStore;
+  commands: TaskCommands;
+  maxBodyBytes: number;
+}
+
 /** /v1/dlq: dead tasks, with their payload and last error; replay and delete (ops). */
-export function dlqRouter(): Hono<AppEnv> {
+export function dlqRouter(d: DlqRouterDeps): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
-  const store = (c: { get(k: 'deps'): AppEnv['Variables']['deps'] }) =>
-    new DeadLetterStore(c.get('deps').database);
-  const actor = (c: { get<K extends 'principal' | 'requestId'>(k: K): AppEnv['Variables'][K] }) => ({
-    principal: c.get('principal'),
-    requestId: c.get('requestId'),
-  });
 
   r.get('/', valid('query', listQuery), async (c) => {
     const q = c.req.valid('query');
-    const page = await c.get('services').tasks.list({
+    const page = await d.tasks.list({
       status: 'dead',
       type: q.type,
       queue: q.queue,
@@ -52,34 +54,26 @@ export function dlqRouter(): Hono<AppEnv> {
   });
 
   r.post('/replay', async (c) => {
-    const { config, queue, logger } = c.get('deps');
-    const parsed = bulkBody.safeParse(await readJsonBody(c, config.MAX_BODY_BYTES));
+    const parsed = bulkBody.safeParse(await readJsonBody(c, d.maxBodyBytes));
     if (!parsed.success) {
       throw new ValidationError('The replay filter is invalid.', zodProblems('', parsed.error));
     }
-    const tasks = await store(c).replayMatching(parsed.data, actor(c));
-    await enqueueStoredTasks(queue, tasks, logger);
+    const tasks = await d.commands.replayMatching(actorOf(c), parsed.data);
     return c.json({ replayed: tasks.length, limit: MAX_BULK_REPLAY }, 202);
   });
 
   r.post('/:id/replay', async (c) => {
     const id = c.req.param('id');
-    const task = isUuid(id) ? await store(c).replay(id, actor(c)) : null;
+    const task = isUuid(id) ? await d.commands.replay(actorOf(c), id) : null;
     if (!task)
       throw new NotFoundError(`No dead task ${id.slice(0, 100)} (it may have been replayed already).`);
-    const { queue, logger } = c.get('deps');
-    await enqueueStoredTasks(queue, [task], logger);
     return c.json(toTaskView(task), 202);
   });
 
   r.delete('/:id', async (c) => {
     const id = c.req.param('id');
-    const task = isUuid(id) ? await store(c).discard(id, actor(c)) : null;
+    const task = isUuid(id) ? await d.commands.discard(actorOf(c), id) : null;
     if (!task) throw new NotFoundError(`No dead task ${id.slice(0, 100)}.`);
-    await c
-      .get('deps')
-      .queue.forget(task.id, task.queue, task.enqueueSeq)
-      .catch(() => undefined);
     return c.body(null, 204);
   });
 

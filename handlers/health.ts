@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { AppEnv } from './context';
+import type { ApiDeps, AppEnv } from './context';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -25,12 +25,11 @@ async function check(probe: () => Promise<void>): Promise<string> {
 }
 
 /** Liveness (the process answers) and readiness (its database and queue answer). */
-export function healthRouter(): Hono<AppEnv> {
+export function healthRouter(d: { readiness: ApiDeps['readiness'] }): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   r.get('/healthz', (c) => c.json({ status: 'ok' }));
   r.get('/readyz', async (c) => {
-    const { database, queue } = c.get('deps');
-    const [db, q] = await Promise.all([check(() => database.ping()), check(() => queue.ping())]);
+    const [db, q] = await Promise.all([check(d.readiness.db), check(d.readiness.queue)]);
     const ready = db === 'ok' && q === 'ok';
     if (!ready) c.header('Retry-After', '5');
     return c.json({ status: ready ? 'ready' : 'unavailable', checks: { db, queue: q } }, ready ? 200 : 503);

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import type { SigningKeyStore } from '../lib/signing/key-store';
 import type { AppEnv } from './context';
 
 /**
@@ -7,10 +8,10 @@ import type { AppEnv } from './context';
  * made by any process is published by every API at once; the short max-age only spares
  * receivers, and jose refetches anyway when a token names a kid it has not seen.
  */
-export function jwksRouter(): Hono<AppEnv> {
+export function jwksRouter(d: { signingKeys: Pick<SigningKeyStore, 'publicJwks'> }): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   r.get('/.well-known/jwks.json', async (c) => {
-    const jwks = await c.get('services').signingKeys.publicJwks();
+    const jwks = await d.signingKeys.publicJwks();
     c.header('Cache-Control', 'public, max-age=60');
     return c.json(jwks);
   });

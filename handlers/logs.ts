@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { seesAllTasks } from '../lib/auth/roles';
 import { NotFoundError } from '../lib/errors';
 import { isUuid } from '../lib/ids';
+import type { LogStore } from '../lib/logs/log-store';
+import type { TaskStore } from '../lib/tasks/task-store';
 import type { AppEnv } from './context';
 import { decodeCursor, pageAnswer } from './cursor';
 import { valid } from './validate';
@@ -28,13 +30,13 @@ const logsQuery = z
  * /v1/logs: task events and audit entries, newest first. ops and admin see everything; a dev
  * sees the events of its own tasks and no audit entries (the audit log is the operators').
  */
-export function logsRouter(): Hono<AppEnv> {
+export function logsRouter(d: { tasks: TaskStore; logs: LogStore }): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
 
   r.get('/', valid('query', logsQuery), async (c) => {
     const q = c.req.valid('query');
     const principal = c.get('principal');
-    const { tasks, logs } = c.get('services');
+    const { tasks, logs } = d;
     const ownerId = seesAllTasks(principal) ? undefined : principal.id;
     if (q.taskId !== undefined) {
       // Another user's task is "not found" here too, as on /v1/tasks/:id/events.

@@ -1,11 +1,12 @@
 import { Hono } from 'hono';
 import { ValidationError } from '../lib/errors';
+import type { QueueAdmin } from '../lib/queue/queue-admin';
 import { QUEUE_NAME_RE } from '../lib/queue/queue-backend';
-import { QueuePauseStore } from '../lib/queue/queue-pauses';
 import type { AppEnv } from './context';
+import { actorOf } from './context';
 
 /** /v1/queues/:name/pause|resume (ops): a paused queue starts nothing and loses nothing. */
-export function queuesRouter(): Hono<AppEnv> {
+export function queuesRouter(d: { queues: QueueAdmin }): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
 
   const change = (paused: boolean) =>
@@ -16,9 +17,7 @@ export function queuesRouter(): Hono<AppEnv> {
           { path: 'name', message: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' },
         ]);
       }
-      const store = new QueuePauseStore(c.get('deps').database);
-      const actor = { principal: c.get('principal'), requestId: c.get('requestId') };
-      const state = paused ? await store.pause(name, actor) : await store.resume(name, actor);
+      const state = paused ? await d.queues.pause(name, actorOf(c)) : await d.queues.resume(name, actorOf(c));
       return c.json(state);
     });
   change(true);

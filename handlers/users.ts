@@ -4,6 +4,8 @@ import { ROLES } from '../lib/auth/roles';
 import { NotFoundError, ValidationError } from '../lib/errors';
 import { isUuid } from '../lib/ids';
 import { zodProblems } from '../lib/tasks/submission';
+import type { UserAdmin } from '../lib/auth/user-admin';
+import type { UserStore } from '../lib/auth/user-store';
 import type { AppEnv } from './context';
 import { readJsonBody } from './json-body';
 
@@ -31,32 +33,36 @@ function userId(id: string): string {
 }
 
 /** /v1/users: admins create users, list them, rotate their tokens and delete them. */
-export function usersRouter(): Hono<AppEnv> {
+export interface UsersRouterDeps {
+  users: UserStore;
+  userAdmin: UserAdmin;
+  maxBodyBytes: number;
+}
+
+export function usersRouter(d: UsersRouterDeps): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
 
   r.post('/', async (c) => {
-    const body = parseNewUser(await readJsonBody(c, c.get('deps').config.MAX_BODY_BYTES));
-    const created = await c
-      .get('services')
-      .userAdmin.create(
-        c.get('principal'),
-        { name: body.name, role: body.role, rateLimitRps: body.rateLimitRps ?? null },
-        c.get('requestId'),
-      );
+    const body = parseNewUser(await readJsonBody(c, d.maxBodyBytes));
+    const created = await d.userAdmin.create(
+      c.get('principal'),
+      { name: body.name, role: body.role, rateLimitRps: body.rateLimitRps ?? null },
+      c.get('requestId'),
+    );
     return c.json(created, 201);
   });
 
-  r.get('/', async (c) => c.json({ items: await c.get('services').users.list() }));
+  r.get('/', async (c) => c.json({ items: await d.users.list() }));
 
   r.post('/:id/token', async (c) => {
     const id = userId(c.req.param('id'));
-    const token = await c.get('services').userAdmin.rotateToken(c.get('principal'), id, c.get('requestId'));
+    const token = await d.userAdmin.rotateToken(c.get('principal'), id, c.get('requestId'));
     return c.json({ token });
   });
 
   r.delete('/:id', async (c) => {
     const id = userId(c.req.param('id'));
-    await c.get('services').userAdmin.revoke(c.get('principal'), id, c.get('requestId'));
+    await d.userAdmin.revoke(c.get('principal'), id, c.get('requestId'));
     return c.body(null, 204);
   });
 

@@ -1,7 +1,7 @@
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { Config } from '../lib/config';
 import type { Database } from '../lib/db/client';
-import { FailPoints } from '../lib/failpoints';
+import type { FailPoints } from '../lib/failpoints';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend } from '../lib/queue/queue-backend';
@@ -27,7 +27,6 @@ export type WorkerSettings = Pick<
   | 'SHUTDOWN_GRACE_MS'
   | 'RETRY_BASE_MS'
   | 'RETRY_MAX_MS'
-  | 'FAILPOINTS'
 >;
 
 export interface WorkerDeps {
@@ -45,6 +44,8 @@ export interface WorkerDeps {
   flow?: Flow;
   /** More components (e.g. the dead-letter alerter), started and stopped with the helpers. */
   components?: { start(): void; stop(): Promise<void> }[];
+  /** Test-only crash (or pause) points. */
+  failpoints?: FailPoints;
   random?: () => number;
 }
 
@@ -76,7 +77,7 @@ export class Worker {
       leaseMs: s.CLAIM_IDLE_MS,
       retry: { baseMs: s.RETRY_BASE_MS, maxMs: s.RETRY_MAX_MS },
       random: d.random,
-      failpoints: new FailPoints(d.settings.FAILPOINTS),
+      failpoints: d.failpoints,
       flow: d.flow,
       pausedQueues,
     });

@@ -2,8 +2,11 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Principal } from '../../lib/auth/roles';
 import { RateLimitedError, UnauthorizedError } from '../../lib/errors';
 import { lazyChild } from '../../lib/logger';
-import type { BucketDecision, BucketRule } from '../../lib/ratelimit/rate-limiter';
-import type { AppEnv } from '../context';
+import type { Authenticator } from '../../lib/auth/authenticator';
+import type { Metrics } from '../../lib/observability/metrics';
+import type { AccessGate } from '../../lib/ratelimit/admission';
+import type { BucketDecision, BucketRule, RateLimiter } from '../../lib/ratelimit/rate-limiter';
+import type { ApiSettings, AppEnv } from '../context';
 import { presentedToken } from './auth';
 import { clientAddress } from './client-address';
 import { rateLimitHeaders, setRateLimitHeaders, userRule } from './rate-limit';
@@ -20,10 +23,20 @@ import { rateLimitHeaders, setRateLimitHeaders, userRule } from './rate-limit';
  * For a token this process has cached, 1, the revocation mark and 3 are one Redis round trip
  * (admit-3.lua); otherwise the database says who the token is.
  */
-export function admission(): MiddlewareHandler<AppEnv> {
+export interface AdmissionDeps {
+  auth: Authenticator;
+  gate: AccessGate;
+  rateLimiter: RateLimiter;
+  metrics: Pick<Metrics, 'rateLimited'>;
+  settings: Pick<
+    ApiSettings,
+    'TRUST_PROXY' | 'AUTH_FAILURES_PER_MINUTE' | 'RATE_LIMIT_RPS' | 'RATE_LIMIT_BURST'
+  >;
+}
+
+export function admission(d: AdmissionDeps): MiddlewareHandler<AppEnv> {
+  const { auth, gate, rateLimiter, metrics, settings: config } = d;
   return async (c, next) => {
-    const { config, gate, rateLimiter, metrics } = c.get('deps');
-    const { auth } = c.get('services');
     const token = presentedToken((n) => c.req.header(n));
     const address = clientAddress(c, config.TRUST_PROXY);
     const addressKey = `authfail:${address}`;
@@ -59,7 +72,7 @@ export function admission(): MiddlewareHandler<AppEnv> {
     if (!principal) {
       principal = await auth.authenticate(token);
       if (!principal) {
-        await recordFailure(c, addressKey, addressRule, address);
+        await recordFailure(c, rateLimiter, addressKey, addressRule, address);
         throw new UnauthorizedError();
       }
       const rule = userRule(principal.rateLimitRps, config);
@@ -82,7 +95,7 @@ export function admission(): MiddlewareHandler<AppEnv> {
   };
 }
 
-function throttled(d: BucketDecision, metrics: AppEnv['Variables']['deps']['metrics']): RateLimitedError {
+function throttled(d: BucketDecision, metrics: AdmissionDeps['metrics']): RateLimitedError {
   metrics.rateLimited.inc();
   return new RateLimitedError(
     'Too many failed authentications from your address; try again later.',
@@ -94,11 +107,12 @@ function throttled(d: BucketDecision, metrics: AppEnv['Variables']['deps']['metr
 /** A 401 spends a token of the address's budget; its RateLimit-* then describe that budget. */
 async function recordFailure(
   c: Context<AppEnv>,
+  rateLimiter: RateLimiter,
   key: string,
   rule: BucketRule,
   address: string,
 ): Promise<void> {
-  const after = await c.get('deps').rateLimiter.take(key, rule, 1);
+  const after = await rateLimiter.take(key, rule, 1);
   setRateLimitHeaders(c, after);
   if (after.remaining === 0) {
     c.get('logger').warn({ address }, 'failed authentications exhausted; this address now gets 429');

@@ -3,8 +3,9 @@ import { matchedRoutes } from 'hono/route';
 import type { RouterRoute } from 'hono/types';
 import { hasRole } from '../../lib/auth/roles';
 import { ForbiddenError } from '../../lib/errors';
+import type { Role } from '../../lib/auth/roles';
 import type { AppEnv } from '../context';
-import { ROUTE_ROLES, routeKey } from '../route-roles';
+import { routeKey } from '../route-roles';
 
 /** The token from `X-API-Token`, or from `Authorization: Bearer`. */
 export function presentedToken(header: (name: string) => string | undefined): string | null {
@@ -16,19 +17,19 @@ export function presentedToken(header: (name: string) => string | undefined): st
 }
 
 /**
- * Enforces the minimum role from ROUTE_ROLES of every handler that may answer (after
+ * Enforces the minimum role from the route table of every handler that may answer (after
  * admission). Deny by default: a handler with no entry is refused to everyone, so a route
  * that escaped createApp's start-up check (an `all()` route, one added later) stays shut.
  * A request no handler matches goes on to the 404.
  */
-export function requireRouteRole(): MiddlewareHandler<AppEnv> {
+export function requireRouteRole(d: { roles: Readonly<Record<string, Role>> }): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const principal = c.get('principal');
     for (const route of handlersAhead(c)) {
       // Keyed by the method the handler was registered for, not c.req.method: Hono answers
       // HEAD by running the GET handler (c.req.method stays HEAD), so HEAD must meet GET's role.
       const key = routeKey(route.method, route.path);
-      const required = ROUTE_ROLES[key];
+      const required = d.roles[key];
       if (!required) {
         c.get('logger').error({ route: key }, 'route has no entry in ROUTE_ROLES; refused');
         throw new ForbiddenError('This route has no role assigned, so it is refused to every caller.');

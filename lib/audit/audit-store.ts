@@ -5,6 +5,12 @@ import type { Database } from '../db/client';
 import { newId } from '../ids';
 import { toDate } from '../tasks/task-row';
 
+/** Who makes a privileged change, under which request: what its audit entry names. */
+export interface Actor {
+  principal: Pick<Principal, 'id' | 'name'>;
+  requestId: string | null;
+}
+
 /** A privileged action to record: who did what to which target, under which request. */
 export interface AuditEntry {
   actor: Pick<Principal, 'id' | 'name'>;

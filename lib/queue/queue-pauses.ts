@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Principal } from '../auth/roles';
+import type { Actor } from '../audit/audit-store';
 import type { Database } from '../db/client';
 import { newId } from '../ids';
 import { toDateOrNull } from '../tasks/task-row';
@@ -9,11 +9,6 @@ export interface QueueState {
   paused: boolean;
   pausedAt: string | null;
   pausedBy: string | null;
-}
-
-interface Actor {
-  principal: Pick<Principal, 'id' | 'name'>;
-  requestId: string | null;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
-import type { Principal } from '../auth/roles';
+import type { Actor } from '../audit/audit-store';
 import type { Database } from '../db/client';
 import { newId } from '../ids';
 import type { TaskRecord } from './task';
@@ -13,11 +13,6 @@ export interface ReplayFilter {
   ids?: string[];
   type?: string;
   queue?: string;
-}
-
-interface Actor {
-  principal: Pick<Principal, 'id' | 'name'>;
-  requestId: string | null;
 }
 
 /** A dead task back to `queued`: a new run, attempts reset, a new live message seq. */

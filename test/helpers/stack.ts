@@ -1,15 +1,18 @@
 import type { Hono } from 'hono';
 import { expect } from 'vitest';
-import { buildServices, createApp } from '../../handlers/app';
-import type { AppEnv, Services } from '../../handlers/context';
-import { accessBackends } from '../../lib/auth/access-backends';
+import { buildApiServices } from '../../compose/api-services';
+import { buildWorker } from '../../compose/build-worker';
+import { builtinCatalog } from '../../compose/task-catalog';
+import { createApp } from '../../handlers/app';
+import type { ApiServices, AppEnv } from '../../handlers/context';
 import type { Role } from '../../lib/auth/roles';
-import { builtinCatalog } from '../../lib/catalog/builtin-catalog';
 import type { TaskTypeDefinition } from '../../lib/catalog/task-catalog';
 import type { Config } from '../../lib/config';
 import { testConfig } from '../../lib/config';
 import type { Database } from '../../lib/db/client';
 import { openPostgres } from '../../lib/db/client';
+import type { FailPoints } from '../../lib/failpoints';
+import { MemoryFlowGate } from '../../lib/flow/memory-flow-gate';
 import type { Logger } from '../../lib/logger';
 import { silentLogger } from '../../lib/logger';
 import { EventBus } from '../../lib/observability/event-bus';
@@ -20,17 +23,9 @@ import { MemoryQueue } from '../../lib/queue/memory-queue';
 import type { QueueBackend } from '../../lib/queue/queue-backend';
 import { RedisQueue } from '../../lib/queue/redis-queue';
 import type { TaskView } from '../../lib/tasks/task';
-import type { Executor } from '../../worker/executors/executor';
-import { addressPolicyFromConfig } from '../../lib/outbound/address-policy';
-import { SafeOutboundClient } from '../../lib/outbound/safe-outbound-client';
-import { CallbackDeliverer } from '../../worker/callback-deliverer';
 import type { CallbackDelivererOptions } from '../../worker/callback-deliverer';
-import { builtinExecutors } from '../../worker/executors';
-import { Worker } from '../../worker/worker';
-import { FlowLimits } from '../../lib/flow/flow-limits';
-import type { FlowGate } from '../../lib/flow/flow-limits';
-import { MemoryFlowGate } from '../../lib/flow/memory-flow-gate';
-import { RedisFlowGate } from '../../lib/flow/redis-flow-gate';
+import type { Executor } from '../../worker/executors/executor';
+import type { Worker } from '../../worker/worker';
 import { createTestPostgres, openTestPglite } from './databases';
 import type { TestPostgres } from './databases';
 import { deletePrefix, testPrefix, testRedis } from './redis';
@@ -52,6 +47,8 @@ export interface StackOptions {
    * receiver on 127.0.0.1.
    */
   callbacks?: CallbackDelivererOptions;
+  /** Pause points for every worker of the stack (see FailPoints.hooked). */
+  failpoints?: FailPoints;
 }
 
 /** The two backends suites run on both: everything in this process, and the real services. */
@@ -75,7 +72,7 @@ export interface Stack {
   queue: QueueBackend;
   events: TaskEvents;
   metrics: Metrics;
-  services: Services;
+  services: ApiServices;
   worker?: Worker;
   adminToken: string;
   /** Another worker on the same database and queue (stop it yourself, or let stop() do it). */
@@ -137,60 +134,60 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const metrics = createMetrics(undefined, false);
   attachTaskMetrics(events, metrics);
   const catalog = builtinCatalog(config);
-  const outbound = new SafeOutboundClient({ policy: addressPolicyFromConfig(config) });
-  const executors = builtinExecutors({ config, logger, outbound, feishu: null });
+  const executors = new Map<string, Executor>();
   for (const t of opts.types ?? []) {
     catalog.register(t.definition);
     executors.set(t.definition.type, t.executor);
   }
   const accessRedis = queueKind === 'redis' ? testRedis() : null;
   if (accessRedis) redisClients.push(accessRedis);
-  const access = accessBackends(accessRedis, prefix, logger);
-  const deps = { config, database, queue, catalog, metrics, events, logger, version: 'test', ...access };
-  const services = buildServices(deps);
-  const app = createApp(deps, services);
-  const workers: Worker[] = [];
+  const services = buildApiServices({ config, database, queue, accessRedis, catalog, events, logger });
+  const app = createApp({
+    settings: config,
+    services,
+    catalog,
+    metrics,
+    logger,
+    version: 'test',
+    readiness: { db: () => database.ping(), queue: () => queue.ping() },
+    info: { queueBackend: queue.kind, database: database.kind === 'pglite' ? 'embedded' : 'postgres' },
+  });
+  const workers: { worker: Worker; close: () => Promise<void> }[] = [];
   const queues: QueueBackend[] = [queue];
 
-  const sharedGate = new MemoryFlowGate();
+  // The memory queue's workers share one process, so they share its flow gate; on Redis each
+  // worker keeps its own client, as separate processes would.
+  const sharedGate = queueKind === 'memory' ? new MemoryFlowGate() : undefined;
   const addWorker = async (id: string, overrides: Partial<Record<keyof Config, string>> = {}) => {
     const q = newQueue();
     if (q !== queue) queues.push(q);
-    const workerConfig = testConfig({ ...settings, ...overrides });
-    const limits = new FlowLimits(workerConfig.FLOW_LIMITS);
-    let gate: FlowGate = sharedGate;
+    let redis: ReturnType<typeof testRedis> | undefined;
     if (queueKind === 'redis') {
-      const r = testRedis();
-      redisClients.push(r);
-      gate = new RedisFlowGate(r, prefix);
+      redis = testRedis();
+      redisClients.push(redis);
     }
-    const w = new Worker({
-      flow: limits.empty ? undefined : { limits, gate },
-      settings: workerConfig,
-      database,
-      queue: q,
-      catalog,
-      executors,
-      events,
-      logger,
-      workerId: id,
-      schedulerIntervalMs: 50,
-      components: opts.callbacks
-        ? [
-            new CallbackDeliverer({
-              ...opts.callbacks,
-              database,
-              outbound,
-              keys: services.signingKeys,
-              logger,
-              workerId: id,
-            }),
-          ]
-        : [],
-    });
-    await w.start();
-    workers.push(w);
-    return w;
+    const built = buildWorker(
+      {
+        redis,
+        config: testConfig({ ...settings, ...overrides }),
+        database,
+        queue: q,
+        catalog,
+        events,
+        logger,
+      },
+      {
+        workerId: id,
+        executors,
+        callbacks: opts.callbacks ?? false,
+        flowGate: sharedGate,
+        schedulerIntervalMs: 50,
+        failpoints: opts.failpoints,
+      },
+    );
+    await built.worker.start();
+    workers.push(built);
+    return built.worker;
   };
 
   const worker = opts.worker === false ? undefined : await addWorker('worker-1');
@@ -242,7 +239,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       );
     },
     async stop() {
-      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(workers.map((w) => w.worker.stop()));
+      await Promise.all(workers.map((w) => w.close()));
       await Promise.all(queues.map((q) => q.close()));
       if (queueKind === 'redis') {
         const r = testRedis();
@@ -250,7 +248,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         r.disconnect();
       }
       for (const c of redisClients) c.disconnect();
-      await outbound.close();
       await database.close();
       await pgHandle?.drop();
     },

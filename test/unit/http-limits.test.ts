@@ -6,8 +6,8 @@ import type { Server } from 'node:http';
 import type { ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HTTP_LIMITS, listenHttp } from '../../lib/http-server';
-import type { RunningServer } from '../../handlers/main';
-import { startServer } from '../../handlers/main';
+import type { RunningServer } from '../../compose/serve';
+import { startServer } from '../../compose/serve';
 import { testConfig } from '../../lib/config';
 import { silentLogger } from '../../lib/logger';
 

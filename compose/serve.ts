@@ -1,22 +1,21 @@
 import type { ServerType } from '@hono/node-server';
 import type { Server } from 'node:http';
-import { accessBackends } from '../lib/auth/access-backends';
-import { builtinCatalog } from '../lib/catalog/builtin-catalog';
+import { createApp } from '../handlers/app';
 import type { Config } from '../lib/config';
 import { openDatabase } from '../lib/db/open';
+import { listenHttp } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
 import { EventBus } from '../lib/observability/event-bus';
 import { attachQueueGauges, attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
 import { openQueue, openRedis } from '../lib/queue/open-queue';
 import { onShutdownSignals } from '../lib/shutdown';
-import { TaskStore } from '../lib/tasks/task-store';
 import { VERSION } from '../lib/version';
-import { buildWorker } from '../worker/build-worker';
-import type { BuiltWorker } from '../worker/build-worker';
+import { buildApiServices } from './api-services';
 import { bootstrapAdmin } from './bootstrap-admin';
-import { buildServices, createApp } from './app';
-import { listenHttp } from '../lib/http-server';
+import { buildWorker } from './build-worker';
+import type { BuiltWorker } from './build-worker';
+import { builtinCatalog } from './task-catalog';
 
 /** A running API (and, with the memory queue, its in-process worker). */
 export interface RunningServer {
@@ -31,20 +30,26 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const events = new EventBus<TaskEventMap>(logger);
   const metrics = createMetrics();
   attachTaskMetrics(events, metrics);
-  const tasks = new TaskStore(database);
-  attachQueueGauges(metrics, queue, async () => {
-    const rows = await tasks.countByQueueAndStatus(['dead']);
-    return rows.reduce((n, r) => n + r.n, 0);
-  });
   const catalog = builtinCatalog(config);
   // Rate limits and revocation marks go through Redis whenever replicas may be many; their
   // own connection keeps the limiter's one call per request out of the queue's way.
   const accessRedis =
     config.QUEUE_BACKEND === 'redis' ? openRedis(config.REDIS_URL, logger, 'api-access') : null;
-  const access = accessBackends(accessRedis, config.REDIS_PREFIX, logger);
-  const deps = { config, database, queue, catalog, metrics, events, logger, version: VERSION, ...access };
-  const services = buildServices(deps);
-  const app = createApp(deps, services);
+  const services = buildApiServices({ config, database, queue, accessRedis, catalog, events, logger });
+  attachQueueGauges(metrics, queue, async () => {
+    const rows = await services.tasks.countByQueueAndStatus(['dead']);
+    return rows.reduce((n, r) => n + r.n, 0);
+  });
+  const app = createApp({
+    settings: config,
+    services,
+    catalog,
+    metrics,
+    logger,
+    version: VERSION,
+    readiness: { db: () => database.ping(), queue: () => queue.ping() },
+    info: { queueBackend: queue.kind, database: database.kind === 'pglite' ? 'embedded' : 'postgres' },
+  });
 
   if (database.kind === 'pglite') await bootstrapAdmin(services.users, logger);
 
@@ -91,7 +96,8 @@ export async function runServe(config: Config, logger: Logger): Promise<void> {
   onShutdownSignals(logger, () => running.stop());
 }
 
-async function closeServer(server: ServerType, graceMs: number): Promise<void> {
+/** Stops accepting connections; lets requests in flight finish for up to `graceMs`. */
+export async function closeServer(server: ServerType, graceMs: number): Promise<void> {
   const http = server as Server;
   const closed = new Promise<void>((resolve) => http.close(() => resolve()));
   http.closeIdleConnections?.();

@@ -1,18 +1,14 @@
-import type { ServerType } from '@hono/node-server';
-import { listenHttp } from '../lib/http-server';
-import { Hono } from 'hono';
-import type { Server } from 'node:http';
-import { builtinCatalog } from '../lib/catalog/builtin-catalog';
 import type { Config } from '../lib/config';
 import { openDatabase } from '../lib/db/open';
 import type { Logger } from '../lib/logger';
 import { EventBus } from '../lib/observability/event-bus';
 import { attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
-import type { Metrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
 import { openQueue } from '../lib/queue/open-queue';
 import { onShutdownSignals } from '../lib/shutdown';
 import { buildWorker } from './build-worker';
+import { startMetricsServer } from './metrics-server';
+import { builtinCatalog } from './task-catalog';
 
 export interface RunningWorker {
   metricsPort: number;
@@ -42,24 +38,19 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     logger,
   });
   await worker.start();
-  const server = await metricsServer(metrics, config.WORKER_METRICS_PORT, config.SERVER_HOST);
-  const address = server.address();
-  const metricsPort = typeof address === 'object' && address ? address.port : config.WORKER_METRICS_PORT;
-  logger.info({ metricsPort }, 'worker metrics listening');
+  const server = await startMetricsServer({ metrics, config, logger });
+  logger.info({ metricsPort: server.port }, 'worker metrics listening');
 
   let stopping: Promise<void> | undefined;
   return {
-    metricsPort,
+    metricsPort: server.port,
     stop() {
       // Shutdown order: the worker (stop reading, finish in flight within SHUTDOWN_GRACE_MS,
       // stop its helpers), then the metrics server, then the queue's Redis connections and
       // the database pool, last because the worker writes outcomes until it stops.
       stopping ??= (async () => {
         await worker.stop();
-        await new Promise<void>((resolve) => {
-          (server as Server).close(() => resolve());
-          (server as Server).closeAllConnections();
-        });
+        await server.close();
         await closeWorkerClients();
         await closeQueue();
         await database.close();
@@ -73,13 +64,4 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 export async function runWorker(config: Config, logger: Logger): Promise<void> {
   const running = await startWorker(config, logger);
   onShutdownSignals(logger, () => running.stop());
-}
-
-function metricsServer(metrics: Metrics, port: number, hostname: string): Promise<ServerType> {
-  const app = new Hono();
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/metrics', async (c) =>
-    c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
-  );
-  return listenHttp((req) => app.fetch(req), hostname, port);
 }

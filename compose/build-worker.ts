@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { TaskCatalog } from '../lib/catalog/task-catalog';
+import type { Config } from '../lib/config';
+import type { Database } from '../lib/db/client';
+import { FailPoints } from '../lib/failpoints';
+import { FeishuClient } from '../lib/feishu/feishu-client';
+import { FlowLimits } from '../lib/flow/flow-limits';
+import type { FlowGate } from '../lib/flow/flow-limits';
+import { MemoryFlowGate } from '../lib/flow/memory-flow-gate';
+import { RedisFlowGate } from '../lib/flow/redis-flow-gate';
+import type { Logger } from '../lib/logger';
+import type { TaskEvents } from '../lib/observability/task-events';
+import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
+import { SafeOutboundClient } from '../lib/outbound/safe-outbound-client';
+import type { QueueBackend } from '../lib/queue/queue-backend';
+import { signingKeyStore } from '../lib/signing/key-store';
+import { CallbackDeliverer } from '../worker/callback-deliverer';
+import type { CallbackDelivererOptions } from '../worker/callback-deliverer';
+import { DeadLetterAlerter } from '../worker/dead-letter-alerter';
+import { builtinExecutors } from '../worker/executors';
+import type { Executor } from '../worker/executors/executor';
+import { Worker } from '../worker/worker';
+
+/** A name unique to this process: the consumer name in Redis and the lease owner in the database. */
+export function workerIdFor(config: Config): string {
+  return config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+export interface WorkerClients {
+  /** The queue's Redis client when QUEUE_BACKEND=redis (flow limits are kept there). */
+  redis?: Redis;
+  config: Config;
+  database: Database;
+  queue: QueueBackend;
+  catalog: TaskCatalog;
+  events: TaskEvents;
+  logger: Logger;
+}
+
+/** What a test (or an embedding) may change about a worker; production passes none. */
+export interface WorkerOverrides {
+  workerId?: string;
+  /** Executors of task types added to the catalog for a test. */
+  executors?: ReadonlyMap<string, Executor>;
+  /** The callback deliverer's limits; `false`: no deliverer. */
+  callbacks?: CallbackDelivererOptions | false;
+  /** Shares one flow gate between in-process workers of the memory queue. */
+  flowGate?: FlowGate;
+  schedulerIntervalMs?: number;
+  failpoints?: FailPoints;
+  random?: () => number;
+}
+
+export interface BuiltWorker {
+  worker: Worker;
+  workerId: string;
+  /** Closes the clients built here (outbound HTTP); call after worker.stop(). */
+  close: () => Promise<void>;
+}
+
+/**
+ * The only place a worker is built: every built-in executor, its outbound HTTP client, the
+ * callback deliverer and, when a Feishu bot is configured, the dead-letter alerter.
+ */
+export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWorker {
+  const { config, logger } = p;
+  const outbound = new SafeOutboundClient({ policy: addressPolicyFromConfig(config) });
+  const feishu = config.FEISHU_WEBHOOK_URL
+    ? new FeishuClient({ webhookUrl: config.FEISHU_WEBHOOK_URL, secret: config.FEISHU_SECRET, outbound })
+    : null;
+  const workerId = o.workerId ?? workerIdFor(config);
+  const components: { start(): void; stop(): Promise<void> }[] = [];
+  if (o.callbacks !== false) {
+    // Signed completion callbacks go out through the same outbound client (and SSRF policy).
+    components.push(
+      new CallbackDeliverer({
+        ...o.callbacks,
+        database: p.database,
+        outbound,
+        keys: signingKeyStore(config, p.database),
+        logger,
+        workerId,
+      }),
+    );
+  }
+  if (feishu) components.push(new DeadLetterAlerter({ events: p.events, sender: feishu, logger }));
+  const executors = builtinExecutors({ config, logger, outbound, feishu });
+  for (const [type, executor] of o.executors ?? []) executors.set(type, executor);
+  const worker = new Worker({
+    settings: config,
+    database: p.database,
+    queue: p.queue,
+    catalog: p.catalog,
+    executors,
+    events: p.events,
+    logger,
+    workerId,
+    flow: flowFor(p, o.flowGate),
+    components,
+    schedulerIntervalMs: o.schedulerIntervalMs,
+    failpoints: o.failpoints ?? new FailPoints(config.FAILPOINTS),
+    random: o.random,
+  });
+  return { worker, workerId, close: () => outbound.close() };
+}
+
+/** FLOW_LIMITS and the gate that enforces them: in Redis (shared by all workers) or in memory. */
+function flowFor(p: WorkerClients, shared?: FlowGate): { limits: FlowLimits; gate: FlowGate } | undefined {
+  const limits = new FlowLimits(p.config.FLOW_LIMITS);
+  if (limits.empty) return undefined;
+  const gate = shared ?? (p.redis ? new RedisFlowGate(p.redis, p.config.REDIS_PREFIX) : new MemoryFlowGate());
+  return { limits, gate };
+}

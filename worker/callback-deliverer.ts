@@ -14,6 +14,7 @@ import type { SigningKeyStore } from '../lib/signing/key-store';
 import type { SigningKey } from '../lib/signing/keys';
 import { VERSION } from '../lib/version';
 import { retryAfterMs } from './executors/http';
+import { backoffDelay } from '../lib/backoff';
 import { PeriodicComponent } from './periodic';
 
 /** Limits of delivery; the defaults are documented in the README ("Callbacks"). */
@@ -57,8 +58,7 @@ export function callbackRetryDelay(
   maxMs: number,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(tries - 1, 0), 40));
-  return Math.floor(ceiling / 2 + (random() * ceiling) / 2);
+  return backoffDelay(tries, { baseMs, maxMs, jitter: 'equal' }, random);
 }
 
 type TryOutcome =

@@ -2,7 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
+import { backoffDelay } from '../lib/backoff';
 import type { AbortReason, AttemptRunner, RunningAttempt } from './attempt-runner';
+
+/** Waits between failed reads (Redis down): 200 ms doubling to 5 s. */
+const READ_BACKOFF = { baseMs: 200, maxMs: 5000, jitter: 'none' } as const;
 
 export interface ConsumerDeps {
   queue: QueueBackend;
@@ -163,7 +167,7 @@ export class Consumer {
         failures = 0;
       } catch (err) {
         failures++;
-        const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+        const delay = backoffDelay(failures, READ_BACKOFF);
         this.d.logger.warn({ err, retryInMs: delay }, 'reading the queue failed');
         await sleep(delay, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
       }

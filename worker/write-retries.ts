@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTransientDbError } from '../lib/db/transient-errors';
+import { backoffDelay } from '../lib/backoff';
 import type { Logger } from '../lib/logger';
+
+/** Waits between tries of a write while the database is unreachable: 50 ms doubling to 2 s. */
+const WRITE_BACKOFF = { baseMs: 50, maxMs: 2000, jitter: 'none' } as const;
 
 /**
  * Retries a database write while the database is unreachable, with capped exponential
@@ -21,7 +25,7 @@ export async function withWriteRetries<T>(
       return await write();
     } catch (err) {
       if (!isTransientDbError(err) || Date.now() >= deadline) throw err;
-      const delay = Math.min(2000, 50 * 2 ** attempt);
+      const delay = backoffDelay(attempt + 1, WRITE_BACKOFF);
       logger.warn({ err, retryInMs: delay }, 'database write failed; retrying');
       await sleep(delay, undefined, { signal }).catch(() => undefined);
     }

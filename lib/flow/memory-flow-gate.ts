@@ -1,10 +1,12 @@
+import type { BucketState } from '../ratelimit/token-bucket';
+import { takeToken } from '../ratelimit/token-bucket';
 import type { FlowGate, FlowRule } from './flow-limits';
 import { burstOf } from './flow-limits';
 
 /** The same flow limits in one process, for the memory queue. The clock is injectable. */
 export class MemoryFlowGate implements FlowGate {
   private readonly slots = new Map<string, Map<string, number>>();
-  private readonly buckets = new Map<string, { tokens: number; ts: number }>();
+  private readonly buckets = new Map<string, BucketState>();
 
   constructor(private readonly clock: () => number = Date.now) {}
 
@@ -15,24 +17,22 @@ export class MemoryFlowGate implements FlowGate {
   ): Promise<{ waitMs: number; now: number }> {
     const now = this.clock();
     let wait = 0;
-    const refilled = new Map<string, number>();
     for (const r of rules) {
-      if (r.concurrency !== undefined) {
-        const held = this.held(r.scope, now);
-        if (!held.has(holder) && held.size >= r.concurrency) wait = Math.max(wait, 200);
+      if (r.concurrency !== undefined && this.held(r.scope, now).size >= r.concurrency) {
+        wait = Math.max(wait, 200);
       }
       if (r.ratePerSecond !== undefined) {
-        const b = this.buckets.get(r.scope) ?? { tokens: burstOf(r), ts: now };
-        const tokens = Math.min(burstOf(r), b.tokens + (Math.max(0, now - b.ts) * r.ratePerSecond) / 1000);
-        refilled.set(r.scope, tokens);
-        if (tokens < 1) wait = Math.max(wait, Math.ceil(((1 - tokens) * 1000) / r.ratePerSecond));
+        const look = takeToken(this.buckets.get(r.scope), now, bucketRule(r), 0).decision;
+        if (!look.allowed) wait = Math.max(wait, look.retryAfterMs);
       }
     }
     if (wait > 0) return Promise.resolve({ waitMs: wait, now });
     for (const r of rules) {
       if (r.concurrency !== undefined) this.held(r.scope, now).set(holder, now + leaseMs);
-      if (r.ratePerSecond !== undefined)
-        this.buckets.set(r.scope, { tokens: refilled.get(r.scope)! - 1, ts: now });
+      if (r.ratePerSecond !== undefined) {
+        const { next } = takeToken(this.buckets.get(r.scope), now, bucketRule(r), 1);
+        if (next) this.buckets.set(r.scope, next);
+      }
     }
     return Promise.resolve({ waitMs: 0, now });
   }
@@ -48,10 +48,8 @@ export class MemoryFlowGate implements FlowGate {
   ): Promise<void> {
     const now = this.clock();
     for (const h of holders) {
-      for (const r of h.rules) {
-        const held = this.slots.get(r.scope);
-        if (held?.has(h.holder)) held.set(h.holder, now + leaseMs);
-      }
+      for (const r of h.rules)
+        if (r.concurrency !== undefined) this.held(r.scope, now).set(h.holder, now + leaseMs);
     }
     return Promise.resolve();
   }
@@ -63,4 +61,8 @@ export class MemoryFlowGate implements FlowGate {
     for (const [holder, until] of held) if (until <= now) held.delete(holder);
     return held;
   }
+}
+
+function bucketRule(r: FlowRule): { rate: number; burst: number } {
+  return { rate: r.ratePerSecond!, burst: burstOf(r) };
 }

@@ -1,14 +1,19 @@
 import type { Redis } from 'ioredis';
+import { defineLuaScripts, luaScript } from '../redis/lua-scripts';
+import type { ScriptCall } from '../redis/lua-scripts';
 import acquireLua from './scripts/acquire-flow-n.lua?raw';
 import refreshLua from './scripts/refresh-flow-n.lua?raw';
 import releaseLua from './scripts/release-flow-n.lua?raw';
 import type { FlowGate, FlowRule } from './flow-limits';
 import { burstOf } from './flow-limits';
 
-type Runner = Record<
-  'procFlowAcquire' | 'procFlowRelease' | 'procFlowRefresh',
-  (...a: (string | number)[]) => Promise<unknown>
->;
+const FLOW_SCRIPTS = [
+  luaScript('acquire-flow-n.lua', acquireLua),
+  luaScript('refresh-flow-n.lua', refreshLua),
+  luaScript('release-flow-n.lua', releaseLua),
+] as const;
+
+type Runner = Record<(typeof FLOW_SCRIPTS)[number]['command'], ScriptCall>;
 
 /** Flow limits enforced in Redis, shared by every worker (keys under the `{prefix}` tag). */
 export class RedisFlowGate implements FlowGate {
@@ -17,10 +22,7 @@ export class RedisFlowGate implements FlowGate {
 
   constructor(redis: Redis, prefix: string) {
     this.tag = `{${prefix}}`;
-    redis.defineCommand('procFlowAcquire', { lua: acquireLua });
-    redis.defineCommand('procFlowRelease', { lua: releaseLua });
-    redis.defineCommand('procFlowRefresh', { lua: refreshLua });
-    this.scripts = redis as unknown as Runner;
+    this.scripts = defineLuaScripts(redis, FLOW_SCRIPTS);
   }
 
   async acquire(
@@ -41,7 +43,7 @@ export class RedisFlowGate implements FlowGate {
       }
     }
     if (keys.length === 0) return { waitMs: 0, now: Date.now() };
-    const [waitMs, now] = (await this.scripts.procFlowAcquire(keys.length, ...keys, ...args)) as [
+    const [waitMs, now] = (await this.scripts.procAcquireFlow(keys.length, ...keys, ...args)) as [
       number,
       number,
     ];
@@ -50,7 +52,7 @@ export class RedisFlowGate implements FlowGate {
 
   async release(holder: string, rules: readonly FlowRule[]): Promise<void> {
     const keys = rules.filter((r) => r.concurrency !== undefined).map((r) => this.concurrencyKey(r));
-    if (keys.length > 0) await this.scripts.procFlowRelease(keys.length, ...keys, holder);
+    if (keys.length > 0) await this.scripts.procReleaseFlow(keys.length, ...keys, holder);
   }
 
   async refresh(
@@ -66,7 +68,7 @@ export class RedisFlowGate implements FlowGate {
         who.push(h.holder);
       }
     }
-    if (keys.length > 0) await this.scripts.procFlowRefresh(keys.length, ...keys, leaseMs, ...who);
+    if (keys.length > 0) await this.scripts.procRefreshFlow(keys.length, ...keys, leaseMs, ...who);
   }
 
   private concurrencyKey(r: FlowRule): string {

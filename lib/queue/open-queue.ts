@@ -1,6 +1,10 @@
 import { Redis } from 'ioredis';
 import type { Config } from '../config';
+import { backoffDelay } from '../backoff';
 import type { Logger } from '../logger';
+
+/** Waits between reconnects to Redis: 100 ms doubling to 2 s. */
+const RECONNECT_BACKOFF = { baseMs: 100, maxMs: 2000, jitter: 'none' } as const;
 import { MemoryQueue } from './memory-queue';
 import type { QueueBackend } from './queue-backend';
 import { RedisQueue } from './redis-queue';
@@ -13,7 +17,7 @@ export function openRedis(url: string, logger: Logger, name: string): Redis {
     // instead of queueing them without bound.
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
-    retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
+    retryStrategy: (times) => backoffDelay(times, RECONNECT_BACKOFF),
     // No auto-pipelining: it holds every command until the next turn of the event loop
     // (+0.45 ms a round trip here), which sequential calls on a request's path pay each time.
     // Where batching pays, it is explicit (coalesced acks, enqueues, claims).

@@ -5,11 +5,13 @@ import { Coalescer } from '../batch/coalescer';
 import { redisKeys } from './keys';
 import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
 import { ACTIVE_CONSUMER_MS, CONSUMER_GROUP } from './queue-backend';
+import { defineLuaScripts } from '../redis/lua-scripts';
+import type { ScriptCall } from '../redis/lua-scripts';
 import type { QueueScriptName } from './scripts';
-import { queueScripts } from './scripts';
+import { QUEUE_SCRIPTS } from './scripts';
 
 type ScriptArg = string | number;
-type ScriptRunner = Record<QueueScriptName, (...args: ScriptArg[]) => Promise<unknown>>;
+type ScriptRunner = Record<QueueScriptName, ScriptCall>;
 
 export interface RedisQueueOptions {
   prefix: string;
@@ -38,10 +40,7 @@ export class RedisQueue implements QueueBackend {
     private readonly options: RedisQueueOptions,
   ) {
     this.keys = redisKeys(options.prefix);
-    for (const [name, s] of Object.entries(queueScripts)) {
-      redis.defineCommand(name, s.keys >= 0 ? { lua: s.lua, numberOfKeys: s.keys } : { lua: s.lua });
-    }
-    this.scripts = redis as unknown as ScriptRunner;
+    this.scripts = defineLuaScripts(redis, QUEUE_SCRIPTS);
   }
 
   /**

@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis';
 import type { TokenRevocations } from '../auth/token-revocations';
 import type { Logger } from '../logger';
 import { withTimeout } from '../with-timeout';
-import admitLua from './admit-3.lua?raw';
-import bucketLua from './bucket.include.lua?raw';
+import { defineLuaScripts, luaScript } from '../redis/lua-scripts';
+import admitLua from './scripts/admit-3.lua?raw';
 import type { MemoryRateLimiter } from './memory-rate-limiter';
 import type { BucketDecision, BucketRule } from './rate-limiter';
 
@@ -59,10 +59,8 @@ export class RedisAccessGate implements AccessGate {
     private readonly logger: Logger,
     private readonly timeoutMs = 500,
   ) {
-    redis.defineCommand('procAdmit', { numberOfKeys: 3, lua: `${bucketLua}\n${admitLua}` });
-    this.run = (
-      redis as unknown as { procAdmit: (...a: (string | number)[]) => Promise<number[]> }
-    ).procAdmit.bind(redis);
+    const { procAdmit } = defineLuaScripts(redis, [luaScript('admit-3.lua', admitLua)]);
+    this.run = procAdmit.bind(redis) as (...args: (string | number)[]) => Promise<number[]>;
   }
 
   async admit(req: AdmissionRequest): Promise<Admission> {

@@ -3,8 +3,8 @@ import type { Logger } from '../logger';
 import { withTimeout } from '../with-timeout';
 import { MemoryRateLimiter } from './memory-rate-limiter';
 import type { BucketDecision, BucketRule, RateLimiter } from './rate-limiter';
-import bucketLua from './bucket.include.lua?raw';
-import takeTokenLua from './take-token-1.lua?raw';
+import { defineLuaScripts, luaScript } from '../redis/lua-scripts';
+import takeTokenLua from './scripts/take-token-1.lua?raw';
 
 type TakeToken = (key: string, rate: number, burst: number, cost: number) => Promise<number[]>;
 
@@ -35,8 +35,8 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly options: RedisRateLimiterOptions,
     private readonly logger: Logger,
   ) {
-    redis.defineCommand('procTakeToken', { numberOfKeys: 1, lua: `${bucketLua}\n${takeTokenLua}` });
-    this.run = (redis as unknown as { procTakeToken: TakeToken }).procTakeToken.bind(redis);
+    const { procTakeToken } = defineLuaScripts(redis, [luaScript('take-token-1.lua', takeTokenLua)]);
+    this.run = procTakeToken.bind(redis) as TakeToken;
     this.timeoutMs = options.timeoutMs ?? 500;
   }
 

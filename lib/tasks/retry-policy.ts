@@ -1,3 +1,4 @@
+import { backoffDelay } from '../backoff';
 import type { TaskError } from './task';
 
 export interface RetrySettings {
@@ -5,13 +6,9 @@ export interface RetrySettings {
   maxMs: number;
 }
 
-/**
- * Exponential backoff with full jitter: a uniform delay in [0, min(max, base·2^(attempt-1))].
- * Full jitter spreads a burst of failures instead of retrying them in lockstep.
- */
-export function backoffDelay(attempt: number, s: RetrySettings, random: () => number = Math.random): number {
-  const ceiling = Math.min(s.maxMs, s.baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 40));
-  return Math.floor(random() * ceiling);
+/** The wait before the retry of a failed attempt: exponential with full jitter (lib/backoff.ts). */
+export function retryDelay(attempt: number, s: RetrySettings, random: () => number = Math.random): number {
+  return backoffDelay(attempt, { ...s, jitter: 'full' }, random);
 }
 
 /** The longest an upstream's Retry-After is honoured: a day. */
@@ -35,6 +32,6 @@ export function decideFailure(
     case error.retryAfterMs !== undefined:
       return { kind: 'retry', delayMs: Math.min(Math.max(0, error.retryAfterMs), MAX_RETRY_AFTER_MS) };
     default:
-      return { kind: 'retry', delayMs: backoffDelay(attempts, s, random) };
+      return { kind: 'retry', delayMs: retryDelay(attempts, s, random) };
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, decideFailure } from '../../lib/tasks/retry-policy';
+import { decideFailure, retryDelay } from '../../lib/tasks/retry-policy';
 
 const settings = { baseMs: 100, maxMs: 5000 };
 const retryable = { message: 'x', code: 'error', retryable: true };
@@ -10,15 +10,15 @@ describe('retry policy', () => {
     const random = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
     for (let attempt = 1; attempt <= 12; attempt++) {
       const ceiling = Math.min(5000, 100 * 2 ** (attempt - 1));
-      const delays = Array.from({ length: 500 }, () => backoffDelay(attempt, settings, random));
+      const delays = Array.from({ length: 500 }, () => retryDelay(attempt, settings, random));
       expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
       expect(Math.max(...delays)).toBeLessThan(ceiling);
       // Full jitter uses the whole band, not a sliver of it.
       expect(Math.max(...delays)).toBeGreaterThan(ceiling * 0.8);
       expect(Math.min(...delays)).toBeLessThan(ceiling * 0.2);
     }
-    expect(backoffDelay(1, settings, () => 0.999999)).toBe(99);
-    expect(backoffDelay(40, settings, () => 0.999999)).toBe(4999);
+    expect(retryDelay(1, settings, () => 0.999999)).toBe(99);
+    expect(retryDelay(40, settings, () => 0.999999)).toBe(4999);
   });
 
   it('decides in one place: non-retryable dies, exhausted dies, Retry-After is honoured', () => {

@@ -10,14 +10,12 @@
   ARGV[2+3i], ARGV[3+3i], ARGV[4+3i] entry id, task id and seq of message i
   Returns: number of entries acknowledged
 ]]
+--#include index-entry
 local acked = 0
 for i = 2, #ARGV, 3 do
   local id, taskId, seq = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   acked = acked + redis.call('XACK', KEYS[1], ARGV[1], id)
   redis.call('XDEL', KEYS[1], id)
-  local held = redis.call('HGET', KEYS[2], taskId)
-  if held and tonumber(string.match(held, '^(%d+)|')) == seq then
-    redis.call('HDEL', KEYS[2], taskId)
-  end
+  forgetIfHeldAtMost(KEYS[2], taskId, seq)
 end
 return acked

@@ -13,13 +13,11 @@
   ARGV[6] type, ARGV[7] queue, ARGV[8] payload (JSON), ARGV[9] error (JSON), ARGV[10] attempts
   Returns: the id of the dead-letter entry
 ]]
+--#include index-entry
 if ARGV[2] ~= '' then
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
   redis.call('XDEL', KEYS[1], ARGV[2])
 end
-local held = redis.call('HGET', KEYS[2], ARGV[3])
-if held and tonumber(string.match(held, '^(%d+)|')) <= tonumber(ARGV[4]) then
-  redis.call('HDEL', KEYS[2], ARGV[3])
-end
+forgetIfHeldAtMost(KEYS[2], ARGV[3], tonumber(ARGV[4]))
 return redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'task', ARGV[3], 'type', ARGV[6], 'queue', ARGV[7],
   'payload', ARGV[8], 'error', ARGV[9], 'attempts', ARGV[10])

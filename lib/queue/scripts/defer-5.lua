@@ -18,6 +18,7 @@
   ARGV[8] due time in ms since epoch
   Returns: 1 back in the stream, 2 delayed, 0 ignored (seq not newer; the message is acked anyway)
 ]]
+--#include add-task
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return addTask(KEYS[5], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6],

@@ -13,6 +13,7 @@
   ARGV[4+4i], ARGV[5+4i], ARGV[6+4i], ARGV[7+4i] task id, seq, type and due time (ms, 0 for now)
   Returns: how many tasks were added (to the stream or the delayed set)
 ]]
+--#include add-task
 local added = 0
 for i = 4, #ARGV, 4 do
   local r = addTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[i], tonumber(ARGV[i + 1]), ARGV[2], ARGV[3],

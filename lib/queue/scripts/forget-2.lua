@@ -8,10 +8,7 @@
   ARGV[2] seq the database holds for the task
   Returns: 1 if the task was known, 0 if not
 ]]
-local held = redis.call('HGET', KEYS[2], ARGV[1])
+--#include index-entry
 redis.call('ZREM', KEYS[1], ARGV[1])
-if held and tonumber(string.match(held, '^(%d+)|')) <= tonumber(ARGV[2]) then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  return 1
-end
+if forgetIfHeldAtMost(KEYS[2], ARGV[1], tonumber(ARGV[2])) then return 1 end
 return 0

@@ -11,16 +11,16 @@
   ARGV[2] maximum number of tasks to move
   Returns: the ids of the moved tasks
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+--#include redis-now-ms
+--#include index-entry
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', redisNowMs(), 'LIMIT', 0, tonumber(ARGV[2]))
 local streams = { high = KEYS[3], normal = KEYS[4], low = KEYS[5] }
 local moved = {}
 for _, taskId in ipairs(due) do
   redis.call('ZREM', KEYS[1], taskId)
   local held = redis.call('HGET', KEYS[2], taskId)
   if held then
-    local seq, priority, taskType = string.match(held, '^(%d+)|[^|]*|(%a+)|?(.*)$')
+    local seq, _, priority, taskType = parseEntry(held)
     local stream = priority and streams[priority]
     if stream then
       if redis.call('EXISTS', stream) == 0 then

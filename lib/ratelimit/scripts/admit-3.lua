@@ -11,6 +11,7 @@
   Returns: {addressAllowed, addressRemaining, addressRetryMs, addressResetMs, revoked (1 or 0),
             userAllowed, userRemaining, userRetryMs, userResetMs} (user fields -1 when not taken)
 ]]
+--#include bucket
 local now = redisNowMs()
 
 local a1, a2, a3, a4 = bucket(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0, now)

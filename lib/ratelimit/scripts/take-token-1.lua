@@ -8,6 +8,7 @@
   Returns: {allowed (1 or 0), whole tokens left, ms until one token when refused (else 0),
             ms until the bucket is full}
 ]]
+--#include bucket
 local allowed, left, retry, full = bucket(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
   redisNowMs())
 return {allowed, left, retry, full}

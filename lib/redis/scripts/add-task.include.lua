@@ -1,6 +1,6 @@
 --[[
-  Shared by enqueue-batch-4 and defer-5 (prepended to them): adds a task under a seq.
-  Index values are "seq|queue|priority|type"; stream entries carry t (task id), s (seq), y (type).
+  Shared by enqueue-batch-4 and defer-5: adds a task under a seq.
+  Stream entries carry t (task id), s (seq), y (type).
   Invariant: the index holds, per task, the seq of its one live message. An entry whose seq
   is not greater than the held one is ignored, so enqueueing is idempotent and a stale
   producer (an API that stalled between commit and XADD) cannot add a second live message.
@@ -9,25 +9,21 @@
   and the clock are looked at once per run, not once per task of a batch.
   Returns 1 added to the stream, 2 added to the delayed set, 0 ignored.
 ]]
+--#include redis-now-ms
+--#include index-entry
 local registered = {}
 local nowMs = nil
 
 local function addTask(stream, delayed, index, queues, group, taskId, seq, queue, priority, taskType, due)
-  local held = redis.call('HGET', index, taskId)
-  if held then
-    local heldSeq = tonumber(string.match(held, '^(%d+)|'))
-    if heldSeq and heldSeq >= seq then return 0 end
-  end
-  redis.call('HSET', index, taskId, seq .. '|' .. queue .. '|' .. priority .. '|' .. taskType)
+  local held = heldSeq(index, taskId)
+  if held and held >= seq then return 0 end
+  redis.call('HSET', index, taskId, formatEntry(seq, queue, priority, taskType))
   if not registered[queue] then
     redis.call('SADD', queues, queue)
     registered[queue] = true
   end
   if due > 0 then
-    if not nowMs then
-      local t = redis.call('TIME')
-      nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    end
+    nowMs = nowMs or redisNowMs()
     if due > nowMs then
       redis.call('ZADD', delayed, due, taskId)
       return 2

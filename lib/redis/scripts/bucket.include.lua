@@ -1,12 +1,14 @@
 --[[
-  Shared by take-token-1 and admit-3 (prepended to them): one token bucket by Redis's own
-  clock, the same computation as takeToken() in token-bucket.ts — keep the three equal.
+  The token bucket, by Redis's own clock (included by take-token-1, admit-3 and
+  acquire-flow-n): the same computation as takeToken() in lib/ratelimit/token-bucket.ts, the
+  one other copy (for processes without Redis) — keep the two equal.
   Invariant: 0 <= tokens <= burst. A missing bucket is full; the key expires once it would be.
   The bucket is a hash {t = tokens (fractional), at = ms of the last take}.
   cost 1 takes a token when at least one is there; cost 0 only looks and writes nothing.
   Returns allowed (1 or 0), whole tokens left, ms until one token when refused (else 0),
   ms until the bucket is full.
 ]]
+--#include redis-now-ms
 local function bucket(key, rate, burst, cost, now)
   local held = redis.call('HMGET', key, 't', 'at')
   local tokens = burst
@@ -26,9 +28,4 @@ local function bucket(key, rate, burst, cost, now)
     end
   end
   return allowed, math.floor(tokens), retry, math.ceil((burst - tokens) * 1000 / rate)
-end
-
-local function redisNowMs()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end

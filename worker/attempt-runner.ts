@@ -6,7 +6,10 @@ import { lazyChild } from '../lib/logger';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
+import { newClaimIds } from '../lib/tasks/attempt-batches';
 import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
+import { newOutcomeIds } from '../lib/tasks/outcome-store';
+import type { OutcomeStore } from '../lib/tasks/outcome-store';
 import { resultToJson } from '../lib/tasks/result-json';
 import { decideFailure } from '../lib/tasks/retry-policy';
 import type { RetrySettings } from '../lib/tasks/retry-policy';
@@ -35,7 +38,8 @@ export interface Flow {
 
 export interface AttemptRunnerDeps {
   queue: QueueBackend;
-  store: AttemptStore;
+  claims: AttemptStore;
+  outcomes: OutcomeStore;
   catalog: TaskCatalog;
   executors: ReadonlyMap<string, Executor>;
   events: TaskEvents;
@@ -97,8 +101,10 @@ export class AttemptRunner {
 
   private async runClaimed(a: RunningAttempt): Promise<void> {
     const { message } = a;
+    // Chosen once: a retry after a lost reply recognises its own committed claim by them.
+    const item = { taskId: message.taskId, seq: message.seq, ids: newClaimIds() };
     const claim = await withWriteRetries(
-      () => this.d.store.claim(message.taskId, message.seq, this.d.workerId, this.d.leaseMs),
+      () => this.d.claims.claim(item, this.d.workerId, this.d.leaseMs),
       a.controller.signal,
       this.d.logger,
     );
@@ -157,7 +163,8 @@ export class AttemptRunner {
       }
     }
     const durationMs = performance.now() - startedAt;
-    this.d.failpoints?.hit('worker.after-execute');
+    const held = this.d.failpoints?.hit('worker.after-execute', { taskId: task.id });
+    if (held) await held;
     const reason = a.controller.signal.aborted ? (a.controller.signal.reason as AbortReason) : undefined;
 
     if (reason === 'lease_lost' || reason === 'shutdown') {
@@ -169,16 +176,18 @@ export class AttemptRunner {
       return;
     }
     const lease = a.lease!;
+    // Chosen once per outcome, reused by every try of its write (see OutcomeIds).
+    const ids = newOutcomeIds();
     if (reason === 'cancelled') {
       this.d.events.emit('attempt_finished', { task, outcome: 'cancelled', durationMs });
-      const ended = await this.write(a, () => this.d.store.cancelled(lease, this.d.workerId));
+      const ended = await this.write(a, () => this.d.outcomes.cancelled(lease, this.d.workerId, ids));
       if (ended) await this.finish(a.message, ended);
       return;
     }
     if (failure === undefined) {
       this.d.events.emit('attempt_finished', { task, outcome: 'succeeded', durationMs });
       const ended = await this.write(a, () =>
-        this.d.store.succeed(lease, this.d.workerId, resultJson, Math.round(durationMs)),
+        this.d.outcomes.succeed(lease, this.d.workerId, resultJson, Math.round(durationMs), ids.first),
       );
       if (ended) await this.finish(a.message, ended);
       return;
@@ -195,9 +204,11 @@ export class AttemptRunner {
     const { retryAfterMs: _, ...stored } = error;
     if (decision.kind === 'retry') {
       const next = await this.write(a, () =>
-        this.d.store.retry(lease, this.d.workerId, stored, decision.delayMs),
+        this.d.outcomes.retry(lease, this.d.workerId, stored, decision.delayMs, ids),
       );
-      if (next) {
+      if (next?.status === 'cancelled') {
+        await this.finish(a.message, next); // asked to cancel while it ran: not retried
+      } else if (next) {
         await this.d.queue.defer(a.message, {
           taskId: next.id,
           seq: next.enqueueSeq,
@@ -209,10 +220,14 @@ export class AttemptRunner {
       }
       return;
     }
-    const dead = await this.write(a, () => this.d.store.die(lease, this.d.workerId, stored, decision.reason));
-    if (dead) {
-      await this.deadLetter(a.message, dead);
-      this.d.events.emit('finished', { task: dead });
+    const ended = await this.write(a, () =>
+      this.d.outcomes.die(lease, this.d.workerId, stored, decision.reason, ids),
+    );
+    if (ended?.status === 'cancelled') {
+      await this.finish(a.message, ended);
+    } else if (ended) {
+      await this.deadLetter(a.message, ended);
+      this.d.events.emit('finished', { task: ended });
     }
   }
 
@@ -285,7 +300,8 @@ export class AttemptRunner {
   }
 
   private async finish(message: QueueMessage, task: TaskSummary): Promise<void> {
-    this.d.failpoints?.hit('worker.after-outcome');
+    const held = this.d.failpoints?.hit('worker.after-outcome', { taskId: message.taskId });
+    if (held) await held;
     await this.d.queue.ack(message);
     this.d.events.emit('finished', { task });
   }

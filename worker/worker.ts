@@ -6,6 +6,7 @@ import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import { AttemptStore } from '../lib/tasks/attempt-store';
+import { OutcomeStore } from '../lib/tasks/outcome-store';
 import { AttemptRunner } from './attempt-runner';
 import type { Flow } from './attempt-runner';
 import { Consumer } from './consumer';
@@ -68,7 +69,8 @@ export class Worker {
     const pausedQueues = () => this.pauses.paused();
     const runner = new AttemptRunner({
       queue: d.queue,
-      store,
+      claims: store,
+      outcomes: new OutcomeStore(d.database),
       catalog: d.catalog,
       executors: d.executors,
       events: d.events,

@@ -1,5 +1,6 @@
 import type { Database } from '../db/client';
 import { newId } from '../ids';
+import { leaseFenceText } from './lease-fence';
 import type { TaskError } from './task';
 
 /**
@@ -54,14 +55,35 @@ const CLAIM_SQL = `
   )
   SELECT * FROM claimed`;
 
+/**
+ * The event ids a claim writes, chosen before its first try: if the commit's reply is lost,
+ * a retry finds the `started` event and knows the claim was its own (AttemptStore.classify).
+ */
+export interface ClaimIds {
+  recoveredEventId: string;
+  startedEventId: string;
+}
+
+export function newClaimIds(): ClaimIds {
+  return { recoveredEventId: newId(), startedEventId: newId() };
+}
+
+export interface ClaimItem {
+  taskId: string;
+  seq: number;
+  ids: ClaimIds;
+}
+
 /** Claims the given messages' tasks; returns the rows claimed (with `prev_status`). */
 export function claimBatch(
   database: Database,
-  items: readonly { taskId: string; seq: number }[],
+  items: readonly ClaimItem[],
   workerId: string,
   leaseMs: number,
 ): Promise<Record<string, unknown>[]> {
-  const input = JSON.stringify(items.map((i) => ({ id: i.taskId, seq: i.seq, e1: newId(), e2: newId() })));
+  const input = JSON.stringify(
+    items.map((i) => ({ id: i.taskId, seq: i.seq, e1: i.ids.recoveredEventId, e2: i.ids.startedEventId })),
+  );
   return database.prepared('procurator_claim', CLAIM_SQL, [
     input,
     workerId,
@@ -74,6 +96,8 @@ export function claimBatch(
 export interface Success {
   id: string;
   leaseEpoch: number;
+  /** The `succeeded` event's id, chosen before the first try (see ClaimIds). */
+  eventId: string;
   /** The result as JSON text (already checked for what jsonb refuses). */
   resultJson: string;
   durationMs: number;
@@ -88,7 +112,7 @@ const SUCCEED_SQL = `
       lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
     FROM input
     WHERE tasks.id = ANY(ARRAY(SELECT id FROM input)) AND tasks.id = input.id
-      AND tasks.lease_epoch = input.epoch AND tasks.status = 'running'
+      AND ${leaseFenceText('tasks', 'input.epoch')}
     RETURNING tasks.id, tasks.type, tasks.queue, tasks.status, tasks.replays, tasks.attempts,
               input.event_id, input.duration_ms
   ), ev AS (
@@ -110,7 +134,7 @@ export function succeedBatch(
       epoch: i.leaseEpoch,
       result: i.resultJson,
       duration_ms: Math.round(i.durationMs),
-      event_id: newId(),
+      event_id: i.eventId,
     })),
   );
   return database.prepared('procurator_succeed', SUCCEED_SQL, [input, workerId]);

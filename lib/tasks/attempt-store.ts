@@ -1,21 +1,22 @@
 import { sql } from 'drizzle-orm';
+import { Coalescer } from '../batch/coalescer';
 import type { Database } from '../db/client';
-import type { ClaimedTask, TaskError, TaskRecord, TaskStatus, TaskSummary } from './task';
+import { isTransientDbError } from '../db/transient-errors';
+import type { CoalescerOptions } from '../batch/coalescer';
+import { LOST_WORKER, claimBatch } from './attempt-batches';
+import type { ClaimItem } from './attempt-batches';
 import { eventInserts } from './event-sql';
 import type { EventSpec } from './event-sql';
+import { leaseFence, leaseFenceText } from './lease-fence';
+import type { ClaimedTask, TaskError, TaskRecord } from './task';
 import { claimedFromRow, taskFromRow, toDateOrNull } from './task-row';
-import { Coalescer } from '../batch/coalescer';
-import type { CoalescerOptions } from '../batch/coalescer';
-import { isTransientDbError } from '../db/transient-errors';
-import { LOST_WORKER, claimBatch, succeedBatch } from './attempt-batches';
-import type { Success } from './attempt-batches';
 
 /**
  * Batches of at most 500 rows, at most 4 in flight per worker: enough to keep up under load
  * without holding many pool connections. A batch failing on a value (not on the connection)
  * is retried row by row so the bad row fails alone.
  */
-const BATCHING: CoalescerOptions = {
+export const ATTEMPT_BATCHING: CoalescerOptions = {
   maxBatch: 500,
   maxConcurrent: 4,
   isolateOnError: (err) => !isTransientDbError(err),
@@ -44,30 +45,29 @@ export type ClaimResult =
   | { kind: 'claimed'; task: ClaimedTask; recovered: boolean }
   /** The message is not (or no longer) the task's live one, or the task has ended: ack it. */
   | { kind: 'drop'; reason: 'missing' | 'stale' | 'ended' }
-  /** Another worker holds a live lease: leave the message; it is looked at again when idle. */
-  | { kind: 'busy' }
+  /**
+   * Another worker (`owner`) holds a live lease on the task: hand the message back to it,
+   * so that it is not taken over again and again while that worker runs the task.
+   */
+  | { kind: 'busy'; owner: string | null }
   /** Not due yet by the database's clock: put it back under `seq` until `runAt`. */
   | { kind: 'not_due'; task: TaskRecord; seq: number; runAt: Date }
   /** The lost attempt was the last one: the task is now dead; dead-letter the message. */
   | { kind: 'exhausted'; task: TaskRecord }
-  /** Cancelled while its worker was lost: the task is now cancelled; ack the message. */
+  /** Asked to cancel before this claim (waiting, or while its worker was lost): now cancelled; ack. */
   | { kind: 'cancelled'; task: TaskRecord };
 
 /** A row the claim statement returned: this worker runs the attempt. */
-function claimedResult(row: Record<string, unknown>): ClaimResult {
-  return { kind: 'claimed', task: claimedFromRow(row), recovered: row.prev_status === 'running' };
+function claimedResult(row: Record<string, unknown>, recovered = row.prev_status === 'running'): ClaimResult {
+  return { kind: 'claimed', task: claimedFromRow(row), recovered };
 }
 
 /**
- * The worker's writes. Every one is a single conditional statement with its events, so
- * the database alone decides who runs an attempt and whose outcome counts.
+ * The worker's claims and leases. Every write is a single conditional statement with its
+ * events, so the database alone decides who runs an attempt.
  */
 export class AttemptStore {
-  private readonly claimers = new Map<
-    string,
-    Coalescer<{ taskId: string; seq: number }, Record<string, unknown> | undefined>
-  >();
-  private readonly succeeders = new Map<string, Coalescer<Success, Record<string, unknown> | undefined>>();
+  private readonly claimers = new Map<string, Coalescer<ClaimItem, Record<string, unknown> | undefined>>();
 
   constructor(private readonly database: Database) {}
 
@@ -75,79 +75,87 @@ export class AttemptStore {
    * Starts an attempt of the task named by a message: `queued → running` (or takes over a
    * `running` task whose lease expired) in one conditional update that raises the lease
    * epoch and counts the attempt now, before anything runs (a crash never reaches a catch).
-   * Concurrent claims are written together (see Coalescer); each is fenced on its own.
+   * Concurrent claims are written together (see Coalescer); each is fenced on its own. Call it
+   * again with the same `item.ids` after a failure: a claim that committed but whose reply
+   * was lost is then recognised as this worker's own.
    */
-  async claim(taskId: string, seq: number, workerId: string, leaseMs: number): Promise<ClaimResult> {
-    const row = await this.claimer(workerId, leaseMs).submit({ taskId, seq });
+  async claim(item: ClaimItem, workerId: string, leaseMs: number): Promise<ClaimResult> {
+    const row = await this.claimer(workerId, leaseMs).submit(item);
     if (row) return claimedResult(row);
-    return this.classify(taskId, seq, workerId, leaseMs);
+    return this.classify(item, workerId, leaseMs);
   }
 
   private claimer(workerId: string, leaseMs: number) {
     const key = `${workerId}|${leaseMs}`;
     let c = this.claimers.get(key);
     if (!c) {
-      c = new Coalescer<{ taskId: string; seq: number }, Record<string, unknown> | undefined>(
-        async (items) => {
-          // One message per task in a batch: a duplicate is claimed alone, after.
-          const first = new Map<string, number>();
-          items.forEach((it, i) => first.set(it.taskId, first.get(it.taskId) ?? i));
-          const unique = items.filter((it, i) => first.get(it.taskId) === i);
-          const rows = await claimBatch(this.database, unique, workerId, leaseMs);
-          const byKey = new Map(rows.map((r) => [`${String(r.id)}/${String(r.enqueue_seq)}`, r]));
-          return Promise.all(
-            items.map(async (it, i) =>
-              first.get(it.taskId) === i
-                ? byKey.get(`${it.taskId}/${it.seq}`)
-                : (await claimBatch(this.database, [it], workerId, leaseMs))[0],
-            ),
-          );
-        },
-        BATCHING,
-      );
+      c = new Coalescer<ClaimItem, Record<string, unknown> | undefined>(async (items) => {
+        // One message per task in a batch: a duplicate is claimed alone, after.
+        const first = new Map<string, number>();
+        items.forEach((it, i) => first.set(it.taskId, first.get(it.taskId) ?? i));
+        const unique = items.filter((it, i) => first.get(it.taskId) === i);
+        const rows = await claimBatch(this.database, unique, workerId, leaseMs);
+        const byKey = new Map(rows.map((r) => [`${String(r.id)}/${String(r.enqueue_seq)}`, r]));
+        return Promise.all(
+          items.map(async (it, i) =>
+            first.get(it.taskId) === i
+              ? byKey.get(`${it.taskId}/${it.seq}`)
+              : (await claimBatch(this.database, [it], workerId, leaseMs))[0],
+          ),
+        );
+      }, ATTEMPT_BATCHING);
       this.claimers.set(key, c);
     }
     return c;
   }
 
   /** Why a claim changed nothing, and the follow-up write when the task must end now. */
-  private async classify(
-    taskId: string,
-    seq: number,
-    workerId: string,
-    leaseMs: number,
-  ): Promise<ClaimResult> {
+  private async classify(item: ClaimItem, workerId: string, leaseMs: number): Promise<ClaimResult> {
+    const { taskId, seq, ids } = item;
     const rows = await this.database.rows(sql`
       SELECT *, (lease_expires_at IS NOT NULL AND lease_expires_at < now()) AS lease_expired,
-             (run_at IS NOT NULL AND run_at > now()) AS not_due
+             (run_at IS NOT NULL AND run_at > now()) AS not_due,
+             EXISTS (SELECT 1 FROM task_events WHERE id = ${ids.startedEventId}::uuid) AS claimed_by_us,
+             EXISTS (SELECT 1 FROM task_events WHERE id = ${ids.recoveredEventId}::uuid) AS recovered_by_us
       FROM tasks WHERE id = ${taskId}::uuid`);
     const row = rows[0];
     if (!row) return { kind: 'drop', reason: 'missing' };
     const task = taskFromRow(row);
     if (task.enqueueSeq !== seq) return { kind: 'drop', reason: 'stale' };
     if (task.status === 'running') {
-      if (!row.lease_expired) return { kind: 'busy' };
+      // Our own claim, whose commit's reply was lost: the `started` event with our id is
+      // there and the lease is still ours. Run it; claiming again would burn an attempt.
+      if (row.claimed_by_us === true && task.leaseOwner === workerId) {
+        return claimedResult(row, row.recovered_by_us === true);
+      }
+      if (!row.lease_expired) return { kind: 'busy', owner: task.leaseOwner };
       if (task.cancelRequestedAt) {
         const cancelled = await this.endLost(task, workerId, 'cancelled', null);
-        return cancelled ? { kind: 'cancelled', task: cancelled } : { kind: 'busy' };
+        return cancelled ? { kind: 'cancelled', task: cancelled } : { kind: 'busy', owner: null };
       }
       if (task.attempts < task.maxAttempts) {
         // The lease ran out between the claim and this look (a message goes idle from its
         // delivery, a lease from its claim: the recoverer can be a few ms early). Attempts are
         // left, so the task is taken over, not ended: claim it again, now that it has expired.
-        const [again] = await claimBatch(this.database, [{ taskId, seq }], workerId, leaseMs);
-        return again ? claimedResult(again) : { kind: 'busy' };
+        const [again] = await claimBatch(this.database, [item], workerId, leaseMs);
+        return again ? claimedResult(again) : { kind: 'busy', owner: null };
       }
       const dead = await this.endLost(task, workerId, 'dead', LOST_WORKER);
-      return dead ? { kind: 'exhausted', task: dead } : { kind: 'busy' };
+      return dead ? { kind: 'exhausted', task: dead } : { kind: 'busy', owner: null };
     }
     if (task.status === 'queued' || task.status === 'scheduled' || task.status === 'retrying') {
+      if (task.cancelRequestedAt) {
+        // Asked to cancel while it ran, and its outcome write did not see the request (a
+        // version before the write checked it): waiting now, it never starts.
+        const cancelled = await this.cancelWaitingFlagged(task, workerId);
+        return cancelled ? { kind: 'cancelled', task: cancelled } : { kind: 'drop', reason: 'stale' };
+      }
       if (row.not_due && task.runAt) {
         const next = await this.bumpSeq(taskId, seq);
         if (next === null) return { kind: 'drop', reason: 'stale' };
         return { kind: 'not_due', task, seq: next, runAt: task.runAt };
       }
-      return { kind: 'busy' };
+      return { kind: 'busy', owner: null };
     }
     return { kind: 'drop', reason: 'ended' };
   }
@@ -170,11 +178,23 @@ export class AttemptStore {
       WITH e AS (
         UPDATE tasks SET status = ${status}, last_error = COALESCE(${error ? JSON.stringify(error) : null}::jsonb, last_error),
           finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
-        WHERE id = ${task.id}::uuid AND lease_epoch = ${task.leaseEpoch} AND status = 'running'
-          AND lease_expires_at < now()
+        WHERE id = ${task.id}::uuid AND ${leaseFence('tasks', task.leaseEpoch)} AND lease_expires_at < now()
         RETURNING *
       )${eventInserts('e', workerId, events)}
       SELECT * FROM e`);
+    return rows[0] ? taskFromRow(rows[0]) : null;
+  }
+
+  /** Cancels a waiting task that carries a cancel request, fenced on its live message seq. */
+  private async cancelWaitingFlagged(task: TaskRecord, workerId: string): Promise<TaskRecord | null> {
+    const rows = await this.database.rows(sql`
+      WITH c AS (
+        UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now()
+        WHERE id = ${task.id}::uuid AND enqueue_seq = ${task.enqueueSeq}
+          AND status IN ('scheduled', 'queued', 'retrying') AND cancel_requested_at IS NOT NULL
+        RETURNING *
+      )${eventInserts('c', workerId, [{ kind: 'cancelled', message: 'cancelled before it started again' }])}
+      SELECT * FROM c`);
     return rows[0] ? taskFromRow(rows[0]) : null;
   }
 
@@ -185,77 +205,6 @@ export class AttemptStore {
       WHERE id = ${taskId}::uuid AND enqueue_seq = ${seq}
       RETURNING enqueue_seq`);
     return rows[0] ? Number(rows[0].enqueue_seq) : null;
-  }
-
-  /** The attempt succeeded. Null when the lease was lost: the result is discarded. */
-  async succeed(
-    lease: Lease,
-    workerId: string,
-    resultJson: string,
-    durationMs: number,
-  ): Promise<TaskSummary | null> {
-    const row = await this.succeeder(workerId).submit({
-      id: lease.id,
-      leaseEpoch: lease.leaseEpoch,
-      resultJson,
-      durationMs,
-    });
-    return row
-      ? {
-          id: String(row.id),
-          type: String(row.type),
-          queue: String(row.queue),
-          status: row.status as TaskStatus,
-        }
-      : null;
-  }
-
-  private succeeder(workerId: string) {
-    let c = this.succeeders.get(workerId);
-    if (!c) {
-      c = new Coalescer<Success, Record<string, unknown> | undefined>(async (items) => {
-        const rows = await succeedBatch(this.database, items, workerId);
-        const byId = new Map(rows.map((r) => [String(r.id), r]));
-        return items.map((it) => byId.get(it.id));
-      }, BATCHING);
-      this.succeeders.set(workerId, c);
-    }
-    return c;
-  }
-
-  /** The attempt failed and will be retried after `delayMs` (by the database's clock). */
-  async retry(lease: Lease, workerId: string, error: TaskError, delayMs: number): Promise<TaskRecord | null> {
-    return this.transition(
-      lease,
-      workerId,
-      sql`status = 'retrying', last_error = ${JSON.stringify(error)}::jsonb,
-          run_at = now() + ${Math.max(0, Math.round(delayMs))} * interval '1 millisecond',
-          enqueue_seq = enqueue_seq + 1`,
-      [
-        { kind: 'failed', message: error.message, data: error },
-        { kind: 'retry_scheduled', message: `retry in ${Math.round(delayMs)} ms`, data: { delayMs } },
-      ],
-    );
-  }
-
-  /** The attempt failed and the task will not be retried: it goes to the dead-letter queue. */
-  async die(lease: Lease, workerId: string, error: TaskError, reason: string): Promise<TaskRecord | null> {
-    return this.transition(
-      lease,
-      workerId,
-      sql`status = 'dead', last_error = ${JSON.stringify(error)}::jsonb, finished_at = now()`,
-      [
-        { kind: 'failed', message: error.message, data: error },
-        { kind: 'dead_lettered', message: reason, data: { reason } },
-      ],
-    );
-  }
-
-  /** The running attempt stopped because the task was cancelled. */
-  async cancelled(lease: Lease, workerId: string): Promise<TaskRecord | null> {
-    return this.transition(lease, workerId, sql`status = 'cancelled', finished_at = now()`, [
-      { kind: 'cancelled', message: 'cancelled while running' },
-    ]);
   }
 
   /**
@@ -274,8 +223,8 @@ export class AttemptStore {
       WITH x AS (SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS x(id uuid, epoch int))
       UPDATE tasks t SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
       FROM x
-      WHERE t.id = ANY(ARRAY(SELECT id FROM x)) AND t.id = x.id AND t.lease_epoch = x.epoch
-        AND t.status = 'running' AND t.lease_owner = ${workerId}
+      WHERE t.id = ANY(ARRAY(SELECT id FROM x)) AND t.id = x.id AND ${sql.raw(leaseFenceText('t', 'x.epoch'))}
+        AND t.lease_owner = ${workerId}
       RETURNING t.id, t.cancel_requested_at`);
     for (const r of rows) held.set(String(r.id), toDateOrNull(r.cancel_requested_at) !== null);
     return held;
@@ -316,22 +265,5 @@ export class AttemptStore {
       seq: Number(r.enqueue_seq),
       runAt: toDateOrNull(r.run_at),
     }));
-  }
-
-  private async transition(
-    lease: Lease,
-    workerId: string,
-    set: ReturnType<typeof sql>,
-    events: EventSpec[],
-  ): Promise<TaskRecord | null> {
-    // The fence: the epoch this worker claimed, and the row still running under it.
-    const rows = await this.database.rows(sql`
-      WITH t AS (
-        UPDATE tasks SET ${set}, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-        WHERE id = ${lease.id}::uuid AND lease_epoch = ${lease.leaseEpoch} AND status = 'running'
-        RETURNING *
-      )${eventInserts('t', workerId, events)}
-      SELECT * FROM t`);
-    return rows[0] ? taskFromRow(rows[0]) : null;
   }
 }

@@ -9,6 +9,13 @@ export interface EventSpec {
   data?: unknown;
   /** Attempt number; defaults to the task's `attempts` after the transition. */
   attempt?: number;
+  /**
+   * The event's id, when the writer must recognise its own write later (a commit whose reply
+   * was lost: the event's presence proves the statement committed). Else a new one.
+   */
+  id?: string;
+  /** Appended only when this holds for the transitioned row (e.g. the status it ended in). */
+  when?: SQL;
 }
 
 /**
@@ -20,11 +27,12 @@ export function eventInserts(source: string, workerId: string | null, events: re
   const parts = events.map((e, i) => {
     const attempt = e.attempt === undefined ? sql.raw(`${source}.attempts`) : sql`${e.attempt}`;
     const data = e.data === undefined || e.data === null ? sql`null` : sql`${JSON.stringify(e.data)}::jsonb`;
+    const when = e.when ? sql` WHERE ${e.when}` : sql``;
     return sql`, ${sql.raw(`${source}_ev${i}`)} AS (
       INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, message, data)
-      SELECT ${newId()}::uuid, ${sql.raw(source)}.id, ${sql.raw(source)}.replays, ${e.kind}, ${attempt},
+      SELECT ${e.id ?? newId()}::uuid, ${sql.raw(source)}.id, ${sql.raw(source)}.replays, ${e.kind}, ${attempt},
              ${workerId}, ${e.message ?? null}, ${data}
-      FROM ${sql.raw(source)})`;
+      FROM ${sql.raw(source)}${when})`;
   });
   return sql.join(parts, sql``);
 }

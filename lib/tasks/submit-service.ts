@@ -90,7 +90,8 @@ export class SubmitService {
   }
 
   private async enqueue(tasks: readonly TaskRecord[]): Promise<void> {
-    this.failpoints.hit('api.after-commit');
+    const held = this.failpoints.hit('api.after-commit', { taskId: tasks[0]?.id });
+    if (held) await held;
     for (const task of tasks) this.events.emit('submitted', { task });
     await enqueueStoredTasks(this.queue, tasks, this.logger);
   }

@@ -36,8 +36,13 @@ export class TaskCommands {
     if (TERMINAL_STATUSES.has(task.status)) {
       throw new ConflictError(`The task has already ended (${task.status}).`);
     }
-    const cancelled = await this.d.tasks.cancelWaiting(task.id, actor.principal.id);
-    if (cancelled) {
+    const done = await this.d.tasks.cancel(task.id, actor.principal.id);
+    if (!done) {
+      const now = await this.d.tasks.get(task.id);
+      throw new ConflictError(`The task has already ended (${now?.status ?? 'unknown'}).`);
+    }
+    if (!done.stopping) {
+      const cancelled = done.task;
       await this.tellQueue('forget a cancelled task', [cancelled.id], () =>
         this.d.queue.forget(cancelled.id, cancelled.queue, cancelled.enqueueSeq),
       );
@@ -45,18 +50,12 @@ export class TaskCommands {
       await this.auditCancelByOther(actor, task, 'cancelled');
       return { kind: 'cancelled', task: cancelled };
     }
-    const stopping = await this.d.tasks.requestCancel(task.id);
-    if (stopping) {
-      // Every worker hears this; the one running the task aborts it. The request is in the
-      // database, so a missed broadcast only delays the stop until that worker's heartbeat.
-      await this.tellQueue('broadcast a cancellation', [stopping.id], () =>
-        this.d.queue.publishCancel(stopping.id),
-      );
-      await this.auditCancelByOther(actor, task, 'stopping');
-      return { kind: 'stopping', task: stopping };
-    }
-    const now = await this.d.tasks.get(task.id);
-    throw new ConflictError(`The task has already ended (${now?.status ?? 'unknown'}).`);
+    // Every worker hears this; the one running the task aborts it. The request is in the
+    // database, so a missed broadcast only delays the stop until that worker's heartbeat, and
+    // the attempt's outcome write ends the task cancelled if it gets there first.
+    await this.tellQueue('broadcast a cancellation', [task.id], () => this.d.queue.publishCancel(task.id));
+    await this.auditCancelByOther(actor, task, 'stopping');
+    return { kind: 'stopping', task: done.task };
   }
 
   /** Replays one dead task (attempts reset, back to `queued`). Null when it is not dead. */

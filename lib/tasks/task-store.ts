@@ -198,30 +198,35 @@ export class TaskStore {
   }
 
   /**
-   * Cancels a task that has not started: it will never start. Returns the cancelled row, or
-   * null when the task is not waiting (running, finished, or unknown).
+   * Cancels a task in one statement, whatever it is doing at that moment: one that waits
+   * (scheduled, queued, retrying) ends `cancelled` now and never starts; one that runs gets a
+   * cancel request, which its worker's outcome write and heartbeat both honour. Null when the
+   * task has already ended (or does not exist). One statement, so that a task changing state
+   * between a first and a second look (running → retrying) is never missed.
    */
-  async cancelWaiting(id: string, actor: string): Promise<TaskRecord | null> {
+  async cancel(id: string, actor: string): Promise<{ task: TaskRecord; stopping: boolean } | null> {
     const rows = await this.database.rows(sql`
       WITH c AS (
-        UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now()
-        WHERE id = ${id}::uuid AND status IN ('scheduled', 'queued', 'retrying')
+        UPDATE tasks SET
+          status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
+          finished_at = CASE WHEN status = 'running' THEN finished_at ELSE now() END,
+          cancel_requested_at = CASE WHEN status = 'running' THEN COALESCE(cancel_requested_at, now())
+                                     ELSE cancel_requested_at END,
+          updated_at = now()
+        WHERE id = ${id}::uuid AND status IN ('scheduled', 'queued', 'retrying', 'running')
         RETURNING *
-      )${eventInserts('c', null, [{ kind: 'cancelled', message: 'cancelled before it started', data: { by: actor } }])}
+      )${eventInserts('c', null, [
+        {
+          kind: 'cancelled',
+          message: 'cancelled before it started',
+          data: { by: actor },
+          when: sql`c.status = 'cancelled'`,
+        },
+      ])}
       SELECT * FROM c`);
-    return rows[0] ? taskFromRow(rows[0]) : null;
-  }
-
-  /** Asks the worker running a task to stop it. Null when the task is not running. */
-  async requestCancel(id: string): Promise<TaskRecord | null> {
-    const rows = await this.database.rows(sql`
-      WITH c AS (
-        UPDATE tasks SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now()
-        WHERE id = ${id}::uuid AND status = 'running'
-        RETURNING *
-      )
-      SELECT * FROM c`);
-    return rows[0] ? taskFromRow(rows[0]) : null;
+    if (!rows[0]) return null;
+    const task = taskFromRow(rows[0]);
+    return { task, stopping: task.status === 'running' };
   }
 
   /** Counts of tasks per status and queue, for operators. */

@@ -228,7 +228,7 @@ describe('cancellation', () => {
     const task = await submit(stack, { type: 'demo.sleep', payload: { ms: 20_000 } });
     await stack.waitForStatus(task.id, ['running']);
     // Ask for cancellation in the database only, as if the pub/sub message were lost.
-    await stack.services.tasks.requestCancel(task.id);
+    await stack.services.tasks.cancel(task.id, 'test');
     const done = await stack.waitForStatus(task.id, ['cancelled'], 3000);
     expect(done.status).toBe('cancelled');
   });

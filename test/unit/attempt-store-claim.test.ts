@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Database } from '../../lib/db/client';
 import { newId } from '../../lib/ids';
+import { newClaimIds } from '../../lib/tasks/attempt-batches';
 import { AttemptStore } from '../../lib/tasks/attempt-store';
 import { TaskStore } from '../../lib/tasks/task-store';
 import { openTestPglite } from '../helpers/databases';
@@ -69,7 +70,11 @@ function claimStatementRunsEarly(db: Database): Database {
 
 it('takes over a task whose lease ran out between the claim and the look, attempts left', async () => {
   const id = await runningTask(1, 5, 10);
-  const result = await new AttemptStore(claimStatementRunsEarly(database)).claim(id, 1, 'rescuer', 30_000);
+  const result = await new AttemptStore(claimStatementRunsEarly(database)).claim(
+    { taskId: id, seq: 1, ids: newClaimIds() },
+    'rescuer',
+    30_000,
+  );
   expect(result.kind).toBe('claimed');
   expect(result.kind === 'claimed' && result.recovered).toBe(true);
   const [row] = await database.rows<{ status: string; attempts: number; lease_owner: string }>(
@@ -84,7 +89,11 @@ it('takes over a task whose lease ran out between the claim and the look, attemp
 
 it('ends a task whose lost attempt was its last one: dead, worker_lost', async () => {
   const id = await runningTask(3, 3, 10);
-  const result = await new AttemptStore(database).claim(id, 1, 'rescuer', 30_000);
+  const result = await new AttemptStore(database).claim(
+    { taskId: id, seq: 1, ids: newClaimIds() },
+    'rescuer',
+    30_000,
+  );
   expect(result.kind).toBe('exhausted');
   const [row] = await database.rows<{ status: string; attempts: number; code: string }>(
     sql`SELECT status, attempts, last_error->>'code' AS code FROM tasks WHERE id = ${id}::uuid`,
@@ -94,8 +103,12 @@ it('ends a task whose lost attempt was its last one: dead, worker_lost', async (
 
 it('leaves a task whose lease is still live to its worker', async () => {
   const id = await runningTask(1, 5, -60_000);
-  const result = await new AttemptStore(database).claim(id, 1, 'rescuer', 30_000);
-  expect(result.kind).toBe('busy');
+  const result = await new AttemptStore(database).claim(
+    { taskId: id, seq: 1, ids: newClaimIds() },
+    'rescuer',
+    30_000,
+  );
+  expect(result).toEqual({ kind: 'busy', owner: 'lost-worker' });
   const [row] = await database.rows<{ lease_owner: string }>(
     sql`SELECT lease_owner FROM tasks WHERE id = ${id}::uuid`,
   );

@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentTaskError, RetryableTaskError, TaskCancelledError } from '../errors';
 import { classifyPgDumpFailure } from './classify-pg-dump-failure';
 import { pgEnvironment } from './pg-environment';
 import type { PgDumpFailure } from './classify-pg-dump-failure';
+import { createLockedPartial } from './partial-file';
+import type { LockedPartial } from './partial-file';
 import { TARGET_NAME, backupFileName } from './retention';
 import type { PgDumpFormat } from './retention';
 
@@ -144,9 +146,10 @@ const isTaskError = (err: unknown) =>
   err instanceof PermanentTaskError || err instanceof RetryableTaskError || err instanceof TaskCancelledError;
 
 /**
- * Dumps one target into `backupDir/<target>/`. pg_dump writes a hidden temporary file that
- * is fsynced, hashed and renamed to its final name only after a clean exit; on any failure
- * or abort the temporary file is removed. Throws classified task errors.
+ * Dumps one target into `backupDir/<target>/`. pg_dump writes a hidden temporary file,
+ * locked by us while it is written, that is fsynced, hashed and renamed to its final name
+ * only after a clean exit; on any failure or abort the temporary file is removed (one left
+ * by a killed worker is for sweep-stale-partials.ts). Throws classified task errors.
  */
 export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
   const started = performance.now();
@@ -174,21 +177,18 @@ export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
   const dir = path.join(o.backupDir, o.target);
   const finalName = backupFileName(o.target, o.format, (o.now ?? (() => new Date()))());
   const finalPath = path.join(dir, finalName);
-  // Random part: two attempts of the same target may overlap (a retry while a lost-lease
-  // attempt still runs) and must not write into one file.
-  const tempPath = path.join(dir, `.${finalName}.${randomBytes(4).toString('hex')}.partial`);
   const fail = (f: PgDumpFailure) => classifyPgDumpFailure(f, o.target);
 
   if (o.signal?.aborted) throw fail({ kind: 'aborted', reason: o.signal.reason, stderr: '' });
   let stage = 'creating the backup directory';
   let stderr = '';
   let renamed = false;
+  let partial: LockedPartial | undefined;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     stage = 'creating the temporary file';
-    // Created by us with 0600 first: pg_dump truncates it and keeps the mode, so a dump of
-    // the whole database is never readable by other local users, even while written.
-    await (await open(tempPath, 'wx', 0o600)).close();
+    partial = await createLockedPartial(dir, finalName);
+    const tempPath = partial.path;
 
     stage = 'running pg_dump';
     const args = [`--format=${o.format}`, '--no-password', `--file=${tempPath}`];
@@ -217,6 +217,8 @@ export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
     if (isTaskError(err)) throw err;
     throw fail({ kind: 'io', error: err as NodeJS.ErrnoException, stage, stderr });
   } finally {
-    if (!renamed) await rm(tempPath, { force: true }).catch(() => undefined);
+    // Removed before the lock goes, so no sweep ever races this removal.
+    if (partial && !renamed) await rm(partial.path, { force: true }).catch(() => undefined);
+    await partial?.handle.close().catch(() => undefined);
   }
 }

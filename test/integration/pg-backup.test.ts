@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepStalePartials } from '../../lib/backup/sweep-stale-partials';
 import { PermanentTaskError, RetryableTaskError, TaskCancelledError } from '../../lib/errors';
 import { createLogger, silentLogger } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
@@ -273,6 +274,35 @@ describe('pg.backup process handling (fake pg_dump)', () => {
       expect(await listing(path.join(dir, 'main'))).toEqual([]);
     },
   );
+
+  it('a sweep while a dump runs leaves its temporary file alone and removes a stale one', async () => {
+    const fake = await fakePgDump(
+      [
+        'for a in "$@"; do case "$a" in --file=*) printf \'begun\' > "${a#--file=}";; esac; done',
+        'exec sleep 30',
+      ].join('\n'),
+    );
+    const dir = await freshDir();
+    const stale = path.join(dir, 'main', '.main-20000101T000000.000Z.dump.0123abcd.partial');
+    const controller = new AbortController();
+    const running = executor(dir, { pgDumpPath: fake.script, killGraceMs: 200 })(
+      ctx({ target: 'main' }, controller.signal),
+    );
+    try {
+      await waitForFile(fake.pidFile);
+      const [live] = (await listing(path.join(dir, 'main'))).filter((f) => f.endsWith('.partial'));
+      await writeFile(stale, 'left by a killed worker');
+      const swept = await sweepStalePartials({ backupDir: dir, targets: ['main'], logger: silentLogger() });
+      expect(swept.removed).toEqual([stale]);
+      expect(swept.live).toEqual([path.join(dir, 'main', live!)]);
+      expect(await listing(path.join(dir, 'main'))).toEqual([live]);
+      expect(await readFile(path.join(dir, 'main', live!), 'utf8')).toBe('begun');
+    } finally {
+      controller.abort('cancelled');
+      await running.catch(() => undefined);
+    }
+    expect(await listing(path.join(dir, 'main'))).toEqual([]);
+  });
 
   it('classifies a non-zero exit and removes the partial output', async () => {
     const fake = await fakePgDump(

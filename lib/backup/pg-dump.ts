@@ -5,6 +5,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentTaskError, RetryableTaskError, TaskCancelledError } from '../errors';
 import { classifyPgDumpFailure } from './classify-pg-dump-failure';
+import { dieWithParent, findSetpriv, setprivExecFailure } from './die-with-parent';
 import { pgEnvironment } from './pg-environment';
 import type { PgDumpFailure } from './classify-pg-dump-failure';
 import { createLockedPartial } from './partial-file';
@@ -22,6 +23,11 @@ export interface PgDumpOptions {
   signal?: AbortSignal;
   /** Defaults to `pg_dump`, found on PATH. */
   pgDumpPath?: string;
+  /**
+   * setpriv, which makes pg_dump die with this process (die-with-parent.ts). Defaults to the
+   * one on PATH; null, or none found, runs pg_dump directly.
+   */
+  setprivPath?: string | null;
   /** Between SIGTERM and SIGKILL once the signal fires. */
   killGraceMs?: number;
   now?: () => Date;
@@ -56,22 +62,41 @@ function tailBuffer() {
 
 type RunOutcome = { kind: 'ok'; stderr: string } | PgDumpFailure;
 
+/** The PATH pg_dump and setpriv are found on: the worker's own. */
+function inheritedPath(): string | undefined {
+  // This is the child's environment, not our config.
+  // eslint-disable-next-line no-restricted-syntax
+  return process.env.PATH;
+}
+
+/** The setpriv that makes pg_dump die with its worker, or null when there is none on PATH. */
+export function findPgDumpDeathHelper(): Promise<string | null> {
+  return findSetpriv(inheritedPath() ?? '');
+}
+
 /**
  * Runs pg_dump to completion or until the signal fires. It leads its own process group
  * (detached) so that the kill reaches any child a wrapper script started, and a terminal's
- * Ctrl-C reaches only the worker, which then stops the dump in order.
+ * Ctrl-C reaches only the worker, which then stops the dump in order. Through `setpriv`,
+ * it also dies when the worker is killed outright.
  */
 function runProcess(
   command: string,
   args: string[],
   env: Record<string, string>,
-  { signal, graceMs, redact }: { signal?: AbortSignal; graceMs: number; redact: (s: string) => string },
+  {
+    signal,
+    graceMs,
+    redact,
+    setpriv,
+  }: { signal?: AbortSignal; graceMs: number; redact: (s: string) => string; setpriv: string | null },
 ): Promise<RunOutcome> {
   return new Promise((resolve) => {
     const stderr = tailBuffer();
+    const run = setpriv ? dieWithParent(setpriv, command, args) : { command, args };
     let child: ChildProcess;
     try {
-      child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      child = spawn(run.command, run.args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     } catch (error) {
       resolve({ kind: 'spawn', error: error as NodeJS.ErrnoException });
       return;
@@ -108,7 +133,9 @@ function runProcess(
     });
     child.once('close', (exitCode: number | null, sig: NodeJS.Signals | null) => {
       const text = redact(stderr.text());
+      const notExecuted = setpriv ? setprivExecFailure(exitCode, text) : null;
       if (aborted) finish({ kind: 'aborted', reason: signal?.reason, stderr: text });
+      else if (notExecuted) finish({ kind: 'spawn', error: notExecuted });
       else if (exitCode === 0) finish({ kind: 'ok', stderr: text });
       else finish({ kind: 'exit', exitCode, signal: sig, stderr: text });
     });
@@ -163,11 +190,11 @@ export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
   const password = fromUrl.PGPASSWORD;
   // Short passwords would mangle ordinary words; libpq does not echo passwords anyway.
   const redact = (s: string) => (password && password.length >= 4 ? s.split(password).join('[redacted]') : s);
+  const searchPath = inheritedPath();
   const env: Record<string, string> = {
     // Only PATH is inherited (to find pg_dump): stray PG* variables of the worker must not
-    // redirect or authenticate the dump. This is the child's environment, not our config.
-    // eslint-disable-next-line no-restricted-syntax
-    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
+    // redirect or authenticate the dump.
+    ...(searchPath ? { PATH: searchPath } : {}),
     LC_ALL: 'C', // English messages for classify-pg-dump-failure.ts
     PGAPPNAME: 'procurator-pg-backup',
     PGCONNECT_TIMEOUT: DEFAULT_CONNECT_TIMEOUT_S,
@@ -193,10 +220,12 @@ export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
     stage = 'running pg_dump';
     const args = [`--format=${o.format}`, '--no-password', `--file=${tempPath}`];
     const graceMs = o.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    const setpriv = o.setprivPath === undefined ? await findPgDumpDeathHelper() : o.setprivPath;
     const outcome = await runProcess(o.pgDumpPath ?? 'pg_dump', args, env, {
       signal: o.signal,
       graceMs,
       redact,
+      setpriv,
     });
     if (outcome.kind !== 'ok') throw fail(outcome);
     stderr = outcome.stderr;

@@ -2,6 +2,7 @@ import type { ServerType } from '@hono/node-server';
 import { listenHttp } from '../lib/http-server';
 import { Hono } from 'hono';
 import type { Server } from 'node:http';
+import { prepareBackups } from '../lib/backup/prepare-backups';
 import { builtinCatalog } from '../lib/catalog/builtin-catalog';
 import type { Config } from '../lib/config';
 import { openDatabase } from '../lib/db/open';
@@ -41,6 +42,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     events,
     logger,
   });
+  // Before the first task: what dumps of killed workers left in BACKUP_DIR goes now.
+  await prepareBackups({ backupDir: config.BACKUP_DIR, targets: Object.keys(config.BACKUP_TARGETS), logger });
   await worker.start();
   const server = await metricsServer(metrics, config.WORKER_METRICS_PORT, config.SERVER_HOST);
   const address = server.address();

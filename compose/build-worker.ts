@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { prepareBackups } from '../lib/backup/prepare-backups';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { Config } from '../lib/config';
 import type { Database } from '../lib/db/client';
@@ -56,6 +57,11 @@ export interface WorkerOverrides {
 export interface BuiltWorker {
   worker: Worker;
   workerId: string;
+  /**
+   * Starts the worker, after clearing what killed workers left behind: stale temporary
+   * files of pg.backup targets go before the first task runs.
+   */
+  start: () => Promise<void>;
   /** Closes the clients built here (outbound HTTP); call after worker.stop(). */
   close: () => Promise<void>;
 }
@@ -103,7 +109,15 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
     failpoints: o.failpoints ?? new FailPoints(config.FAILPOINTS),
     random: o.random,
   });
-  return { worker, workerId, close: () => outbound.close() };
+  const start = async () => {
+    await prepareBackups({
+      backupDir: config.BACKUP_DIR,
+      targets: Object.keys(config.BACKUP_TARGETS),
+      logger,
+    });
+    await worker.start();
+  };
+  return { worker, workerId, start, close: () => outbound.close() };
 }
 
 /** FLOW_LIMITS and the gate that enforces them: in Redis (shared by all workers) or in memory. */

@@ -56,7 +56,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let worker: BuiltWorker | undefined;
   if (queue.kind === 'memory') {
     worker = buildWorker({ config, database, queue, catalog, events, logger });
-    await worker.worker.start();
+    await worker.start();
   }
 
   // `env` carries the Node request and socket, which getConnInfo reads for the client address.

@@ -28,7 +28,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const events = new EventBus<TaskEventMap>(logger);
   const metrics = createMetrics();
   attachTaskMetrics(events, metrics);
-  const { worker, close: closeWorkerClients } = buildWorker({
+  const built = buildWorker({
     redis,
     config,
     database,
@@ -37,7 +37,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     events,
     logger,
   });
-  await worker.start();
+  const { worker, close: closeWorkerClients } = built;
+  await built.start();
   const server = await startMetricsServer({ metrics, config, logger });
   logger.info({ metricsPort: server.port }, 'worker metrics listening');
 

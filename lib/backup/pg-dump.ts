@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentTaskError, RetryableTaskError, TaskCancelledError } from '../errors';
 import { classifyPgDumpFailure } from './classify-pg-dump-failure';
+import { dieWithParent, findSetpriv, setprivExecFailure } from './die-with-parent';
 import { pgEnvironment } from './pg-environment';
 import type { PgDumpFailure } from './classify-pg-dump-failure';
+import { createLockedPartial } from './partial-file';
+import type { LockedPartial } from './partial-file';
 import { TARGET_NAME, backupFileName } from './retention';
 import type { PgDumpFormat } from './retention';
 
@@ -20,6 +23,11 @@ export interface PgDumpOptions {
   signal?: AbortSignal;
   /** Defaults to `pg_dump`, found on PATH. */
   pgDumpPath?: string;
+  /**
+   * setpriv, which makes pg_dump die with this process (die-with-parent.ts). Defaults to the
+   * one on PATH; null, or none found, runs pg_dump directly.
+   */
+  setprivPath?: string | null;
   /** Between SIGTERM and SIGKILL once the signal fires. */
   killGraceMs?: number;
   now?: () => Date;
@@ -54,22 +62,41 @@ function tailBuffer() {
 
 type RunOutcome = { kind: 'ok'; stderr: string } | PgDumpFailure;
 
+/** The PATH pg_dump and setpriv are found on: the worker's own. */
+function inheritedPath(): string | undefined {
+  // This is the child's environment, not our config.
+  // eslint-disable-next-line no-restricted-syntax
+  return process.env.PATH;
+}
+
+/** The setpriv that makes pg_dump die with its worker, or null when there is none on PATH. */
+export function findPgDumpDeathHelper(): Promise<string | null> {
+  return findSetpriv(inheritedPath() ?? '');
+}
+
 /**
  * Runs pg_dump to completion or until the signal fires. It leads its own process group
  * (detached) so that the kill reaches any child a wrapper script started, and a terminal's
- * Ctrl-C reaches only the worker, which then stops the dump in order.
+ * Ctrl-C reaches only the worker, which then stops the dump in order. Through `setpriv`,
+ * it also dies when the worker is killed outright.
  */
 function runProcess(
   command: string,
   args: string[],
   env: Record<string, string>,
-  { signal, graceMs, redact }: { signal?: AbortSignal; graceMs: number; redact: (s: string) => string },
+  {
+    signal,
+    graceMs,
+    redact,
+    setpriv,
+  }: { signal?: AbortSignal; graceMs: number; redact: (s: string) => string; setpriv: string | null },
 ): Promise<RunOutcome> {
   return new Promise((resolve) => {
     const stderr = tailBuffer();
+    const run = setpriv ? dieWithParent(setpriv, command, args) : { command, args };
     let child: ChildProcess;
     try {
-      child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      child = spawn(run.command, run.args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     } catch (error) {
       resolve({ kind: 'spawn', error: error as NodeJS.ErrnoException });
       return;
@@ -106,7 +133,9 @@ function runProcess(
     });
     child.once('close', (exitCode: number | null, sig: NodeJS.Signals | null) => {
       const text = redact(stderr.text());
+      const notExecuted = setpriv ? setprivExecFailure(exitCode, text) : null;
       if (aborted) finish({ kind: 'aborted', reason: signal?.reason, stderr: text });
+      else if (notExecuted) finish({ kind: 'spawn', error: notExecuted });
       else if (exitCode === 0) finish({ kind: 'ok', stderr: text });
       else finish({ kind: 'exit', exitCode, signal: sig, stderr: text });
     });
@@ -144,9 +173,10 @@ const isTaskError = (err: unknown) =>
   err instanceof PermanentTaskError || err instanceof RetryableTaskError || err instanceof TaskCancelledError;
 
 /**
- * Dumps one target into `backupDir/<target>/`. pg_dump writes a hidden temporary file that
- * is fsynced, hashed and renamed to its final name only after a clean exit; on any failure
- * or abort the temporary file is removed. Throws classified task errors.
+ * Dumps one target into `backupDir/<target>/`. pg_dump writes a hidden temporary file,
+ * locked by us while it is written, that is fsynced, hashed and renamed to its final name
+ * only after a clean exit; on any failure or abort the temporary file is removed (one left
+ * by a killed worker is for sweep-stale-partials.ts). Throws classified task errors.
  */
 export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
   const started = performance.now();
@@ -160,11 +190,11 @@ export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
   const password = fromUrl.PGPASSWORD;
   // Short passwords would mangle ordinary words; libpq does not echo passwords anyway.
   const redact = (s: string) => (password && password.length >= 4 ? s.split(password).join('[redacted]') : s);
+  const searchPath = inheritedPath();
   const env: Record<string, string> = {
     // Only PATH is inherited (to find pg_dump): stray PG* variables of the worker must not
-    // redirect or authenticate the dump. This is the child's environment, not our config.
-    // eslint-disable-next-line no-restricted-syntax
-    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
+    // redirect or authenticate the dump.
+    ...(searchPath ? { PATH: searchPath } : {}),
     LC_ALL: 'C', // English messages for classify-pg-dump-failure.ts
     PGAPPNAME: 'procurator-pg-backup',
     PGCONNECT_TIMEOUT: DEFAULT_CONNECT_TIMEOUT_S,
@@ -174,29 +204,28 @@ export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
   const dir = path.join(o.backupDir, o.target);
   const finalName = backupFileName(o.target, o.format, (o.now ?? (() => new Date()))());
   const finalPath = path.join(dir, finalName);
-  // Random part: two attempts of the same target may overlap (a retry while a lost-lease
-  // attempt still runs) and must not write into one file.
-  const tempPath = path.join(dir, `.${finalName}.${randomBytes(4).toString('hex')}.partial`);
   const fail = (f: PgDumpFailure) => classifyPgDumpFailure(f, o.target);
 
   if (o.signal?.aborted) throw fail({ kind: 'aborted', reason: o.signal.reason, stderr: '' });
   let stage = 'creating the backup directory';
   let stderr = '';
   let renamed = false;
+  let partial: LockedPartial | undefined;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     stage = 'creating the temporary file';
-    // Created by us with 0600 first: pg_dump truncates it and keeps the mode, so a dump of
-    // the whole database is never readable by other local users, even while written.
-    await (await open(tempPath, 'wx', 0o600)).close();
+    partial = await createLockedPartial(dir, finalName);
+    const tempPath = partial.path;
 
     stage = 'running pg_dump';
     const args = [`--format=${o.format}`, '--no-password', `--file=${tempPath}`];
     const graceMs = o.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    const setpriv = o.setprivPath === undefined ? await findPgDumpDeathHelper() : o.setprivPath;
     const outcome = await runProcess(o.pgDumpPath ?? 'pg_dump', args, env, {
       signal: o.signal,
       graceMs,
       redact,
+      setpriv,
     });
     if (outcome.kind !== 'ok') throw fail(outcome);
     stderr = outcome.stderr;
@@ -217,6 +246,8 @@ export async function runPgDump(o: PgDumpOptions): Promise<PgDumpResult> {
     if (isTaskError(err)) throw err;
     throw fail({ kind: 'io', error: err as NodeJS.ErrnoException, stage, stderr });
   } finally {
-    if (!renamed) await rm(tempPath, { force: true }).catch(() => undefined);
+    // Removed before the lock goes, so no sweep ever races this removal.
+    if (partial && !renamed) await rm(partial.path, { force: true }).catch(() => undefined);
+    await partial?.handle.close().catch(() => undefined);
   }
 }

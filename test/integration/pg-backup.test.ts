@@ -6,6 +6,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPgDump } from '../../lib/backup/pg-dump';
+import { sweepStalePartials } from '../../lib/backup/sweep-stale-partials';
 import { PermanentTaskError, RetryableTaskError, TaskCancelledError } from '../../lib/errors';
 import { createLogger, silentLogger } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
@@ -193,14 +195,26 @@ describe('pg.backup against the local PostgreSQL', () => {
     expect(await listing(path.join(dir, 'down'))).toEqual([]);
   });
 
-  it('reports a missing pg_dump as pg_dump_missing', async () => {
-    const dir = await freshDir();
-    const run = executor(dir, { pgDumpPath: path.join(root, 'no', 'such', 'pg_dump') });
-    const err = await run(ctx({ target: 'main' })).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PermanentTaskError);
-    expect((err as PermanentTaskError).code).toBe('pg_dump_missing');
-    expect(await listing(path.join(dir, 'main'))).toEqual([]);
-  });
+  // Through setpriv (the default here) and without it, as where setpriv is missing.
+  it.each([undefined, null])(
+    'reports a missing pg_dump as pg_dump_missing (setprivPath %s)',
+    async (setprivPath) => {
+      const dir = await freshDir();
+      const missing = path.join(root, 'no', 'such', 'pg_dump');
+      const err = await runPgDump({
+        target: 'main',
+        url: pgUrlFor(dbName),
+        format: 'custom',
+        backupDir: dir,
+        pgDumpPath: missing,
+        setprivPath,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentTaskError);
+      expect((err as PermanentTaskError).code).toBe('pg_dump_missing');
+      expect((err as Error).message).toContain(missing);
+      expect(await listing(path.join(dir, 'main'))).toEqual([]);
+    },
+  );
 });
 
 describe('pg.backup process handling (fake pg_dump)', () => {
@@ -242,6 +256,23 @@ describe('pg.backup process handling (fake pg_dump)', () => {
     expect(logs).not.toContain('S3cret');
   });
 
+  it('runs pg_dump directly where setpriv is missing', async () => {
+    const fake = await fakePgDump(
+      'for a in "$@"; do case "$a" in --file=*) printf \'fake dump\' > "${a#--file=}";; esac; done',
+    );
+    const dir = await freshDir();
+    const result = await runPgDump({
+      target: 'main',
+      url: pgUrlFor(dbName),
+      format: 'custom',
+      backupDir: dir,
+      pgDumpPath: fake.script,
+      setprivPath: null,
+    });
+    expect(result.bytes).toBe(9);
+    expect(await listing(path.join(dir, 'main'))).toEqual([path.basename(result.file)]);
+  });
+
   const sleeper = 'exec sleep 30';
   const stubborn = "trap '' TERM\nwhile :; do sleep 1; done";
 
@@ -273,6 +304,35 @@ describe('pg.backup process handling (fake pg_dump)', () => {
       expect(await listing(path.join(dir, 'main'))).toEqual([]);
     },
   );
+
+  it('a sweep while a dump runs leaves its temporary file alone and removes a stale one', async () => {
+    const fake = await fakePgDump(
+      [
+        'for a in "$@"; do case "$a" in --file=*) printf \'begun\' > "${a#--file=}";; esac; done',
+        'exec sleep 30',
+      ].join('\n'),
+    );
+    const dir = await freshDir();
+    const stale = path.join(dir, 'main', '.main-20000101T000000.000Z.dump.0123abcd.partial');
+    const controller = new AbortController();
+    const running = executor(dir, { pgDumpPath: fake.script, killGraceMs: 200 })(
+      ctx({ target: 'main' }, controller.signal),
+    );
+    try {
+      await waitForFile(fake.pidFile);
+      const [live] = (await listing(path.join(dir, 'main'))).filter((f) => f.endsWith('.partial'));
+      await writeFile(stale, 'left by a killed worker');
+      const swept = await sweepStalePartials({ backupDir: dir, targets: ['main'], logger: silentLogger() });
+      expect(swept.removed).toEqual([stale]);
+      expect(swept.live).toEqual([path.join(dir, 'main', live!)]);
+      expect(await listing(path.join(dir, 'main'))).toEqual([live]);
+      expect(await readFile(path.join(dir, 'main', live!), 'utf8')).toBe('begun');
+    } finally {
+      controller.abort('cancelled');
+      await running.catch(() => undefined);
+    }
+    expect(await listing(path.join(dir, 'main'))).toEqual([]);
+  });
 
   it('classifies a non-zero exit and removes the partial output', async () => {
     const fake = await fakePgDump(

@@ -2,6 +2,7 @@ import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import { PermanentTaskError, RetryAfterError, TaskTimeoutError, describeTaskError } from '../lib/errors';
 import type { FailPoints } from '../lib/failpoints';
 import type { FlowGate, FlowLimits, FlowRule } from '../lib/flow/flow-limits';
+import { newId } from '../lib/ids';
 import { lazyChild } from '../lib/logger';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
@@ -26,8 +27,8 @@ export interface RunningAttempt {
   controller: AbortController;
   lease?: Lease;
   task?: ClaimedTask;
-  /** Flow rules whose slots this attempt holds (released when it ends). */
-  flowRules?: FlowRule[];
+  /** Flow rules whose slots this attempt holds (released when it ends), and as whom. */
+  flow?: { rules: FlowRule[]; holder: string };
 }
 
 /** Flow limits and the gate that enforces them across workers. */
@@ -80,7 +81,10 @@ export class AttemptRunner {
     const flow = this.d.flow;
     const rules = flow?.limits.rulesFor(a.message) ?? [];
     if (!flow || rules.length === 0) return this.runClaimed(a);
-    const { waitMs, now } = await flow.gate.acquire(a.message.taskId, rules, this.d.leaseMs);
+    // The slot is this delivery's own: another delivery of the task (its message taken over
+    // from a live worker) takes, refreshes and releases a slot of its own, never this one.
+    const holder = `${a.message.taskId}/${newId()}`;
+    const { waitMs, now } = await flow.gate.acquire(holder, rules, this.d.leaseMs);
     if (waitMs > 0) {
       // Over a limit: wait in the delayed set (no attempt spent, nothing written), with jitter
       // so that waiting tasks do not all come back at the same instant.
@@ -89,12 +93,12 @@ export class AttemptRunner {
       this.d.events.emit('flow_limited', { scopes: rules.map((r) => r.scope) });
       return;
     }
-    a.flowRules = rules;
+    a.flow = { rules, holder };
     try {
       await this.runClaimed(a);
     } finally {
       await flow.gate
-        .release(a.message.taskId, rules)
+        .release(holder, rules)
         .catch((err: unknown) => this.d.logger.warn({ err }, 'could not release flow slots; they expire'));
     }
   }
@@ -111,6 +115,9 @@ export class AttemptRunner {
     if (!claim) return; // stopping while the database was unreachable: the message stays pending
     switch (claim.kind) {
       case 'busy':
+        // Another worker runs the task: its message goes back to it (with the delivery count
+        // it had), or the two would pass it back and forth, each pass counting as a delivery.
+        if (claim.owner && claim.owner !== this.d.workerId) await this.d.queue.handBack(message, claim.owner);
         return;
       case 'drop':
         this.d.events.emit('message_dropped', { taskId: message.taskId, reason: claim.reason });

@@ -77,9 +77,7 @@ export class Heartbeat extends PeriodicComponent {
           'messages taken over elsewhere; the database lease decides',
         );
       }
-      const flowHolders = running
-        .filter((a) => a.flowRules && a.flowRules.length > 0)
-        .map((a) => ({ holder: a.message.taskId, rules: a.flowRules! }));
+      const flowHolders = running.flatMap((a) => (a.flow ? [a.flow] : []));
       if (this.d.flowGate && flowHolders.length > 0)
         await this.d.flowGate.refresh(flowHolders, this.d.leaseMs);
     } catch (err) {

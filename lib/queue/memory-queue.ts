@@ -136,6 +136,16 @@ export class MemoryQueue implements QueueBackend {
     return Promise.resolve(lost);
   }
 
+  handBack(message: QueueMessage, owner: string): Promise<void> {
+    const p = this.streams.get(message.stream)?.pending.get(message.id);
+    if (p) {
+      p.consumer = owner;
+      p.deliveredAt = this.clock();
+      p.deliveries = Math.max(1, message.deliveries - 1);
+    }
+    return Promise.resolve();
+  }
+
   ack(message: QueueMessage): Promise<void> {
     this.streams.get(message.stream)?.remove(message.id);
     if (this.index.get(message.taskId)?.seq === message.seq) this.index.delete(message.taskId);

@@ -81,6 +81,12 @@ export interface QueueBackend {
    * longer owns (another worker took them over): their outcome must not be written.
    */
   touch(consumer: string, messages: readonly QueueMessage[]): Promise<QueueMessage[]>;
+  /**
+   * Gives a message this consumer took over back to `owner`, the worker whose live lease the
+   * database shows, with the delivery count it had before: taking it over was a mistake
+   * (the owner only looked idle) and must not bring the task nearer its poison limit.
+   */
+  handBack(message: QueueMessage, owner: string): Promise<void>;
   /** Acknowledges and deletes a message; forgets the task if `message.seq` is still its seq. */
   ack(message: QueueMessage): Promise<void>;
   /** Acknowledges `message` and re-adds its task under `entry` (a retry or a not-yet-due start). */

@@ -230,6 +230,21 @@ export class RedisQueue implements QueueBackend {
     return lost;
   }
 
+  async handBack(message: QueueMessage, owner: string): Promise<void> {
+    // JUSTID leaves the count alone, RETRYCOUNT puts back the one our take-over added. A
+    // message no longer pending (acknowledged meanwhile) is not claimed: XCLAIM skips it.
+    await this.redis.xclaim(
+      message.stream,
+      CONSUMER_GROUP,
+      owner,
+      0,
+      message.id,
+      'RETRYCOUNT',
+      Math.max(1, message.deliveries - 1),
+      'JUSTID',
+    );
+  }
+
   /** Acknowledges a message; concurrent acks of one stream go out as one batch script call. */
   async ack(message: QueueMessage): Promise<void> {
     let acker = this.ackers.get(message.stream);

@@ -142,6 +142,21 @@ describe.each(backends)('queue contract: $name', (backend) => {
     expect(third[0]?.deliveries).toBe(3);
   });
 
+  it('hands a message taken over by mistake back to its owner, with the delivery count it had', async () => {
+    const { a, b } = backend.open();
+    await a.enqueue([entry('t1')]);
+    const [m] = await a.read('worker-a', 1, 0);
+    await sleep(80);
+    const [taken] = await b.claimIdle('worker-b', 50, 10);
+    expect(taken).toMatchObject({ id: m!.id, deliveries: 2 });
+    await b.handBack(taken!, 'worker-a');
+    // The owner's touch finds the message its own again; the take-over left no trace.
+    expect(await a.touch('worker-a', [m!])).toHaveLength(0);
+    await sleep(80);
+    const [again] = await b.claimIdle('worker-b', 50, 10);
+    expect(again?.deliveries).toBe(2);
+  });
+
   it('touch keeps a live consumer’s message from being claimed', async () => {
     const { a, b } = backend.open();
     await a.enqueue([entry('t1')]);

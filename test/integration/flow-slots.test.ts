@@ -1,0 +1,120 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CONSUMER_GROUP } from '../../lib/queue/queue-backend';
+import type { QueueMessage } from '../../lib/queue/queue-backend';
+import type { Worker } from '../../worker/worker';
+import { ExecutionLog, recordingType } from '../helpers/recording-type';
+import { pendingEntries } from '../helpers/queue-probe';
+import { testRedis } from '../helpers/redis';
+import type { Stack } from '../helpers/stack';
+import { STACK_VARIANTS, startStack, submitBatch } from '../helpers/stack';
+
+// Flow-limit slots belong to one attempt. A second delivery of a running task's message (its
+// message taken over from a live worker) must neither share nor give back the running
+// attempt's slot, and must go back to the worker that runs the task instead of climbing
+// towards a false poison_message.
+
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+/** The most intervals [start, end] that overlap at one instant. */
+function maxOverlap(log: ExecutionLog): number {
+  const points = [
+    ...log.starts.map((s) => ({ at: s.at, d: 1 })),
+    ...log.ends.map((e) => ({ at: e.at, d: -1 })),
+  ].sort((a, b) => a.at - b.at || a.d - b.d);
+  let now = 0;
+  let max = 0;
+  for (const p of points) max = Math.max(max, (now += p.d));
+  return max;
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+describe.each(STACK_VARIANTS)('flow slots on $name', ({ name, opts }) => {
+  it('a second delivery of a running task takes its own slot, gives back only that, and is handed back', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({
+      ...opts,
+      worker: false,
+      config: { FLOW_LIMITS: JSON.stringify({ 'type:test.record': { concurrency: 2 } }) },
+      types: [recordingType(log)],
+    });
+    const workers = [await stack.addWorker('w1'), await stack.addWorker('w2')];
+    const [first] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 2500 } }]);
+    await until(() => log.running === 1);
+    const owner = workers.find((w) => w.consumer.running().length === 1)!;
+    const other: Worker = workers.find((w) => w !== owner)!;
+    const message: QueueMessage = { ...owner.consumer.running()[0]!.message };
+
+    // The other worker takes the message over, as its recoverer would from a worker that
+    // seemed idle, and runs it: the claim finds the owner's live lease (busy).
+    let deliveries = 2;
+    if (name.startsWith('Redis')) {
+      const redis = testRedis();
+      const taken = await redis.xclaim(message.stream, CONSUMER_GROUP, 'w2-thief', 0, message.id);
+      redis.disconnect();
+      expect(taken).toHaveLength(1);
+    } else {
+      deliveries = 1;
+    }
+    other.consumer.dispatch({ ...message, deliveries });
+    await until(() => other.consumer.running().length === 0);
+
+    if (name.startsWith('Redis')) {
+      const [entry] = await pendingEntries(stack.config.REDIS_PREFIX);
+      expect(entry).toMatchObject({
+        taskId: first!.id,
+        consumer: owner === workers[0] ? 'w1' : 'w2',
+        deliveries: 1,
+      });
+    }
+
+    // Two more tasks: with the first still running, only one of them may start.
+    const more = await submitBatch(stack, [
+      { type: 'test.record', payload: { ms: 300 } },
+      { type: 'test.record', payload: { ms: 300 } },
+    ]);
+    for (const t of [first!, ...more]) await stack.waitForStatus(t.id, ['succeeded'], 20_000);
+    expect(log.starts.filter((s) => s.taskId === first!.id)).toHaveLength(1);
+    expect(maxOverlap(log)).toBe(2);
+  });
+});
+
+describe('flow slots on Redis', () => {
+  it('the heartbeat gives a running attempt back the slot Redis lost', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({
+      queue: 'redis',
+      db: 'postgres',
+      config: {
+        FLOW_LIMITS: JSON.stringify({ 'type:test.record': { concurrency: 1 } }),
+        CLAIM_IDLE_MS: '900', // a heartbeat every 300 ms
+      },
+      types: [recordingType(log)],
+    });
+    const [task] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 3000 } }]);
+    await until(() => log.running === 1);
+    const redis = testRedis();
+    try {
+      const key = `{${stack.config.REDIS_PREFIX}}:flow:conc:type:test.record`;
+      expect(await redis.zcard(key)).toBe(1);
+      await redis.del(key);
+      await until(async () => (await redis.zcard(key)) === 1, 2000);
+      const [holder] = await redis.zrange(key, 0, -1);
+      expect(holder).toContain(task!.id);
+    } finally {
+      redis.disconnect();
+    }
+    await stack.waitForStatus(task!.id, ['succeeded'], 10_000);
+  });
+});

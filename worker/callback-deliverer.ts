@@ -182,7 +182,7 @@ export class CallbackDeliverer extends PeriodicComponent {
       return;
     }
     const body = JSON.stringify({ event: d.event, task: d.task });
-    const token = await signCallback(key, { taskId: d.taskId, deliveryId: d.id, body });
+    const token = await signCallback(key, { taskId: d.taskId, deliveryId: d.id, url: d.url, body });
     const started = Date.now();
     let outcome: TryOutcome;
     try {

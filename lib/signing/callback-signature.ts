@@ -24,11 +24,13 @@ export async function bodyDigest(body: string | Uint8Array): Promise<string> {
 export interface CallbackClaims {
   taskId: string;
   deliveryId: string;
+  /** The callback URL the request goes to: the token's `aud`, so it cannot be replayed elsewhere. */
+  url: string;
   /** The exact bytes (or UTF-8 text) that will be sent as the body. */
   body: string | Uint8Array;
 }
 
-/** Signs one request of a delivery: iss, sub (task id), iat, exp (+5 min), jti (delivery id), body. */
+/** Signs one request of a delivery: iss, sub (task id), aud (URL), iat, exp (+5 min), jti (delivery id), body. */
 export async function signCallback(
   key: SigningKey,
   claims: CallbackClaims,
@@ -39,6 +41,7 @@ export async function signCallback(
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
     .setIssuer(CALLBACK_ISSUER)
     .setSubject(claims.taskId)
+    .setAudience(claims.url)
     .setJti(claims.deliveryId)
     .setIssuedAt(iat)
     .setExpirationTime(iat + CALLBACK_TOKEN_TTL_SECONDS)

@@ -41,6 +41,12 @@ export class CallbackVerificationError extends Error {
 export interface CallbackVerifierOptions {
   /** Allowed clock difference between Procurator and the receiver, in seconds (default 30). */
   clockToleranceSeconds?: number;
+  /**
+   * The callback URL this receiver is registered under, which the token's `aud` must name.
+   * Default: the request's own URL — set it when a proxy in front changes what the receiver
+   * sees (TLS ended at a load balancer, a path rewritten).
+   */
+  audience?: string;
 }
 
 /**
@@ -52,7 +58,8 @@ export function createCallbackVerifier(
   opts: CallbackVerifierOptions = {},
 ): (request: Request) => Promise<VerifiedCallback> {
   const resolve = typeof keys === 'function' ? keys : createRemoteJWKSet(new URL(keys));
-  return (request) => verifyWith(request, resolve, opts.clockToleranceSeconds ?? 30);
+  return (request) =>
+    verifyWith(request, resolve, opts.clockToleranceSeconds ?? 30, opts.audience ?? request.url);
 }
 
 // One resolver (and so one JWKS cache) per URL, so verifying each request does not refetch
@@ -78,6 +85,7 @@ async function verifyWith(
   request: Request,
   keys: JWTVerifyGetKey,
   clockTolerance: number,
+  audience: string,
 ): Promise<VerifiedCallback> {
   const token = request.headers.get(SIGNATURE_HEADER);
   if (!token) throw new CallbackVerificationError(`no ${SIGNATURE_HEADER} header`);
@@ -90,14 +98,24 @@ async function verifyWith(
     const verified = await jwtVerify(token, keys, {
       algorithms: CALLBACK_ALGORITHMS,
       issuer: CALLBACK_ISSUER,
-      requiredClaims: ['iat', 'exp', 'sub', 'jti', 'body'],
+      // A token made for another receiver (replayed here by that receiver, or by anyone who
+      // saw it) names another URL.
+      audience,
+      requiredClaims: ['iat', 'exp', 'sub', 'jti', 'aud', 'body'],
       clockTolerance,
     });
     claims = verified.payload;
     kid = verified.protectedHeader.kid;
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const why = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
+    const { code, claim } = err as { code?: unknown; claim?: unknown };
+    const why =
+      typeof code !== 'string'
+        ? err instanceof Error
+          ? err.message
+          : String(err)
+        : typeof claim === 'string'
+          ? `${code}: the ${claim} claim`
+          : code;
     throw new CallbackVerificationError(`the signature does not verify (${why})`, { cause: err });
   }
   if (typeof claims.body !== 'string' || claims.body !== (await bodyDigest(body))) {

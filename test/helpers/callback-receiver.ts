@@ -12,6 +12,8 @@ import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 export interface Received {
   /** The path segment after /hook/: tests use one label each. */
   label: string;
+  /** The URL it was sent to, as the receiver knows itself (what the token's `aud` must be). */
+  url: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
   kid?: string;
@@ -23,11 +25,17 @@ export interface Received {
  * What a receiver does (README "Callbacks"), written with plain jose and node:crypto only,
  * independently of lib/signing: pinned algorithms, issuer, expiry, then the body's digest.
  */
-export async function receiverVerify(headers: IncomingHttpHeaders, body: Buffer, jwks: JWTVerifyGetKey) {
+export async function receiverVerify(
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  jwks: JWTVerifyGetKey,
+  url: string,
+) {
   const token = String(headers['procurator-signature'] ?? '');
   const { payload, protectedHeader } = await jwtVerify(token, jwks, {
     algorithms: ['EdDSA', 'ES256'],
     issuer: 'procurator',
+    audience: url,
   });
   if (payload.body !== createHash('sha256').update(body).digest('base64url')) {
     throw new Error('body mismatch');
@@ -57,17 +65,23 @@ export async function startCallbackReceiver(): Promise<CallbackReceiver> {
   const failuresLeft = new Map<string, number>();
   const slowLabels = new Map<string, number>();
   let jwks: JWTVerifyGetKey | undefined;
+  let base = '';
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       void (async () => {
         const label = (req.url ?? '').split('/')[2] ?? '';
-        const r: Received = { label, headers: req.headers, body: Buffer.concat(chunks) };
+        const r: Received = {
+          label,
+          url: `${base}${req.url ?? ''}`,
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+        };
         received.push(r);
         try {
           if (!jwks) throw new Error('no key set yet');
-          Object.assign(r, await receiverVerify(r.headers, r.body, jwks));
+          Object.assign(r, await receiverVerify(r.headers, r.body, jwks, r.url));
         } catch (err) {
           r.error = String(err);
           res.writeHead(401).end();
@@ -85,8 +99,9 @@ export async function startCallbackReceiver(): Promise<CallbackReceiver> {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    hookBase: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    hookBase: `${base}/hook`,
     received,
     failuresLeft,
     slowLabels,

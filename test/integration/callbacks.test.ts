@@ -98,7 +98,7 @@ async function settled(id: string): Promise<Received[]> {
 
 function asRequest(r: Received, body: Buffer | string = r.body, signature?: string): Request {
   const h = (name: string) => String(r.headers[name] ?? '');
-  return new Request('http://127.0.0.1/hook', {
+  return new Request(r.url, {
     method: 'POST',
     headers: {
       'content-type': h('content-type'),
@@ -229,7 +229,7 @@ describe('signed completion callbacks', () => {
     const key = await stack.services.signingKeys.current();
     const strangerKey = await importSigningKey(await generateSigningKey());
     const body = genuine!.body;
-    const ids = { taskId: t.id, deliveryId: String(claims.jti) };
+    const ids = { taskId: t.id, deliveryId: String(claims.jti), url: genuine!.url };
 
     const forged: [string, Buffer | string, string][] = [
       ['tampered body', body.toString().replace('"succeeded"', '"dead"'), token],
@@ -250,10 +250,10 @@ describe('signed completion callbacks', () => {
       ],
     ];
     const jwksSet = createRemoteJWKSet(new URL(jwksUrl));
-    await expect(receiverVerify(genuine!.headers, body, jwksSet)).resolves.toBeTruthy();
+    await expect(receiverVerify(genuine!.headers, body, jwksSet, genuine!.url)).resolves.toBeTruthy();
     for (const [what, b, sig] of forged) {
       const headers = { ...genuine!.headers, 'procurator-signature': sig };
-      await expect(receiverVerify(headers, Buffer.from(b), jwksSet), what).rejects.toThrow();
+      await expect(receiverVerify(headers, Buffer.from(b), jwksSet, genuine!.url), what).rejects.toThrow();
       await expect(verifyCallback(asRequest(genuine!, b, sig), jwksUrl), what).rejects.toThrow();
     }
   });
@@ -269,7 +269,7 @@ describe('signed completion callbacks', () => {
 
     // A token signed with the old key still verifies after the rotation, with a fresh key set.
     await expect(
-      receiverVerify(old!.headers, old!.body, createRemoteJWKSet(new URL(jwksUrl))),
+      receiverVerify(old!.headers, old!.body, createRemoteJWKSet(new URL(jwksUrl)), old!.url),
     ).resolves.toMatchObject({
       kid: oldKid,
     });
@@ -452,7 +452,8 @@ describe('callback URLs judged at connect time', () => {
     const r = hook.requests[0]!;
     expect(r.host).toBe(`hooks.allowed.test:${hook.port}`);
     const jwks = createLocalJWKSet(await strictStack.services.signingKeys.publicJwks());
-    await expect(receiverVerify(r.headers, r.body, jwks)).resolves.toMatchObject({
+    const sentTo = `http://hooks.allowed.test:${hook.port}/hook/y`;
+    await expect(receiverVerify(r.headers, r.body, jwks, sentTo)).resolves.toMatchObject({
       payload: { sub: t.id },
     });
     expect((await strictEvents(t.id)).map((e) => e.kind)).toContain('callback_delivered');

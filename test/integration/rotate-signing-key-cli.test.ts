@@ -79,7 +79,7 @@ function asRequest(r: Received): Request {
   for (const name of ['procurator-event', 'procurator-delivery', 'procurator-signature']) {
     headers.set(name, String(r.headers[name] ?? ''));
   }
-  return new Request('http://127.0.0.1/hook', { method: 'POST', headers, body: r.body });
+  return new Request(r.url, { method: 'POST', headers, body: r.body });
 }
 
 describe('procurator rotate-signing-key', () => {
@@ -120,7 +120,7 @@ describe('procurator rotate-signing-key', () => {
 
     // A callback signed before the rotation still verifies, with a key set fetched now.
     await expect(
-      receiverVerify(before.headers, before.body, createRemoteJWKSet(new URL(jwksUrl))),
+      receiverVerify(before.headers, before.body, createRemoteJWKSet(new URL(jwksUrl)), before.url),
     ).resolves.toMatchObject({ kid: oldKid });
     await expect(verifyCallback(asRequest(before), jwksUrl)).resolves.toMatchObject({ kid: oldKid });
 
@@ -128,7 +128,7 @@ describe('procurator rotate-signing-key', () => {
     const after = await deliveredCallback('after');
     expect(after.kid).toBe(newKid);
     await expect(
-      receiverVerify(after.headers, after.body, createRemoteJWKSet(new URL(jwksUrl))),
+      receiverVerify(after.headers, after.body, createRemoteJWKSet(new URL(jwksUrl)), after.url),
     ).resolves.toMatchObject({ kid: newKid });
   });
 

@@ -16,7 +16,11 @@ import {
   generateSigningKey,
   importSigningKey,
 } from '../../lib/signing/keys';
-import { CallbackVerificationError, verifyCallback } from '../../lib/signing/verify-callback';
+import {
+  CallbackVerificationError,
+  createCallbackVerifier,
+  verifyCallback,
+} from '../../lib/signing/verify-callback';
 import { callbackRetryDelay } from '../../worker/callback-deliverer';
 
 // A JWKS server on 127.0.0.1 whose key set each test may change (a fresh URL per set, since
@@ -65,8 +69,10 @@ function callbackBody(taskId = TASK_ID): string {
   return JSON.stringify({ event: 'task.succeeded', task: { id: taskId, status: 'succeeded' } });
 }
 
-function request(token: string, body: string, headers: Record<string, string> = {}): Request {
-  return new Request('http://receiver.test/hook', {
+const HOOK = 'http://receiver.test/hook';
+
+function request(token: string, body: string, headers: Record<string, string> = {}, url = HOOK): Request {
+  return new Request(url, {
     method: 'POST',
     headers: {
       'Content-Type': 'application/json',
@@ -80,7 +86,7 @@ function request(token: string, body: string, headers: Record<string, string> = 
 }
 
 async function signed(key: SigningKey = signer, body = callbackBody(), nowMs?: number): Promise<string> {
-  return signCallback(key, { taskId: TASK_ID, deliveryId: DELIVERY_ID, body }, nowMs);
+  return signCallback(key, { taskId: TASK_ID, deliveryId: DELIVERY_ID, url: HOOK, body }, nowMs);
 }
 
 async function rejects(req: Request, message: RegExp): Promise<void> {
@@ -95,8 +101,32 @@ describe('verifyCallback', () => {
     const v = await verifyCallback(request(await signed(), body), jwksUrl);
     expect(v).toMatchObject({ event: 'task.succeeded', deliveryId: DELIVERY_ID, kid: newKey.kid });
     expect(v.task.id).toBe(TASK_ID);
-    expect(v.claims).toMatchObject({ iss: 'procurator', sub: TASK_ID, jti: DELIVERY_ID });
+    expect(v.claims).toMatchObject({ iss: 'procurator', sub: TASK_ID, jti: DELIVERY_ID, aud: HOOK });
     expect(v.claims.exp! - v.claims.iat!).toBe(300);
+  });
+
+  it('refuses a callback replayed to another receiver: the token names the URL it was sent to', async () => {
+    const body = callbackBody();
+    await rejects(
+      request(await signed(), body, {}, 'http://elsewhere.test/hook'),
+      /ERR_JWT_CLAIM_VALIDATION_FAILED.*aud|aud/,
+    );
+    const noAudience = await new SignJWT({ body: 'x' })
+      .setProtectedHeader({ alg: 'EdDSA', kid: newKey.kid })
+      .setIssuer('procurator')
+      .setSubject(TASK_ID)
+      .setJti(DELIVERY_ID)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(signer.privateKey);
+    await rejects(request(noAudience, body), /aud/);
+  });
+
+  it('lets a receiver behind a proxy name the public URL it is called at', async () => {
+    const body = callbackBody();
+    const verify = createCallbackVerifier(jwksUrl, { audience: HOOK });
+    const atInternal = request(await signed(), body, {}, 'http://10.0.0.7:4000/hook');
+    await expect(verify(atInternal)).resolves.toMatchObject({ deliveryId: DELIVERY_ID });
   });
 
   it('accepts a token signed by a retired key that is still published', async () => {
@@ -159,7 +189,12 @@ describe('verifyCallback', () => {
     await rejects(request(await signed(), body, { 'Procurator-Delivery': 'another' }), /Procurator-Delivery/);
     await rejects(request(await signed(), body, { 'Procurator-Event': 'task.dead' }), /Procurator-Event/);
     const otherTask = callbackBody('01900000-0000-7000-8000-000000000002');
-    const token = await signCallback(signer, { taskId: TASK_ID, deliveryId: DELIVERY_ID, body: otherTask });
+    const token = await signCallback(signer, {
+      taskId: TASK_ID,
+      deliveryId: DELIVERY_ID,
+      url: HOOK,
+      body: otherTask,
+    });
     await rejects(request(token, otherTask), /not a callback for the task/);
   });
 });

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueBackend } from '../queue/queue-backend';
+import { cachedFor } from './cached';
 import type { TaskEvents } from './task-events';
 
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -114,9 +115,18 @@ export function attachTaskMetrics(events: TaskEvents, m: Metrics): void {
   });
 }
 
-/** Queue gauges, read from the queue when Prometheus scrapes. */
+/** How long the numbers behind the queue gauges are reused between scrapes. */
+export const SCRAPE_CACHE_MS = 2000;
+
+/**
+ * Queue gauges, read when Prometheus scrapes: one queue stats call and one dead-task count
+ * per SCRAPE_CACHE_MS, whatever the number of gauges, scrapers or scrapes, so an
+ * unauthenticated scrape costs no more than reading a cache.
+ */
 export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: () => Promise<number>): void {
   const registers = [m.registry];
+  const stats = cachedFor(SCRAPE_CACHE_MS, () => queue.stats());
+  const dead = cachedFor(SCRAPE_CACHE_MS, deadCount);
   new Gauge({
     name: 'procurator_queue_length',
     help: 'Messages waiting to be delivered, per queue.',
@@ -124,7 +134,7 @@ export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: ()
     registers,
     async collect() {
       this.reset();
-      for (const s of await queue.stats()) this.set({ queue: s.name }, s.length);
+      for (const s of await stats()) this.set({ queue: s.name }, s.length);
     },
   });
   new Gauge({
@@ -134,7 +144,7 @@ export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: ()
     registers,
     async collect() {
       this.reset();
-      for (const s of await queue.stats()) this.set({ queue: s.name }, s.pending);
+      for (const s of await stats()) this.set({ queue: s.name }, s.pending);
     },
   });
   new Gauge({
@@ -143,7 +153,7 @@ export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: ()
     registers,
     async collect() {
       let n = 0;
-      for (const s of await queue.stats()) n += s.delayed;
+      for (const s of await stats()) n += s.delayed;
       this.set(n);
     },
   });
@@ -152,7 +162,7 @@ export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: ()
     help: 'Dead tasks waiting for replay or deletion.',
     registers,
     async collect() {
-      this.set(await deadCount());
+      this.set(await dead());
     },
   });
 }

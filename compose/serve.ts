@@ -9,13 +9,16 @@ import { EventBus } from '../lib/observability/event-bus';
 import { attachQueueGauges, attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
 import { openQueue, openRedis } from '../lib/queue/open-queue';
-import { onShutdownSignals } from '../lib/shutdown';
+import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
 import { VERSION } from '../lib/version';
 import { buildApiServices } from './api-services';
 import { bootstrapAdmin } from './bootstrap-admin';
 import { buildWorker } from './build-worker';
 import type { BuiltWorker } from './build-worker';
 import { builtinCatalog } from './task-catalog';
+
+/** How long requests in flight may take to finish once the API stops accepting connections. */
+const HTTP_DRAIN_MS = 5000;
 
 /** A running API (and, with the memory queue, its in-process worker). */
 export interface RunningServer {
@@ -73,12 +76,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     port,
     stop() {
       // Shutdown order (each step bounded):
-      // 1. stop accepting connections; requests in flight get up to 5 s;
+      // 1. stop accepting connections; requests in flight get up to HTTP_DRAIN_MS;
       // 2. the in-process worker: stop reading, finish attempts within SHUTDOWN_GRACE_MS;
       // 3. close the queue's Redis connections, then the database — last, as the worker
       //    writes outcomes until step 2 ends.
       stopping ??= (async () => {
-        await closeServer(server, 5000);
+        await closeServer(server, HTTP_DRAIN_MS);
         await worker?.worker.stop();
         await worker?.close();
         await closeQueue();
@@ -93,7 +96,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 /** Runs `serve` until SIGTERM/SIGINT. */
 export async function runServe(config: Config, logger: Logger): Promise<void> {
   const running = await startServer(config, logger);
-  onShutdownSignals(logger, () => running.stop());
+  // Requests in flight get up to HTTP_DRAIN_MS, then the in-process worker its grace period.
+  onShutdownSignals(
+    logger,
+    () => running.stop(),
+    HTTP_DRAIN_MS + (config.QUEUE_BACKEND === 'memory' ? config.SHUTDOWN_GRACE_MS : 0) + SHUTDOWN_CLOSE_MS,
+  );
 }
 
 /** Stops accepting connections; lets requests in flight finish for up to `graceMs`. */

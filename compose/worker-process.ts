@@ -5,7 +5,7 @@ import { EventBus } from '../lib/observability/event-bus';
 import { attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
 import { openQueue } from '../lib/queue/open-queue';
-import { onShutdownSignals } from '../lib/shutdown';
+import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
 import { buildWorker } from './build-worker';
 import { startMetricsServer } from './metrics-server';
 import { builtinCatalog } from './task-catalog';
@@ -64,5 +64,5 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 /** Runs the worker until SIGTERM/SIGINT. */
 export async function runWorker(config: Config, logger: Logger): Promise<void> {
   const running = await startWorker(config, logger);
-  onShutdownSignals(logger, () => running.stop());
+  onShutdownSignals(logger, () => running.stop(), config.SHUTDOWN_GRACE_MS + SHUTDOWN_CLOSE_MS);
 }

@@ -1,11 +1,14 @@
 import type { Logger } from './logger';
 
 /**
- * Runs `shutdown` on the first SIGTERM or SIGINT; a second signal forces exit. After a clean
- * shutdown the process exits by itself once every handle is closed; a watchdog (unref'd, so
- * it does not keep the process alive) exits with 1 and says so if something still holds it.
+ * Runs `shutdown` on the first SIGTERM or SIGINT; a second signal forces exit. One deadline
+ * for the whole shutdown is armed at the signal, not after `shutdown` returns: whatever hangs
+ * (a write to an unreachable database, a client that does not close), the process exits by
+ * `deadlineMs` after the signal — with 1, and saying what still held it. A clean shutdown
+ * exits by itself once every handle is closed (the watchdog is unref'd, so it does not keep
+ * the process alive).
  */
-export function onShutdownSignals(logger: Logger, shutdown: () => Promise<void>, watchdogMs = 10_000): void {
+export function onShutdownSignals(logger: Logger, shutdown: () => Promise<void>, deadlineMs: number): void {
   let started = false;
   const handler = (signal: NodeJS.Signals) => {
     if (started) {
@@ -13,7 +16,14 @@ export function onShutdownSignals(logger: Logger, shutdown: () => Promise<void>,
       process.exit(130);
     }
     started = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, deadlineMs }, 'shutting down');
+    setTimeout(() => {
+      logger.error(
+        { deadlineMs, resources: process.getActiveResourcesInfo() },
+        'shutdown deadline passed: exiting with what still holds the process',
+      );
+      process.exit(1);
+    }, deadlineMs).unref();
     shutdown()
       .then(() => {
         logger.info('shutdown complete');
@@ -22,17 +32,14 @@ export function onShutdownSignals(logger: Logger, shutdown: () => Promise<void>,
       .catch((err: unknown) => {
         logger.error({ err }, 'shutdown failed');
         process.exitCode = 1;
-      })
-      .finally(() => {
-        setTimeout(() => {
-          logger.error(
-            { resources: process.getActiveResourcesInfo() },
-            'still not exited after shutdown: something holds the event loop',
-          );
-          process.exit(1);
-        }, watchdogMs).unref();
       });
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
 }
+
+/**
+ * What a shutdown may take after its attempts' grace period: stopping the helpers, leaving
+ * the consumer group, closing clients. Past it, the process exits regardless.
+ */
+export const SHUTDOWN_CLOSE_MS = 4000;

@@ -70,6 +70,8 @@ const EXTRA_DELIVERIES = 2;
 export class AttemptRunner {
   /** Attempts whose late outcome was already counted (a WeakSet: nothing to clean up). */
   private readonly discarded = new WeakSet<RunningAttempt>();
+  /** Fires when the shutdown's grace period is over: outcome writes still retrying give up. */
+  private readonly graceOver = new AbortController();
 
   constructor(private readonly d: AttemptRunnerDeps) {}
 
@@ -278,13 +280,26 @@ export class AttemptRunner {
     return Promise.race([running, aborted]);
   }
 
+  /**
+   * Makes outcome writes that are still retrying (the database unreachable) give up: the
+   * shutdown's grace period is over. Their messages stay pending; another worker takes the
+   * tasks over, and may run those attempts again.
+   */
+  abandonWrites(): void {
+    this.graceOver.abort('shutdown' satisfies AbortReason);
+  }
+
   /** A fenced outcome write. Null when the lease was lost: the late result is discarded. */
   private async write<T extends TaskSummary>(
     a: RunningAttempt,
     fn: () => Promise<T | null>,
-  ): Promise<T | null> {
-    const row = await withWriteRetries(fn, undefined, this.d.logger, this.d.leaseMs);
-    if (row === null || row === undefined) {
+  ): Promise<T | null | undefined> {
+    const row = await withWriteRetries(fn, this.graceOver.signal, this.d.logger, this.d.leaseMs);
+    if (row === undefined) {
+      this.d.logger.warn({ taskId: a.message.taskId }, 'outcome not written before the shutdown deadline');
+      return undefined;
+    }
+    if (row === null) {
       this.discardLate(a, 'fenced_write');
       return null;
     }

@@ -154,6 +154,7 @@ export class Consumer {
           'grace period over; abandoning attempts, their messages stay pending for another worker',
         );
         for (const a of left) a.controller.abort('shutdown' satisfies AbortReason);
+        this.d.runner.abandonWrites();
         await Promise.all([...this.settled.values()]);
       }
     }

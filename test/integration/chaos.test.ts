@@ -10,6 +10,7 @@ import { listeningPort, spawnProcurator } from '../helpers/processes';
 import type { Proc } from '../helpers/processes';
 import { metricValue, pendingEntries, workerMetricsPort } from '../helpers/queue-probe';
 import { testPrefix } from '../helpers/redis';
+import { TcpProxy } from '../helpers/tcp-proxy';
 
 /**
  * Real processes (the dist/ bundle) over Redis and PostgreSQL, killed, frozen and crashed at
@@ -512,5 +513,40 @@ describe('SIGTERM on a worker process with a task longer than SHUTDOWN_GRACE_MS'
     ]);
     expect(history.filter((e) => e.kind === 'succeeded').map((e) => e.workerId)).toEqual(['staying']);
     expect((await pendingEntries(prefix)).filter((p) => p.taskId === id)).toEqual([]);
+  });
+});
+
+describe('SIGTERM on a worker whose PostgreSQL is unreachable', () => {
+  const prefix = testPrefix('deadline');
+  afterAll(() => clearPrefix(prefix));
+
+  it('exits by itself within SHUTDOWN_GRACE_MS + 5 s, its outcome write abandoned at the deadline', async () => {
+    const graceMs = 2000;
+    const proxy = new TcpProxy(5432);
+    await proxy.start();
+    try {
+      const env = envFor(prefix, { SHUTDOWN_GRACE_MS: String(graceMs), CLAIM_IDLE_MS: '30000' });
+      const port = await listeningPort(start(['serve'], env));
+      // The worker reaches PostgreSQL only through the proxy; the API directly.
+      const cut = await startWorker(
+        { ...env, DATABASE_URL: db.url.replace(/127\.0\.0\.1:5432/, `127.0.0.1:${proxy.port}`) },
+        'cut-off',
+      );
+      const res = await api(port, 'POST', '/v1/tasks', { type: 'demo.sleep', payload: { ms: 800 } });
+      await waitForStatus(port, String(res.body.id), ['running']);
+      // PostgreSQL goes away while the attempt runs: its outcome write can only retry.
+      await proxy.down();
+      await sleep(1200);
+
+      const signalled = Date.now();
+      cut.child.kill('SIGTERM');
+      await cut.exited;
+      const tookMs = Date.now() - signalled;
+      expect(tookMs).toBeLessThan(graceMs + 5000);
+      expect(cut.lines.some((l) => l.includes('shutting down'))).toBe(true);
+      expect(cut.lines.some((l) => l.includes('outcome not written before the shutdown deadline'))).toBe(true);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -4,10 +4,11 @@ import { sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { mkdir } from 'node:fs/promises';
+import { fsyncSync } from 'node:fs';
 import pg from 'pg';
 import * as schema from '../../drizzle/schema';
 import type { Logger } from '../logger';
+import { createDurablePglite } from './durable-pglite';
 
 /** The drizzle database, whichever driver is behind it. */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -79,15 +80,18 @@ export function openPostgres(url: string, poolSize: number, logger: Logger): Dat
 }
 
 /**
- * The embedded database: PGlite in `dataDir`, or in memory when `dataDir` is undefined.
- * `loadDataDir` starts from a snapshot (tests use a migrated one to skip initdb).
+ * The embedded database: PGlite in `dataDir`, synced to disk on every commit through `fsync`,
+ * or in memory when `dataDir` is undefined. `loadDataDir` starts an in-memory one from a
+ * snapshot (tests use a migrated one to skip initdb). The caller holds the directory's lock.
  */
-export async function openPglite(dataDir: string | undefined, loadDataDir?: Blob): Promise<Database> {
-  if (dataDir) await mkdir(dataDir, { recursive: true });
-  const client = await PGlite.create({
-    ...(dataDir ? { dataDir } : {}),
-    ...(loadDataDir ? { loadDataDir } : {}),
-  });
+export async function openPglite(
+  dataDir: string | undefined,
+  loadDataDir?: Blob,
+  fsync: (fd: number) => void = fsyncSync,
+): Promise<Database> {
+  const client = dataDir
+    ? await createDurablePglite(dataDir, fsync)
+    : await PGlite.create(loadDataDir ? { loadDataDir } : {});
   await client.exec('SET TIME ZONE UTC');
   return wrap(
     'pglite',

@@ -3,12 +3,16 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Database } from './client';
 import { openPglite, openPostgres } from './client';
+import { lockDataDir } from './data-dir-lock';
+import type { DataDirLock } from './data-dir-lock';
 import { migratePgliteDatabase, pendingMigrations } from './migrate';
 
 /**
  * The database named by the configuration: PostgreSQL when DATABASE_URL is set (its schema
  * must be migrated with `procurator migrate`), else the embedded PGlite database in
- * DATA_DIR, migrated here because nobody else can reach it.
+ * DATA_DIR, migrated here because nobody else can reach it: DATA_DIR is locked for this
+ * process until the database is closed, and a second process is refused at once
+ * (DataDirInUseError).
  */
 export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
   if (config.DATABASE_URL) {
@@ -24,9 +28,31 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     }
     return database;
   }
-  const dir = path.resolve(config.DATA_DIR, 'db');
-  const database = await openPglite(dir);
-  await migratePgliteDatabase(database);
+  // Taken before PGlite opens a file: a second process stops here, before it can read or
+  // write a page under the first one.
+  const lock = await lockDataDir(config.DATA_DIR);
+  const dir = path.resolve(lock.dir, 'db');
+  let database: Database | undefined;
+  try {
+    database = await openPglite(dir);
+    await migratePgliteDatabase(database);
+  } catch (err) {
+    await database?.close().catch(() => undefined);
+    lock.release();
+    throw err;
+  }
   logger.info({ dir }, 'embedded database ready');
-  return database;
+  return releasingOnClose(database, lock);
+}
+
+/** `database`, whose close() gives up DATA_DIR once PGlite has closed (or failed to). */
+function releasingOnClose(database: Database, lock: DataDirLock): Database {
+  let closing: Promise<void> | undefined;
+  return {
+    ...database,
+    close() {
+      closing ??= database.close().finally(() => lock.release());
+      return closing;
+    },
+  };
 }

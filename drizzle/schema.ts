@@ -116,6 +116,8 @@ export const taskEvents = pgTable(
   },
   (t) => [
     index('task_events_task_id_idx').on(t.taskId, t.id),
+    // /v1/logs?kind=…: newest events of one kind without walking every other kind.
+    index('task_events_kind_id_idx').on(t.kind, t.id),
     // The invariant "exactly one recorded end per run", enforced by the database itself.
     uniqueIndex('task_events_one_end_per_run')
       .on(t.taskId, t.run)
@@ -136,7 +138,12 @@ export const auditLog = pgTable(
     requestId: text('request_id'),
     data: jsonb('data'),
   },
-  (t) => [index('audit_log_actor_idx').on(t.actorId, t.id)],
+  (t) => [
+    index('audit_log_actor_idx').on(t.actorId, t.id),
+    // /v1/logs?kind=… and ?taskId=… on the audit side.
+    index('audit_log_action_id_idx').on(t.action, t.id),
+    index('audit_log_target_id_idx').on(t.target, t.id),
+  ],
 );
 
 /**
@@ -202,11 +209,13 @@ export const signingKeys = pgTable(
 );
 
 /**
- * Queues ops paused (`paused_at` set) or resumed. The record of the pause lives here, not in
- * Redis: a Redis restart must not resume a queue somebody paused.
+ * Every queue that exists: its name is registered here by the first submission to it (within
+ * MAX_QUEUES), with its pause state (`paused_at` set). The record lives here, not in Redis: a
+ * Redis restart must not resume a queue somebody paused, nor forget a queue.
  */
 export const queueStates = pgTable('queue_states', {
   name: text('name').primaryKey(),
+  createdAt: timestamps('created_at').notNull().defaultNow(),
   pausedAt: timestamps('paused_at'),
   pausedBy: text('paused_by'),
   updatedAt: timestamps('updated_at').notNull().defaultNow(),

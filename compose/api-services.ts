@@ -17,6 +17,7 @@ import { checkOutboundUrl } from '../lib/outbound/url-policy';
 import { QueueAdmin } from '../lib/queue/queue-admin';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import { QueuePauseStore } from '../lib/queue/queue-pauses';
+import { QueueRegistry } from '../lib/queue/queue-registry';
 import { signingKeyStore } from '../lib/signing/key-store';
 import { DeadLetterStore } from '../lib/tasks/dead-letter-store';
 import { SubmitService } from '../lib/tasks/submit-service';
@@ -43,6 +44,7 @@ export function buildApiServices(p: ApiClients): ApiServices {
   const access = accessBackends(p.accessRedis, config.REDIS_PREFIX, logger);
   const auth = new Authenticator(users, config.API_TOKENS, logger, access.revocations);
   const policy = addressPolicyFromConfig(config);
+  const queues = new QueueRegistry(database, config.MAX_QUEUES);
   return {
     tasks,
     users,
@@ -62,18 +64,20 @@ export function buildApiServices(p: ApiClients): ApiServices {
       events,
       logger,
     }),
-    submit: new SubmitService(
-      tasks,
+    submit: new SubmitService({
+      store: tasks,
       queue,
-      p.catalog,
-      {
+      catalog: p.catalog,
+      queues,
+      defaults: {
         maxAttempts: config.DEFAULT_MAX_ATTEMPTS,
         timeoutMs: config.DEFAULT_TIMEOUT_MS,
         checkCallbackUrl: (url) => checkOutboundUrl(url, policy),
       },
       events,
       logger,
-      new FailPoints(config.FAILPOINTS),
-    ),
+      failpoints: new FailPoints(config.FAILPOINTS),
+    }),
+    registry: queues,
   };
 }

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { prepareBackups } from '../lib/backup/prepare-backups';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
+import type { ExecutorServices } from '../lib/catalog/task-type';
 import type { Config } from '../lib/config';
 import type { Database } from '../lib/db/client';
 import { FailPoints } from '../lib/failpoints';
@@ -20,8 +21,6 @@ import { signingKeyStore } from '../lib/signing/key-store';
 import { CallbackDeliverer } from '../worker/callback-deliverer';
 import type { CallbackDelivererOptions } from '../worker/callback-deliverer';
 import { DeadLetterAlerter } from '../worker/dead-letter-alerter';
-import { builtinExecutors } from '../worker/executors';
-import type { Executor } from '../worker/executors/executor';
 import { Worker } from '../worker/worker';
 
 /** A name unique to this process: the consumer name in Redis and the lease owner in the database. */
@@ -43,8 +42,6 @@ export interface WorkerClients {
 /** What a test (or an embedding) may change about a worker; production passes none. */
 export interface WorkerOverrides {
   workerId?: string;
-  /** Executors of task types added to the catalog for a test. */
-  executors?: ReadonlyMap<string, Executor>;
   /** The callback deliverer's limits; `false`: no deliverer. */
   callbacks?: CallbackDelivererOptions | false;
   /** Shares one flow gate between in-process workers of the memory queue. */
@@ -67,7 +64,7 @@ export interface BuiltWorker {
 }
 
 /**
- * The only place a worker is built: every built-in executor, its outbound HTTP client, the
+ * The only place a worker is built: the services its task types use (outbound HTTP, Feishu, backups), the
  * callback deliverer and, when a Feishu bot is configured, the dead-letter alerter.
  */
 export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWorker {
@@ -92,14 +89,17 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
     );
   }
   if (feishu) components.push(new DeadLetterAlerter({ events: p.events, sender: feishu, logger }));
-  const executors = builtinExecutors({ config, logger, outbound, feishu });
-  for (const [type, executor] of o.executors ?? []) executors.set(type, executor);
+  const services: ExecutorServices = {
+    outbound,
+    feishu,
+    backups: { targets: config.BACKUP_TARGETS, dir: config.BACKUP_DIR, keep: config.BACKUP_KEEP },
+  };
   const worker = new Worker({
     settings: config,
     database: p.database,
     queue: p.queue,
     catalog: p.catalog,
-    executors,
+    services,
     events: p.events,
     logger,
     workerId,

@@ -1,17 +1,17 @@
 import { TaskCatalog } from '../lib/catalog/task-catalog';
+import { ConfigError } from '../lib/config';
 import type { Config } from '../lib/config';
-import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
-import { demoTypes } from '../lib/catalog/demo-types';
-import { feishuNotifyTaskType } from '../lib/catalog/feishu-type';
-import { httpTaskType } from '../lib/catalog/http-type';
-import { pgBackupTaskType } from '../lib/catalog/pg-backup-type';
+import { builtinTaskTypes } from '../worker/executors';
 
-/** The catalog of every built-in task type; some payload checks depend on the configuration. */
+/**
+ * The catalog of every built-in task type, with TASK_TYPE_ROLES applied. A role given for a
+ * type that does not exist is a typo that would leave the intended type open: refused at start.
+ */
 export function builtinCatalog(config: Config): TaskCatalog {
-  return new TaskCatalog([
-    ...demoTypes,
-    httpTaskType(addressPolicyFromConfig(config)),
-    pgBackupTaskType(Object.keys(config.BACKUP_TARGETS)),
-    feishuNotifyTaskType(),
-  ]);
+  const catalog = new TaskCatalog(builtinTaskTypes(config), config.TASK_TYPE_ROLES);
+  const unknown = catalog.unknownRoleTypes();
+  if (unknown.length > 0) {
+    throw new ConfigError([`TASK_TYPE_ROLES names unknown task type(s): ${unknown.join(', ')}`]);
+  }
+  return catalog;
 }

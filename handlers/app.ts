@@ -46,7 +46,13 @@ export function createApp(deps: ApiDeps): Hono<AppEnv> {
   );
   app.route(
     '/v1/system',
-    systemRouter({ version: deps.version, info: deps.info, catalog: deps.catalog, queues: s.queues }),
+    systemRouter({
+      version: deps.version,
+      info: deps.info,
+      catalog: deps.catalog,
+      queues: s.queues,
+      registry: s.registry,
+    }),
   );
   app.route('/v1/me', meRouter());
   app.route('/v1/users', usersRouter({ users: s.users, userAdmin: s.userAdmin, maxBodyBytes }));

@@ -10,6 +10,7 @@ import type { Logger } from '../lib/logger';
 import type { LogStore } from '../lib/logs/log-store';
 import type { Metrics } from '../lib/observability/metrics';
 import type { QueueAdmin } from '../lib/queue/queue-admin';
+import type { QueueRegistry } from '../lib/queue/queue-registry';
 import type { AccessGate } from '../lib/ratelimit/admission';
 import type { RateLimiter } from '../lib/ratelimit/rate-limiter';
 import type { SigningKeyStore } from '../lib/signing/key-store';
@@ -34,6 +35,8 @@ export interface ApiServices {
   submit: SubmitService;
   commands: TaskCommands;
   queues: QueueAdmin;
+  /** The queue names that exist, and MAX_QUEUES. */
+  registry: QueueRegistry;
   users: UserStore;
   auth: Authenticator;
   audit: AuditStore;

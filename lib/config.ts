@@ -93,6 +93,12 @@ export const configSchema = z
     SIGNING_KEYS: z.string().min(1).optional(),
     METRICS_TOKEN: z.string().min(1).optional(),
     WORKER_METRICS_PORT: int(0, 65535).default(50003),
+    MAX_QUEUES: int(1, 100_000).default(100),
+    // Unset: each type's own least role (pg.backup and feishu.notify: ops, the rest: dev).
+    TASK_TYPE_ROLES: jsonMap(
+      z.enum(['admin', 'ops', 'dev']),
+      'task type → role (admin, ops or dev)',
+    ).optional(),
     FLOW_LIMITS: z
       .string()
       .transform((raw, ctx) => {

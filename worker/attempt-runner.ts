@@ -1,4 +1,5 @@
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
+import type { ExecutorServices } from '../lib/catalog/task-type';
 import { PermanentTaskError, RetryAfterError, TaskTimeoutError, describeTaskError } from '../lib/errors';
 import type { FailPoints } from '../lib/failpoints';
 import type { FlowGate, FlowLimits, FlowRule } from '../lib/flow/flow-limits';
@@ -15,7 +16,6 @@ import { resultToJson } from '../lib/tasks/result-json';
 import { decideFailure } from '../lib/tasks/retry-policy';
 import type { RetrySettings } from '../lib/tasks/retry-policy';
 import type { ClaimedTask, TaskError, TaskRecord, TaskSummary } from '../lib/tasks/task';
-import type { Executor } from './executors/executor';
 import { withWriteRetries } from './write-retries';
 
 /** Why an attempt's signal fired. Only timeout and cancel lead to an outcome write. */
@@ -42,7 +42,7 @@ export interface AttemptRunnerDeps {
   claims: AttemptStore;
   outcomes: OutcomeStore;
   catalog: TaskCatalog;
-  executors: ReadonlyMap<string, Executor>;
+  services: ExecutorServices;
   events: TaskEvents;
   logger: Logger;
   workerId: string;
@@ -240,19 +240,11 @@ export class AttemptRunner {
     }
   }
 
-  /** Runs the executor; a fired signal wins the race even if the executor ignores it. */
+  /** Runs the task's type; a fired signal wins the race even if the executor ignores it. */
   private async invoke(a: RunningAttempt, task: ClaimedTask, logger: Logger): Promise<unknown> {
-    const executor = this.d.executors.get(task.type);
-    const definition = this.d.catalog.get(task.type);
-    if (!executor || !definition) {
-      throw new PermanentTaskError(`This worker has no executor for task type ${task.type}.`, 'unknown_type');
-    }
-    const parsed = definition.payload.safeParse(task.payload);
-    if (!parsed.success) {
-      throw new PermanentTaskError(
-        `The payload does not match ${task.type}: ${parsed.error.message}`,
-        'invalid_payload',
-      );
+    const type = this.d.catalog.get(task.type);
+    if (!type) {
+      throw new PermanentTaskError(`This worker knows no task type ${task.type}.`, 'unknown_type');
     }
     const signal = a.controller.signal;
     const aborted = new Promise<never>((_, reject) => {
@@ -260,22 +252,25 @@ export class AttemptRunner {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
-    const running = executor({
-      task: {
-        id: task.id,
-        type: task.type,
-        queue: task.queue,
-        payload: parsed.data,
+    const running = type.run(
+      {
+        task: {
+          id: task.id,
+          type: task.type,
+          queue: task.queue,
+          payload: task.payload,
+          attempt: task.attempts,
+          maxAttempts: task.maxAttempts,
+          timeoutMs: task.timeoutMs,
+          metadata: task.metadata,
+          createdBy: task.createdBy,
+        },
         attempt: task.attempts,
-        maxAttempts: task.maxAttempts,
-        timeoutMs: task.timeoutMs,
-        metadata: task.metadata,
-        createdBy: task.createdBy,
+        signal,
+        logger,
       },
-      attempt: task.attempts,
-      signal,
-      logger,
-    });
+      this.d.services,
+    );
     running.catch(() => undefined); // if the signal wins, a later rejection is expected
     return Promise.race([running, aborted]);
   }

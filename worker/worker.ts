@@ -1,4 +1,5 @@
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
+import type { ExecutorServices } from '../lib/catalog/task-type';
 import type { Config } from '../lib/config';
 import type { Database } from '../lib/db/client';
 import type { FailPoints } from '../lib/failpoints';
@@ -10,7 +11,6 @@ import { OutcomeStore } from '../lib/tasks/outcome-store';
 import { AttemptRunner } from './attempt-runner';
 import type { Flow } from './attempt-runner';
 import { Consumer } from './consumer';
-import type { Executor } from './executors/executor';
 import { Heartbeat } from './heartbeat';
 import { PauseWatcher } from './pause-watcher';
 import { QueuePauseStore } from '../lib/queue/queue-pauses';
@@ -35,7 +35,8 @@ export interface WorkerDeps {
   database: Database;
   queue: QueueBackend;
   catalog: TaskCatalog;
-  executors: ReadonlyMap<string, Executor>;
+  /** What the task types' executors use (outbound HTTP, Feishu, backups). */
+  services: ExecutorServices;
   events: TaskEvents;
   logger: Logger;
   workerId: string;
@@ -72,7 +73,7 @@ export class Worker {
       claims: store,
       outcomes: new OutcomeStore(d.database),
       catalog: d.catalog,
-      executors: d.executors,
+      services: d.services,
       events: d.events,
       logger,
       workerId: d.workerId,

@@ -21,6 +21,12 @@ export interface RedisQueueOptions {
   deadLetterMaxLen?: number;
 }
 
+/**
+ * Rounds of XAUTOCLAIM per stream and recoverer pass: each scans at most COUNT×10 pending
+ * entries, so a stream with a long pending list is walked over a few passes, not in one.
+ */
+const CLAIM_ROUNDS_PER_STREAM = 20;
+
 /** Redis Streams with one consumer group; every multi-key change is one Lua script. */
 export class RedisQueue implements QueueBackend {
   readonly kind = 'redis' as const;
@@ -170,42 +176,32 @@ export class RedisQueue implements QueueBackend {
   }
 
   async claimIdle(consumer: string, minIdleMs: number, count: number): Promise<QueueMessage[]> {
+    const streams = await this.streamsByPriority();
+    if (streams.length === 0 || count <= 0) return [];
+    // Every key of this layout shares one hash slot: one call covers every queue.
+    const flat = (await this.scripts.procClaimIdle(
+      streams.length,
+      ...streams.map((s) => s.key),
+      CONSUMER_GROUP,
+      consumer,
+      minIdleMs,
+      count,
+      CLAIM_ROUNDS_PER_STREAM,
+    )) as (string | number)[];
     const claimed: QueueMessage[] = [];
-    for (const s of await this.streamsByPriority()) {
-      let cursor = '0-0';
-      // One XAUTOCLAIM scans at most COUNT*10 pending entries: follow the cursor to the end.
-      for (let round = 0; round < 1000 && claimed.length < count; round++) {
-        let reply: [string, (string | number)[], string[]];
-        try {
-          reply = (await this.scripts.procClaimIdle(
-            s.key,
-            CONSUMER_GROUP,
-            consumer,
-            minIdleMs,
-            cursor,
-            count - claimed.length,
-          )) as [string, (string | number)[], string[]];
-        } catch (err) {
-          if (String(err).includes('NOGROUP')) break;
-          throw err;
-        }
-        const [next, flat] = reply;
-        for (let i = 0; i + 4 < flat.length; i += 5) {
-          claimed.push(
-            this.message(
-              s,
-              String(flat[i]),
-              String(flat[i + 1]),
-              Number(flat[i + 2]),
-              String(flat[i + 3]),
-              Number(flat[i + 4]),
-            ),
-          );
-        }
-        cursor = next;
-        if (cursor === '0-0') break;
-      }
-      if (claimed.length >= count) break;
+    for (let i = 0; i + 5 < flat.length; i += 6) {
+      const s = streams[Number(flat[i]) - 1];
+      if (!s) continue;
+      claimed.push(
+        this.message(
+          s,
+          String(flat[i + 1]),
+          String(flat[i + 2]),
+          Number(flat[i + 3]),
+          String(flat[i + 4]),
+          Number(flat[i + 5]),
+        ),
+      );
     }
     return claimed;
   }
@@ -316,19 +312,13 @@ export class RedisQueue implements QueueBackend {
   }
 
   async promoteDue(limit: number): Promise<string[]> {
-    const moved: string[] = [];
-    for (const queue of await this.queueNames()) {
-      if (moved.length >= limit) break;
-      const ids = (await this.scripts.procPromoteDue(
-        this.keys.delayed(queue),
-        this.keys.index,
-        ...PRIORITIES.map((p) => this.keys.stream(queue, p)),
-        CONSUMER_GROUP,
-        limit - moved.length,
-      )) as string[];
-      moved.push(...ids);
-    }
-    return moved;
+    const queues = await this.queueNames();
+    if (queues.length === 0) return [];
+    // One call for every queue (they share one hash slot): the scheduler's work per tick does
+    // not grow with the number of queues.
+    const keys = [this.keys.index];
+    for (const q of queues) keys.push(this.keys.delayed(q), ...PRIORITIES.map((p) => this.keys.stream(q, p)));
+    return (await this.scripts.procPromoteDue(keys.length, ...keys, CONSUMER_GROUP, limit)) as string[];
   }
 
   async lookup(taskIds: readonly string[]): Promise<Map<string, number>> {

@@ -1,12 +1,14 @@
+import { hasRole } from '../auth/roles';
 import type { Principal } from '../auth/roles';
 import type { TaskCatalog } from '../catalog/task-catalog';
 import type { FieldProblem } from '../errors';
-import { ValidationError } from '../errors';
+import { ForbiddenError, ValidationError } from '../errors';
 import { NO_FAIL_POINTS } from '../failpoints';
 import type { FailPoints } from '../failpoints';
 import type { Logger } from '../logger';
 import type { TaskEvents } from '../observability/task-events';
 import type { QueueBackend } from '../queue/queue-backend';
+import type { QueueRegistry } from '../queue/queue-registry';
 import { enqueueStoredTasks } from './enqueue-tasks';
 import type { SubmissionDefaults } from './submission';
 import { requestHash, validateSubmission } from './submission';
@@ -20,16 +22,38 @@ export const MAX_BATCH = 1000;
  * the answer), then enqueue. An enqueue that fails after the commit is logged and left to
  * the reconciler — the task is durable and will run once the queue is back.
  */
+export interface SubmitServiceDeps {
+  store: TaskStore;
+  queue: QueueBackend;
+  catalog: TaskCatalog;
+  /** Queue names and MAX_QUEUES. */
+  queues: QueueRegistry;
+  defaults: SubmissionDefaults;
+  events: TaskEvents;
+  logger: Logger;
+  failpoints?: FailPoints;
+}
+
 export class SubmitService {
-  constructor(
-    private readonly store: TaskStore,
-    private readonly queue: QueueBackend,
-    private readonly catalog: TaskCatalog,
-    private readonly defaults: SubmissionDefaults,
-    private readonly events: TaskEvents,
-    private readonly logger: Logger,
-    private readonly failpoints: FailPoints = NO_FAIL_POINTS,
-  ) {}
+  private readonly store: TaskStore;
+  private readonly queue: QueueBackend;
+  private readonly catalog: TaskCatalog;
+  private readonly queues: QueueRegistry;
+  private readonly defaults: SubmissionDefaults;
+  private readonly events: TaskEvents;
+  private readonly logger: Logger;
+  private readonly failpoints: FailPoints;
+
+  constructor(d: SubmitServiceDeps) {
+    this.store = d.store;
+    this.queue = d.queue;
+    this.catalog = d.catalog;
+    this.queues = d.queues;
+    this.defaults = d.defaults;
+    this.events = d.events;
+    this.logger = d.logger;
+    this.failpoints = d.failpoints ?? NO_FAIL_POINTS;
+  }
 
   /**
    * Submits one task. With an idempotency key, a repeat of the same body answers the
@@ -41,8 +65,10 @@ export class SubmitService {
     idempotencyKey: string | null,
     requestId: string | null,
   ): Promise<{ task: TaskRecord; replayed: boolean }> {
+    this.authorize(principal, [body]);
     const v = validateSubmission(body, '', this.catalog, this.defaults, principal.id);
     if (!v.ok) throw new ValidationError('The task is invalid.', v.errors);
+    await this.queues.ensure([{ queue: v.task.queue, path: 'queue' }]);
     const task: NewTask = idempotencyKey
       ? { ...v.task, idempotencyKey, requestHash: requestHash(body) }
       : v.task;
@@ -74,6 +100,7 @@ export class SubmitService {
         { path: 'tasks', message: `must hold 1 to ${MAX_BATCH} tasks (got ${items.length})` },
       ]);
     }
+    this.authorize(principal, items);
     const tasks: NewTask[] = [];
     const errors: FieldProblem[] = [];
     const now = Date.now();
@@ -84,9 +111,29 @@ export class SubmitService {
     });
     if (errors.length > 0)
       throw new ValidationError('Some tasks of the batch are invalid; none was accepted.', errors);
+    await this.queues.ensure(tasks.map((t, i) => ({ queue: t.queue, path: `tasks[${i}].queue` })));
     const inserted = await this.store.insert(tasks.map((t) => ({ ...t, requestId })));
     await this.enqueue(inserted);
     return inserted;
+  }
+
+  /**
+   * Refuses (403, before anything is validated or stored) a submission naming a type whose
+   * least role (TASK_TYPE_ROLES, else the type's own) the caller does not have; in a batch,
+   * one such item refuses the whole batch. Decided here only: the worker runs what was
+   * accepted, so tasks accepted before a type became ops-only still run.
+   */
+  private authorize(principal: Principal, items: readonly unknown[]): void {
+    const refused = new Map<string, string>();
+    for (const item of items) {
+      const type = (item as { type?: unknown } | null)?.type;
+      if (typeof type !== 'string' || !this.catalog.get(type)) continue;
+      const needed = this.catalog.minRole(type);
+      if (!hasRole(principal.role, needed)) refused.set(type, needed);
+    }
+    if (refused.size === 0) return;
+    const what = [...refused].map(([type, role]) => `${type} tasks need the ${role} role`).join('; ');
+    throw new ForbiddenError(`${what}; your token has ${principal.role}. Nothing was accepted.`);
   }
 
   private async enqueue(tasks: readonly TaskRecord[]): Promise<void> {

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { RetryableTaskError } from '../../lib/errors';
-import type { TaskTypeDefinition } from '../../lib/catalog/task-catalog';
-import type { Executor } from '../../worker/executors/executor';
+import { defineTaskType } from '../../lib/catalog/task-type';
+import type { TaskType } from '../../lib/catalog/task-type';
 
 /** What a recording executor saw: every start, and the most attempts running at once. */
 export class ExecutionLog {
@@ -20,27 +20,24 @@ export class ExecutionLog {
  * A test task type, `test.record`, that sleeps `payload.ms` and records its starts and
  * concurrency in `log`.
  */
-export function recordingType(
-  log: ExecutionLog,
-  name = 'test.record',
-): { definition: TaskTypeDefinition; executor: Executor } {
-  const payload = z.strictObject({ ms: z.number().int().min(0).max(60_000).default(0) });
-  const executor: Executor<{ ms: number }> = async ({ task, attempt, signal }) => {
-    log.starts.push({ taskId: task.id, attempt, at: Date.now() });
-    log.running++;
-    log.maxRunning = Math.max(log.maxRunning, log.running);
-    try {
-      if (task.payload.ms > 0) await sleep(task.payload.ms, undefined, { signal });
-      return { ok: true };
-    } finally {
-      log.running--;
-      log.ends.push({ taskId: task.id, attempt, at: Date.now() });
-    }
-  };
-  return {
-    definition: { type: name, description: 'test: sleeps and records', payload },
-    executor: executor as Executor,
-  };
+export function recordingType(log: ExecutionLog, name = 'test.record'): TaskType {
+  return defineTaskType({
+    type: name,
+    description: 'test: sleeps and records',
+    payload: z.strictObject({ ms: z.number().int().min(0).max(60_000).default(0) }),
+    async execute({ task, attempt, signal }) {
+      log.starts.push({ taskId: task.id, attempt, at: Date.now() });
+      log.running++;
+      log.maxRunning = Math.max(log.maxRunning, log.running);
+      try {
+        if (task.payload.ms > 0) await sleep(task.payload.ms, undefined, { signal });
+        return { ok: true };
+      } finally {
+        log.running--;
+        log.ends.push({ taskId: task.id, attempt, at: Date.now() });
+      }
+    },
+  });
 }
 
 /** What `switchType` counts: runs per task, and whether it still fails. */
@@ -57,15 +54,16 @@ export function totalRuns(state: SwitchState): number {
 }
 
 /** `test.switch`: fails (retryable) while `state.broken`, succeeds after; counts runs per task. */
-export function switchType(state: SwitchState): { definition: TaskTypeDefinition; executor: Executor } {
-  const executor: Executor = ({ task }) => {
-    state.runs.set(task.id, (state.runs.get(task.id) ?? 0) + 1);
-    return state.broken
-      ? Promise.reject(new RetryableTaskError('still broken', 'broken'))
-      : Promise.resolve('fixed');
-  };
-  return {
-    definition: { type: 'test.switch', description: 'test', payload: z.strictObject({}) },
-    executor,
-  };
+export function switchType(state: SwitchState): TaskType {
+  return defineTaskType({
+    type: 'test.switch',
+    description: 'test',
+    payload: z.strictObject({}),
+    execute({ task }) {
+      state.runs.set(task.id, (state.runs.get(task.id) ?? 0) + 1);
+      return state.broken
+        ? Promise.reject(new RetryableTaskError('still broken', 'broken'))
+        : Promise.resolve('fixed');
+    },
+  });
 }

@@ -6,7 +6,7 @@ import { builtinCatalog } from '../../compose/task-catalog';
 import { createApp } from '../../handlers/app';
 import type { ApiServices, AppEnv } from '../../handlers/context';
 import type { Role } from '../../lib/auth/roles';
-import type { TaskTypeDefinition } from '../../lib/catalog/task-catalog';
+import type { TaskType } from '../../lib/catalog/task-type';
 import type { Config } from '../../lib/config';
 import { testConfig } from '../../lib/config';
 import type { Database } from '../../lib/db/client';
@@ -24,7 +24,6 @@ import type { QueueBackend } from '../../lib/queue/queue-backend';
 import { RedisQueue } from '../../lib/queue/redis-queue';
 import type { TaskView } from '../../lib/tasks/task';
 import type { CallbackDelivererOptions } from '../../worker/callback-deliverer';
-import type { Executor } from '../../worker/executors/executor';
 import type { Worker } from '../../worker/worker';
 import { createTestPostgres, openTestPglite } from './databases';
 import type { TestPostgres } from './databases';
@@ -36,8 +35,8 @@ export interface StackOptions {
   config?: Partial<Record<keyof Config, string>>;
   /** Start an in-process worker (default true). */
   worker?: boolean;
-  /** Extra task types for the test, with their executors. */
-  types?: { definition: TaskTypeDefinition; executor: Executor }[];
+  /** Extra task types for the test (defineTaskType). */
+  types?: TaskType[];
   logger?: Logger;
   /** Rewrites the test database's URL before connecting (e.g. through a TcpProxy). */
   postgresUrl?: (url: string) => string;
@@ -134,11 +133,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const metrics = createMetrics(undefined, false);
   attachTaskMetrics(events, metrics);
   const catalog = builtinCatalog(config);
-  const executors = new Map<string, Executor>();
-  for (const t of opts.types ?? []) {
-    catalog.register(t.definition);
-    executors.set(t.definition.type, t.executor);
-  }
+  for (const t of opts.types ?? []) catalog.register(t);
   const accessRedis = queueKind === 'redis' ? testRedis() : null;
   if (accessRedis) redisClients.push(accessRedis);
   const services = buildApiServices({ config, database, queue, accessRedis, catalog, events, logger });
@@ -178,7 +173,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       },
       {
         workerId: id,
-        executors,
         callbacks: opts.callbacks ?? false,
         flowGate: sharedGate,
         schedulerIntervalMs: 50,

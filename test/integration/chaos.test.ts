@@ -544,7 +544,9 @@ describe('SIGTERM on a worker whose PostgreSQL is unreachable', () => {
       const tookMs = Date.now() - signalled;
       expect(tookMs).toBeLessThan(graceMs + 5000);
       expect(cut.lines.some((l) => l.includes('shutting down'))).toBe(true);
-      expect(cut.lines.some((l) => l.includes('outcome not written before the shutdown deadline'))).toBe(true);
+      expect(cut.lines.some((l) => l.includes('outcome not written before the shutdown deadline'))).toBe(
+        true,
+      );
     } finally {
       await proxy.close();
     }

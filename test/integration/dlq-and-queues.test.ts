@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RetryAfterError } from '../../lib/errors';
 import { newId } from '../../lib/ids';
 import type { TaskEventView, TaskView } from '../../lib/tasks/task';
-import type { Executor } from '../../worker/executors/executor';
+import { defineTaskType } from '../../lib/catalog/task-type';
 import { testRedis } from '../helpers/redis';
 import type { Stack, StackOptions } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
@@ -58,19 +58,23 @@ function gateType() {
   const started = new Set<string>();
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
-  const executor: Executor = ({ task, signal }) => {
-    started.add(task.id);
-    return new Promise((resolve, reject) => {
-      void opened.then(() => resolve({ released: true }));
-      signal.addEventListener('abort', () => reject(new Error(`aborted: ${String(signal.reason)}`)), {
-        once: true,
-      });
-    });
-  };
   return {
     started,
     open: () => open(),
-    type: { definition: { type: 'test.gate', description: 'test', payload: z.strictObject({}) }, executor },
+    type: defineTaskType({
+      type: 'test.gate',
+      description: 'test',
+      payload: z.strictObject({}),
+      execute: ({ task, signal }) => {
+        started.add(task.id);
+        return new Promise((resolve, reject) => {
+          void opened.then(() => resolve({ released: true }));
+          signal.addEventListener('abort', () => reject(new Error(`aborted: ${String(signal.reason)}`)), {
+            once: true,
+          });
+        });
+      },
+    }),
   };
 }
 
@@ -374,19 +378,16 @@ describe('the dead-letter queue', () => {
 describe('retrying', () => {
   it('shows `retrying` while a task waits for its retry, and cancelling it then means it never runs again', async () => {
     let runs = 0;
-    const later: Executor = () => {
-      runs++;
-      return Promise.reject(new RetryAfterError('come back later', 2500, 'later'));
-    };
-    stack = await startStack({
-      ...base,
-      types: [
-        {
-          definition: { type: 'test.later', description: 'test', payload: z.strictObject({}) },
-          executor: later,
-        },
-      ],
+    const later = defineTaskType({
+      type: 'test.later',
+      description: 'test',
+      payload: z.strictObject({}),
+      execute: () => {
+        runs++;
+        return Promise.reject(new RetryAfterError('come back later', 2500, 'later'));
+      },
     });
+    stack = await startStack({ ...base, types: [later] });
     const s = stack;
     const ops = await s.user('ops');
     const task = await submit(s, { type: 'test.later', maxAttempts: 3, queue: 'later' });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { feishuNotifyTaskType } from '../../lib/catalog/feishu-type';
+import type { TaskContext } from '../../lib/catalog/task-type';
 import { testConfig } from '../../lib/config';
 import { PermanentTaskError, RetryAfterError, RetryableTaskError } from '../../lib/errors';
 import { FeishuClient } from '../../lib/feishu/feishu-client';
@@ -13,8 +13,8 @@ import { addressPolicyFromConfig } from '../../lib/outbound/address-policy';
 import type { LookupAll } from '../../lib/outbound/safe-outbound-client';
 import { BlockedDestinationError, SafeOutboundClient } from '../../lib/outbound/safe-outbound-client';
 import type { TaskView } from '../../lib/tasks/task';
-import { createFeishuNotifyExecutor } from '../../worker/executors/feishu-notify';
-import type { TaskContext } from '../../worker/executors/executor';
+import { feishuNotifyTaskType } from '../../worker/executors/feishu-notify';
+import { executorServices } from '../helpers/executor-services';
 import { callApi, startCluster, waitForTaskStatus } from '../helpers/cluster';
 import type { Cluster } from '../helpers/cluster';
 import { plainOutbound } from '../helpers/plain-outbound';
@@ -311,7 +311,7 @@ describe('FeishuClient through the SafeOutboundClient', () => {
       timeoutMs: 5000,
     });
     await expect(
-      createFeishuNotifyExecutor(feishu)(notifyContext({ text: 'backup finished' })),
+      feishuNotifyTaskType.run(notifyContext({ text: 'backup finished' }), executorServices({ feishu })),
     ).resolves.toEqual({
       delivered: true,
       code: 0,
@@ -324,20 +324,23 @@ describe('FeishuClient through the SafeOutboundClient', () => {
 
 describe('feishu.notify', () => {
   it('delivers end to end through the executor', async () => {
-    const result = await createFeishuNotifyExecutor(client())(notifyContext({ text: 'deploy finished' }));
+    const result = await feishuNotifyTaskType.run(
+      notifyContext({ text: 'deploy finished' }),
+      executorServices({ feishu: client() }),
+    );
     expect(result).toEqual({ delivered: true, code: 0, msg: 'success' });
     expect(received[0]!.body).toMatchObject({ msg_type: 'text', content: { text: 'deploy finished' } });
   });
 
   it('fails permanently when no webhook is configured', async () => {
-    const err = await rejection(createFeishuNotifyExecutor(null)(notifyContext({ text: 'x' })));
+    const err = await rejection(feishuNotifyTaskType.run(notifyContext({ text: 'x' }), executorServices()));
     expect(err).toBeInstanceOf(PermanentTaskError);
     expect(err.message).toBe('FEISHU_WEBHOOK_URL is not configured');
     expect(received).toHaveLength(0);
   });
 
   it('accepts exactly one of {text} or {card}', () => {
-    const schema = feishuNotifyTaskType().payload;
+    const schema = feishuNotifyTaskType.payload;
     expect(schema.safeParse({ text: 'hi' }).success).toBe(true);
     expect(schema.safeParse({ card: { elements: [] } }).success).toBe(true);
     for (const bad of [

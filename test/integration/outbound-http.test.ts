@@ -5,15 +5,15 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { httpTaskType } from '../../lib/catalog/http-type';
+import type { TaskContext } from '../../lib/catalog/task-type';
 import { PermanentTaskError, RetryAfterError, RetryableTaskError } from '../../lib/errors';
 import { silentLogger } from '../../lib/logger';
 import type { AddressPolicy } from '../../lib/outbound/address-policy';
 import type { LookupAll } from '../../lib/outbound/safe-outbound-client';
 import { BlockedDestinationError, SafeOutboundClient } from '../../lib/outbound/safe-outbound-client';
 import type { TaskView } from '../../lib/tasks/task';
-import type { TaskContext } from '../../worker/executors/executor';
-import { createHttpExecutor } from '../../worker/executors/http';
+import { httpTaskType } from '../../worker/executors/http';
+import { executorServices } from '../helpers/executor-services';
 import { startStack } from '../helpers/stack';
 
 type Handler = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void;
@@ -199,7 +199,9 @@ describe('SafeOutboundClient with private addresses blocked', () => {
       expect(res.status).toBe(302);
       expect(res.headers.location).toBe('http://169.254.169.254/latest/meta-data/');
 
-      const err = await createHttpExecutor(c)(context({ url, method: 'GET' })).catch((e: unknown) => e);
+      const err = await httpTaskType(open)
+        .run(context({ url, method: 'GET' }), executorServices({ outbound: c }))
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PermanentTaskError);
       expect(err).toMatchObject({ code: 'redirect_not_followed' });
       expect(redirector.requests).toHaveLength(2);
@@ -520,7 +522,7 @@ describe('SSRF at connect time: each blocked form gets no connection', () => {
 describe('http executor against a reachable server', () => {
   let server: TestServer;
   let client: SafeOutboundClient;
-  let run: ReturnType<typeof createHttpExecutor>;
+  let run: (ctx: TaskContext) => Promise<unknown>;
   beforeAll(async () => {
     server = await startServer((req, body, res) => {
       const path = req.url ?? '/';
@@ -534,7 +536,7 @@ describe('http executor against a reachable server', () => {
       // '/hang' never answers.
     });
     client = new SafeOutboundClient({ policy: open });
-    run = createHttpExecutor(client);
+    run = (ctx) => httpTaskType(open).run(ctx, executorServices({ outbound: client }));
   });
   afterAll(async () => {
     await client.close();
@@ -636,11 +638,8 @@ describe('http tasks through the API and worker', () => {
     const stack = await startStack({
       config: { OUTBOUND_ALLOW_PRIVATE: 'true' },
       types: [
-        { definition: { ...httpTaskType(open), type: 'test.http' }, executor: createHttpExecutor(client) },
-        {
-          definition: { ...httpTaskType(strict), type: 'test.http-strict' },
-          executor: createHttpExecutor(client),
-        },
+        { ...httpTaskType(open), type: 'test.http' },
+        { ...httpTaskType(strict), type: 'test.http-strict' },
       ],
     });
     try {

@@ -11,9 +11,9 @@ import { sweepStalePartials } from '../../lib/backup/sweep-stale-partials';
 import { PermanentTaskError, RetryableTaskError, TaskCancelledError } from '../../lib/errors';
 import { createLogger, silentLogger } from '../../lib/logger';
 import type { Logger } from '../../lib/logger';
-import type { TaskContext } from '../../worker/executors/executor';
-import { createPgBackupExecutor } from '../../worker/executors/pg-backup';
-import type { PgBackupExecutorOptions } from '../../worker/executors/pg-backup';
+import type { BackupSettings, TaskContext } from '../../lib/catalog/task-type';
+import { pgBackupTaskType } from '../../worker/executors/pg-backup';
+import { executorServices } from '../helpers/executor-services';
 import { PG_ADMIN_URL, pgUrlFor } from '../helpers/pg-urls';
 
 type Result = { file: string; bytes: number; sha256: string; durationMs: number };
@@ -59,8 +59,14 @@ async function freshDir(): Promise<string> {
   return mkdtemp(path.join(root, 'dir-'));
 }
 
-function executor(backupDir: string, extra: Partial<PgBackupExecutorOptions> = {}) {
-  return createPgBackupExecutor({ targets: { main: pgUrlFor(dbName) }, backupDir, keep: 7, ...extra });
+/** The pg.backup task type as a worker with these settings runs it. */
+function backupRunner(backups: BackupSettings): (c: TaskContext) => Promise<unknown> {
+  const type = pgBackupTaskType(Object.keys(backups.targets));
+  return (c) => type.run(c, executorServices({ backups }));
+}
+
+function executor(dir: string, extra: Partial<BackupSettings> = {}) {
+  return backupRunner({ targets: { main: pgUrlFor(dbName) }, dir, keep: 7, ...extra });
 }
 
 async function listing(dir: string): Promise<string[]> {
@@ -165,9 +171,9 @@ describe('pg.backup against the local PostgreSQL', () => {
 
   it('fails a missing database permanently with database_missing and leaves no file', async () => {
     const dir = await freshDir();
-    const run = createPgBackupExecutor({
+    const run = backupRunner({
       targets: { gone: pgUrlFor(`${dbName}_missing`) },
-      backupDir: dir,
+      dir,
       keep: 3,
     });
     const err = await run(ctx({ target: 'gone' })).catch((e: unknown) => e);
@@ -182,9 +188,9 @@ describe('pg.backup against the local PostgreSQL', () => {
 
   it('fails retryable with connection_failed when nothing listens, and leaves no file', async () => {
     const dir = await freshDir();
-    const run = createPgBackupExecutor({
+    const run = backupRunner({
       targets: { down: 'postgres://postgres:pw-not-logged@127.0.0.1:1/postgres' },
-      backupDir: dir,
+      dir,
       keep: 3,
     });
     const err = await run(ctx({ target: 'down' })).catch((e: unknown) => e);
@@ -237,9 +243,9 @@ describe('pg.backup process handling (fake pg_dump)', () => {
       }),
     );
     const dir = await freshDir();
-    const run = createPgBackupExecutor({
+    const run = backupRunner({
       targets: { app: 'postgres://app%40corp:S3cret%2Fpass@db.internal:6543/app_db?sslmode=require' },
-      backupDir: dir,
+      dir,
       keep: 3,
       pgDumpPath: fake.script,
     });

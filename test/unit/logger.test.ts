@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { RetryableTaskError } from '../../lib/errors';
 import { createLogger, lazyChild } from '../../lib/logger';
 import type { TaskView } from '../../lib/tasks/task';
-import type { Executor } from '../../worker/executors/executor';
+import { defineTaskType } from '../../lib/catalog/task-type';
 import { captureLogger } from '../helpers/log-capture';
 import { startStack } from '../helpers/stack';
 
@@ -29,17 +29,18 @@ describe('log lines of a worker attempt', () => {
   it('carry taskId, type, attempt and workerId, the executor’s own lines included', async () => {
     const logs = captureLogger('debug');
     // Fails its first attempt and logs in each, so that two attempts' lines can be told apart.
-    const executor: Executor = ({ attempt, logger }) => {
-      logger.info({ step: 'inside' }, 'executor at work');
-      if (attempt === 1) return Promise.reject(new RetryableTaskError('first attempt fails', 'test_failure'));
-      return Promise.resolve({ ok: true });
-    };
-    const stack = await startStack({
-      logger: logs.logger,
-      types: [
-        { definition: { type: 'test.logged', description: 'test: logs', payload: z.object({}) }, executor },
-      ],
+    const logged = defineTaskType({
+      type: 'test.logged',
+      description: 'test: logs',
+      payload: z.object({}),
+      execute: ({ attempt, logger }) => {
+        logger.info({ step: 'inside' }, 'executor at work');
+        if (attempt === 1)
+          return Promise.reject(new RetryableTaskError('first attempt fails', 'test_failure'));
+        return Promise.resolve({ ok: true });
+      },
     });
+    const stack = await startStack({ logger: logs.logger, types: [logged] });
     try {
       const res = await stack.request('POST', '/v1/tasks', {
         body: { type: 'test.logged', maxAttempts: 2 },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { httpPayloadSchema, httpTaskType } from '../../lib/catalog/http-type';
+import { httpPayloadSchema } from '../../lib/catalog/http-payload';
+import { httpTaskType } from '../../worker/executors/http';
 import { addressPolicyFromConfig, isBlockedAddress } from '../../lib/outbound/address-policy';
 import type { AddressPolicy } from '../../lib/outbound/address-policy';
 import { checkOutboundUrl } from '../../lib/outbound/url-policy';

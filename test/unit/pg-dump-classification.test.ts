@@ -3,7 +3,7 @@ import { classifyPgDumpFailure } from '../../lib/backup/classify-pg-dump-failure
 import type { PgDumpFailure } from '../../lib/backup/classify-pg-dump-failure';
 import { pgEnvironment } from '../../lib/backup/pg-environment';
 import { backupFileName, backupTimestamp } from '../../lib/backup/retention';
-import { pgBackupTaskType } from '../../lib/catalog/pg-backup-type';
+import { pgBackupTaskType } from '../../worker/executors/pg-backup';
 import {
   PermanentTaskError,
   RetryableTaskError,

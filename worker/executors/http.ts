@@ -1,8 +1,10 @@
-import { httpPayloadSchema } from '../../lib/catalog/http-type';
-import type { HttpPayload } from '../../lib/catalog/http-type';
+import { httpPayloadSchema } from '../../lib/catalog/http-payload';
+import type { HttpPayload } from '../../lib/catalog/http-payload';
+import { defineTaskType } from '../../lib/catalog/task-type';
+import type { ExecutingTask } from '../../lib/catalog/task-type';
 import { PermanentTaskError, RetryAfterError, RetryableTaskError } from '../../lib/errors';
+import type { AddressPolicy } from '../../lib/outbound/address-policy';
 import type { OutboundClient, OutboundResponse } from '../../lib/outbound/outbound-client';
-import type { Executor } from './executor';
 
 /** Response bytes kept in the result (API.md: body cut at 64 KiB). */
 export const HTTP_RESULT_MAX_BYTES = 64 * 1024;
@@ -13,9 +15,6 @@ const ERROR_BODY_CHARS = 500;
 /** Our headers win over a task's own of the same name: receivers deduplicate on them. */
 const RESERVED_HEADERS = ['idempotency-key', 'procurator-attempt', 'procurator-task-id'];
 
-// The address policy is enforced by the client at connect time; here only the payload's form matters.
-const payloadSchema = httpPayloadSchema();
-
 export interface HttpResult {
   status: number;
   headers: Record<string, string>;
@@ -23,37 +22,50 @@ export interface HttpResult {
   truncated: boolean;
 }
 
-/** http: one request through `client`; the status decides success, retry or failure. */
-export function createHttpExecutor(client: OutboundClient): Executor {
-  return async ({ task, attempt, signal }) => {
-    const parsed = payloadSchema.safeParse(task.payload);
-    if (!parsed.success) {
-      throw new PermanentTaskError(`invalid http payload: ${parsed.error.message}`, 'invalid_payload');
-    }
-    const p = parsed.data;
-    const { body, contentType } = encodeBody(p);
-    const headers: [string, string][] = Object.entries(p.headers ?? {}).filter(
-      ([name]) => !RESERVED_HEADERS.includes(name.toLowerCase()),
-    );
-    const hasContentType = headers.some(([name]) => name.toLowerCase() === 'content-type');
-    if (contentType && !hasContentType) headers.push(['Content-Type', contentType]);
-    headers.push(
-      ['Idempotency-Key', task.id],
-      ['Procurator-Attempt', String(attempt)],
-      ['Procurator-Task-Id', task.id],
-    );
-    const res = await client.request({
-      url: p.url,
-      method: p.method,
-      // fromEntries defines properties, so a header named __proto__ stays an ordinary key.
-      headers: Object.fromEntries(headers),
-      body,
-      timeoutMs: p.timeoutMs ?? task.timeoutMs,
-      signal,
-      maxResponseBytes: HTTP_RESULT_MAX_BYTES,
-    });
-    return judge(res);
-  };
+/**
+ * http: one outbound request; the status decides success, retry or failure. The policy
+ * (OUTBOUND_ALLOW_PRIVATE, OUTBOUND_ALLOW_HOSTS) checks the URL at submission; the outbound
+ * client checks every address it connects to again.
+ */
+export function httpTaskType(policy: AddressPolicy) {
+  return defineTaskType({
+    type: 'http',
+    description:
+      'Sends one HTTP request (redirects not followed); 2xx succeeds, 408/429/5xx and network errors retry.',
+    payload: httpPayloadSchema(policy),
+    execute: ({ task, attempt, signal }, { outbound }) => sendHttp(outbound, task, attempt, signal),
+  });
+}
+
+async function sendHttp(
+  client: OutboundClient,
+  task: ExecutingTask<HttpPayload>,
+  attempt: number,
+  signal: AbortSignal,
+): Promise<HttpResult> {
+  const p = task.payload;
+  const { body, contentType } = encodeBody(p);
+  const headers: [string, string][] = Object.entries(p.headers ?? {}).filter(
+    ([name]) => !RESERVED_HEADERS.includes(name.toLowerCase()),
+  );
+  const hasContentType = headers.some(([name]) => name.toLowerCase() === 'content-type');
+  if (contentType && !hasContentType) headers.push(['Content-Type', contentType]);
+  headers.push(
+    ['Idempotency-Key', task.id],
+    ['Procurator-Attempt', String(attempt)],
+    ['Procurator-Task-Id', task.id],
+  );
+  const res = await client.request({
+    url: p.url,
+    method: p.method,
+    // fromEntries defines properties, so a header named __proto__ stays an ordinary key.
+    headers: Object.fromEntries(headers),
+    body,
+    timeoutMs: p.timeoutMs ?? task.timeoutMs,
+    signal,
+    maxResponseBytes: HTTP_RESULT_MAX_BYTES,
+  });
+  return judge(res);
 }
 
 function encodeBody(p: HttpPayload): { body?: string; contentType?: string } {

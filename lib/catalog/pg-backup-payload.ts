@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { PG_DUMP_FORMATS } from '../backup/retention';
-import type { TaskTypeDefinition } from './task-catalog';
 
 /**
  * `{target, format?}`. A client names a configured target and never sends a connection
@@ -25,15 +24,3 @@ export function pgBackupPayload(targetNames: readonly string[]) {
 }
 
 export type PgBackupPayload = z.output<ReturnType<typeof pgBackupPayload>>;
-
-/** `pg.backup`: pg_dump of one configured target into BACKUP_DIR/<target>/. */
-export function pgBackupTaskType(targetNames: string[]): TaskTypeDefinition {
-  return {
-    type: 'pg.backup',
-    description:
-      'Runs pg_dump for payload.target (a name from BACKUP_TARGETS) in payload.format (custom, plain or tar; default custom) into BACKUP_DIR/<target>/, keeping the BACKUP_KEEP newest backups.',
-    payload: pgBackupPayload(targetNames),
-    // A dump of a large database takes a while; connection failures retry with backoff.
-    defaults: { timeoutMs: 60 * 60 * 1000, maxAttempts: 3 },
-  };
-}

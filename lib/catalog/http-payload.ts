@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import type { AddressPolicy } from '../outbound/address-policy';
 import { checkOutboundUrl } from '../outbound/url-policy';
-import type { TaskTypeDefinition } from './task-catalog';
 
-/** The `http` task type: one outbound request, checked at submission against SSRF and header injection. */
+/** The `http` task type's payload: one outbound request, checked at submission against SSRF and header injection. */
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export const MAX_HTTP_HEADERS = 50;
@@ -73,13 +72,3 @@ export function httpPayloadSchema(policy: AddressPolicy = { allowPrivate: true, 
 }
 
 export type HttpPayload = z.output<ReturnType<typeof httpPayloadSchema>>;
-
-/** The catalog entry for `http`; the policy comes from OUTBOUND_ALLOW_PRIVATE / OUTBOUND_ALLOW_HOSTS. */
-export function httpTaskType(policy: AddressPolicy): TaskTypeDefinition {
-  return {
-    type: 'http',
-    description:
-      'Sends one HTTP request (redirects not followed); 2xx succeeds, 408/429/5xx and network errors retry.',
-    payload: httpPayloadSchema(policy),
-  };
-}

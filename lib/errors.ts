@@ -1,3 +1,5 @@
+import { cutText, storableText } from './text';
+
 /**
  * One error hierarchy. API errors carry their problem+json shape (RFC 9457) and are mapped
  * once, in the app's onError. Task errors tell the worker how to treat a failed attempt.
@@ -171,7 +173,7 @@ export interface TaskErrorInfo {
 /** Classifies what an executor threw. Unknown errors are retryable. */
 export function describeTaskError(err: unknown): TaskErrorInfo {
   const e = coerceError(err);
-  const message = e.message.slice(0, 8192) || e.name;
+  const message = storableText(cutText(e.message, 8192)) || e.name;
   if (e instanceof PermanentTaskError) return { message, code: e.code, retryable: false };
   if (e instanceof RetryableTaskError) return { message, code: e.code, retryable: true };
   if (e instanceof TaskCancelledError) return { message, code: 'cancelled', retryable: false };

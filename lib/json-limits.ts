@@ -9,10 +9,12 @@ export interface JsonLimits {
 
 export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: 64, maxNodes: 200_000 };
 
+const UNPAIRED = 'must not contain an unpaired UTF-16 surrogate (half a character, e.g. \\ud83d alone)';
+
 /**
  * Finds what a parsed JSON document must not contain before it reaches PostgreSQL: nesting
- * deeper than `maxDepth`, more than `maxNodes` values, and NUL characters (text and jsonb
- * reject them) in strings or keys. Iterative, so a hostile document cannot exhaust the stack.
+ * deeper than `maxDepth`, more than `maxNodes` values, and NUL characters or unpaired
+ * surrogates (text and jsonb reject them) in strings or keys. Iterative, so a hostile document cannot exhaust the stack.
  */
 export function findJsonProblems(
   value: unknown,
@@ -30,6 +32,7 @@ export function findJsonProblems(
     }
     if (typeof v === 'string') {
       if (v.includes('\u0000')) problems.push({ path, message: 'must not contain NUL (\\u0000) characters' });
+      if (!v.isWellFormed()) problems.push({ path, message: UNPAIRED });
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
@@ -44,6 +47,10 @@ export function findJsonProblems(
       for (const key of Object.keys(v)) {
         if (key.includes('\u0000')) {
           problems.push({ path, message: 'has a key containing NUL (\\u0000)' });
+          continue;
+        }
+        if (!key.isWellFormed()) {
+          problems.push({ path, message: 'has a key with an unpaired UTF-16 surrogate (half a character)' });
           continue;
         }
         stack.push({ v: (v as Record<string, unknown>)[key], path: `${path}.${key}`, depth: depth + 1 });

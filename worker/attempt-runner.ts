@@ -1,6 +1,13 @@
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { ExecutorServices } from '../lib/catalog/task-type';
-import { PermanentTaskError, RetryAfterError, TaskTimeoutError, describeTaskError } from '../lib/errors';
+import { isRefusedValueError } from '../lib/db/transient-errors';
+import {
+  PermanentTaskError,
+  RetryAfterError,
+  TaskTimeoutError,
+  coerceError,
+  describeTaskError,
+} from '../lib/errors';
 import type { FailPoints } from '../lib/failpoints';
 import type { FlowGate, FlowLimits, FlowRule } from '../lib/flow/flow-limits';
 import { newId } from '../lib/ids';
@@ -8,6 +15,7 @@ import { lazyChild } from '../lib/logger';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
+import { cutText } from '../lib/text';
 import { newClaimIds } from '../lib/tasks/attempt-batches';
 import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
 import { newOutcomeIds } from '../lib/tasks/outcome-store';
@@ -194,12 +202,21 @@ export class AttemptRunner {
       return;
     }
     if (failure === undefined) {
-      this.d.events.emit('attempt_finished', { task, outcome: 'succeeded', durationMs });
-      const ended = await this.write(a, () =>
-        this.d.outcomes.succeed(lease, this.d.workerId, resultJson, Math.round(durationMs), ids.first),
-      );
-      if (ended) await this.finish(a.message, ended);
-      return;
+      try {
+        const ended = await this.write(a, () =>
+          this.d.outcomes.succeed(lease, this.d.workerId, resultJson, Math.round(durationMs), ids.first),
+        );
+        this.d.events.emit('attempt_finished', { task, outcome: 'succeeded', durationMs });
+        if (ended) await this.finish(a.message, ended);
+        return;
+      } catch (err) {
+        // Retrying cannot store what the database refuses: the task fails, not the write.
+        if (!isRefusedValueError(err)) throw err;
+        failure = new PermanentTaskError(
+          `The database refused to store the result: ${cutText(coerceError(err).message, 300)}`,
+          'result_refused',
+        );
+      }
     }
     const error: TaskError & { retryAfterMs?: number } =
       reason === 'timeout' ? describeTaskError(new TaskTimeoutError(task.timeoutMs)) : errorInfo(failure);
@@ -211,32 +228,39 @@ export class AttemptRunner {
     logger.info({ err: error }, 'attempt failed');
     const decision = decideFailure(error, task.attempts, task.maxAttempts, this.d.retry, this.d.random);
     const { retryAfterMs: _, ...stored } = error;
-    if (decision.kind === 'retry') {
-      const next = await this.write(a, () =>
-        this.d.outcomes.retry(lease, this.d.workerId, stored, decision.delayMs, ids),
+    const record = (e: TaskError) =>
+      decision.kind === 'retry'
+        ? this.d.outcomes.retry(lease, this.d.workerId, e, decision.delayMs, ids)
+        : this.d.outcomes.die(lease, this.d.workerId, e, decision.reason, ids);
+    let ended: TaskRecord | null | undefined;
+    try {
+      ended = await this.write(a, () => record(stored));
+    } catch (err) {
+      if (!isRefusedValueError(err)) throw err;
+      // The error's own text (or one of its fields) is what the database refused.
+      ended = await this.write(a, () =>
+        record({
+          message: 'The database refused to store this attempt’s error.',
+          code: stored.code,
+          retryable: stored.retryable,
+        }),
       );
-      if (next?.status === 'cancelled') {
-        await this.finish(a.message, next); // asked to cancel while it ran: not retried
-      } else if (next) {
-        await this.d.queue.defer(a.message, {
-          taskId: next.id,
-          seq: next.enqueueSeq,
-          queue: next.queue,
-          priority: next.priority,
-          type: next.type,
-          dueAt: (next.runAt ?? new Date()).getTime(),
-        });
-      }
-      return;
     }
-    const ended = await this.write(a, () =>
-      this.d.outcomes.die(lease, this.d.workerId, stored, decision.reason, ids),
-    );
-    if (ended?.status === 'cancelled') {
-      await this.finish(a.message, ended);
-    } else if (ended) {
+    if (!ended) return;
+    if (ended.status === 'retrying') {
+      await this.d.queue.defer(a.message, {
+        taskId: ended.id,
+        seq: ended.enqueueSeq,
+        queue: ended.queue,
+        priority: ended.priority,
+        type: ended.type,
+        dueAt: (ended.runAt ?? new Date()).getTime(),
+      });
+    } else if (ended.status === 'dead') {
       await this.deadLetter(a.message, ended);
       this.d.events.emit('finished', { task: ended });
+    } else {
+      await this.finish(a.message, ended); // asked to cancel while it ran: not retried, not dead
     }
   }
 

@@ -15,6 +15,7 @@ import type { SigningKey } from '../lib/signing/keys';
 import { VERSION } from '../lib/version';
 import { retryAfterMs } from './executors/http';
 import { backoffDelay } from '../lib/backoff';
+import { cutText } from '../lib/text';
 import { PeriodicComponent } from './periodic';
 
 /** Limits of delivery; the defaults are documented in the README ("Callbacks"). */
@@ -72,7 +73,7 @@ type TryOutcome =
  */
 function judge(res: OutboundResponse): TryOutcome {
   if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
-  const text = res.body.slice(0, ERROR_CHARS);
+  const text = cutText(res.body, ERROR_CHARS);
   const message = `receiver answered HTTP ${res.status}${text ? `: ${text}` : ''}`;
   if (res.status === 410) return { ok: false, status: res.status, message, permanent: true };
   const after =

@@ -1,5 +1,6 @@
 import type { FeishuMessage, FeishuSender } from '../lib/feishu/feishu-client';
 import type { Logger } from '../lib/logger';
+import { cutText } from '../lib/text';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { TaskSummary } from '../lib/tasks/task';
 import { PeriodicComponent } from './periodic';
@@ -185,7 +186,7 @@ export function formatDeadLetterAlert(batch: DeadLetterBatch): FeishuMessage {
 }
 
 function truncate(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+  return s.length <= max ? s : `${cutText(s, max - 1)}…`;
 }
 
 /** Runs `fn` with a signal that fires at the deadline, and stops waiting then even if it ignores it. */

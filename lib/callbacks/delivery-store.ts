@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { newId } from '../ids';
+import { jsonbText } from '../text';
 import type { TaskView } from '../tasks/task';
 import { toTaskView } from '../tasks/task';
 import { taskFromRow } from '../tasks/task-row';
@@ -121,7 +122,7 @@ export class CallbackDeliveryStore {
       ), ev AS (
         INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, message, data)
         SELECT ${newId()}::uuid, d.task_id, d.run, ${kind}, ${d.task.attempts}, ${owner}, ${rec.message},
-               ${JSON.stringify(rec.data)}::jsonb
+               ${jsonbText(rec.data)}::jsonb
         FROM d
       )
       SELECT id FROM d`);

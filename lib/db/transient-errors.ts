@@ -20,3 +20,16 @@ export function isTransientDbError(err: unknown): boolean {
   }
   return e.cause !== undefined && e.cause !== err ? isTransientDbError(e.cause) : false;
 }
+
+/**
+ * A value the database refuses to store (class 22, data exception: bad text, an encoding it
+ * cannot hold, a number out of range; class 54, a limit such as nesting depth): trying again
+ * cannot help, so the outcome holding it fails its task for good instead.
+ */
+export function isRefusedValueError(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; i++) {
+    if (typeof e.code === 'string' && /^(22|54)/.test(e.code)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}

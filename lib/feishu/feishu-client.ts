@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { PermanentTaskError, RetryableTaskError, RetryAfterError, coerceError } from '../errors';
 import type { OutboundClient } from '../outbound/outbound-client';
+import { cutText } from '../text';
 
 /**
  * A Feishu (Lark) custom-bot webhook ("自定义机器人"), as documented at
@@ -142,7 +143,7 @@ function parseAnswer(body: string): FeishuSendResult | undefined {
   const code = typeof o.code === 'number' ? o.code : o.StatusCode;
   if (typeof code !== 'number') return undefined;
   const msg = typeof o.msg === 'string' ? o.msg : typeof o.StatusMessage === 'string' ? o.StatusMessage : '';
-  return { code, msg: msg.slice(0, 500) };
+  return { code, msg: cutText(msg, 500) };
 }
 
 /** Retry-After in seconds or as an HTTP date; capped so a hostile answer cannot park a task. */

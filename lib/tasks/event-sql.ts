@@ -1,6 +1,7 @@
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
 import { newId } from '../ids';
+import { jsonbText } from '../text';
 
 /** One event to append alongside a transition. */
 export interface EventSpec {
@@ -26,7 +27,7 @@ export interface EventSpec {
 export function eventInserts(source: string, workerId: string | null, events: readonly EventSpec[]): SQL {
   const parts = events.map((e, i) => {
     const attempt = e.attempt === undefined ? sql.raw(`${source}.attempts`) : sql`${e.attempt}`;
-    const data = e.data === undefined || e.data === null ? sql`null` : sql`${JSON.stringify(e.data)}::jsonb`;
+    const data = e.data === undefined || e.data === null ? sql`null` : sql`${jsonbText(e.data)}::jsonb`;
     const when = e.when ? sql` WHERE ${e.when}` : sql``;
     return sql`, ${sql.raw(`${source}_ev${i}`)} AS (
       INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, message, data)

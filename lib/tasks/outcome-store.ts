@@ -3,6 +3,7 @@ import type { SQL } from 'drizzle-orm';
 import { Coalescer } from '../batch/coalescer';
 import type { Database } from '../db/client';
 import { newId } from '../ids';
+import { jsonbText } from '../text';
 import { succeedBatch } from './attempt-batches';
 import type { Success } from './attempt-batches';
 import type { Lease } from './attempt-store';
@@ -89,7 +90,7 @@ export class OutcomeStore {
       workerId,
       ids,
       sql`status = CASE WHEN cancel_requested_at IS NULL THEN 'retrying' ELSE 'cancelled' END,
-          last_error = ${JSON.stringify(error)}::jsonb,
+          last_error = ${jsonbText(error)}::jsonb,
           run_at = CASE WHEN cancel_requested_at IS NULL THEN now() + ${delay} * interval '1 millisecond' ELSE run_at END,
           enqueue_seq = CASE WHEN cancel_requested_at IS NULL THEN enqueue_seq + 1 ELSE enqueue_seq END,
           finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END`,
@@ -117,7 +118,7 @@ export class OutcomeStore {
       workerId,
       ids,
       sql`status = CASE WHEN cancel_requested_at IS NULL THEN 'dead' ELSE 'cancelled' END,
-          last_error = ${JSON.stringify(error)}::jsonb, finished_at = now()`,
+          last_error = ${jsonbText(error)}::jsonb, finished_at = now()`,
       [
         { kind: 'failed', message: error.message, data: error },
         { kind: 'dead_lettered', message: reason, data: { reason }, when: sql`t.status = 'dead'` },

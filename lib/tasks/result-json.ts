@@ -1,13 +1,13 @@
 import { PermanentTaskError } from '../errors';
+import { storableJson } from '../text';
 
 /** Results larger than this (as JSON) are refused: the task row is not a blob store. */
 export const MAX_RESULT_BYTES = 1_048_576;
 
 /**
- * An executor's result as JSON text that PostgreSQL will store. jsonb refuses the \u0000
- * escape, so NUL characters become U+FFFD instead of failing the write forever (the message
- * would never be acknowledged). Not serialisable (a cycle, a BigInt) or too large: a
- * permanent failure of the task, said plainly.
+ * An executor's result as JSON text that PostgreSQL will store: NUL characters and unpaired
+ * surrogates become U+FFFD (lib/text.ts) instead of failing the write forever. Not
+ * serialisable (a cycle, a BigInt) or too large: a permanent failure of the task, said plainly.
  */
 export function resultToJson(result: unknown): string {
   let json: string | undefined;
@@ -26,6 +26,5 @@ export function resultToJson(result: unknown): string {
       'result_too_large',
     );
   }
-  // An escaped NUL is "\u0000" preceded by an even number of backslashes (odd ones escape it).
-  return json.includes('u0000') ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd') : json;
+  return storableJson(json);
 }

@@ -5,6 +5,7 @@ import type { ExecutingTask } from '../../lib/catalog/task-type';
 import { PermanentTaskError, RetryAfterError, RetryableTaskError } from '../../lib/errors';
 import type { AddressPolicy } from '../../lib/outbound/address-policy';
 import type { OutboundClient, OutboundResponse } from '../../lib/outbound/outbound-client';
+import { cutText } from '../../lib/text';
 
 /** Response bytes kept in the result (API.md: body cut at 64 KiB). */
 export const HTTP_RESULT_MAX_BYTES = 64 * 1024;
@@ -85,9 +86,9 @@ function judge(res: OutboundResponse): HttpResult {
   const redirect = status >= 300 && status < 400;
   const location = redirect ? res.headers.location : undefined;
   const note = redirect
-    ? ` (redirect${location ? ` to ${location.slice(0, ERROR_BODY_CHARS)}` : ''} not followed)`
+    ? ` (redirect${location ? ` to ${cutText(location, ERROR_BODY_CHARS)}` : ''} not followed)`
     : '';
-  const message = `upstream answered HTTP ${status}${note}: ${text.slice(0, ERROR_BODY_CHARS)}`;
+  const message = `upstream answered HTTP ${status}${note}: ${cutText(text, ERROR_BODY_CHARS)}`;
   if (status === 408 || status === 429 || status >= 500) {
     const delayMs = retryAfterMs(res.headers['retry-after']);
     throw delayMs === undefined

@@ -16,6 +16,8 @@ import { PauseWatcher } from './pause-watcher';
 import { QueuePauseStore } from '../lib/queue/queue-pauses';
 import { Reconciler } from './reconciler';
 import { Recoverer } from './recoverer';
+import { ConsumerSweeper } from './consumer-sweeper';
+import { STALE_CONSUMER_MS } from '../lib/queue/queue-backend';
 import { Scheduler } from './scheduler';
 
 export type WorkerSettings = Pick<
@@ -58,6 +60,7 @@ export class Worker {
   readonly recoverer: Recoverer;
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
+  readonly consumerSweeper: ConsumerSweeper;
   readonly pauses: PauseWatcher;
   private unsubscribeCancel?: () => void;
   private stopping?: Promise<void>;
@@ -120,6 +123,12 @@ export class Worker {
       logger,
       intervalMs: d.schedulerIntervalMs ?? 250,
     });
+    this.consumerSweeper = new ConsumerSweeper({
+      queue: d.queue,
+      logger,
+      idleMs: STALE_CONSUMER_MS,
+      intervalMs: 60_000,
+    });
     this.reconciler = new Reconciler({
       queue: d.queue,
       store,
@@ -143,6 +152,7 @@ export class Worker {
     this.recoverer.start();
     this.scheduler.start();
     this.reconciler.start();
+    this.consumerSweeper.start();
     for (const c of this.d.components ?? []) c.start();
     this.d.logger.info(
       { workerId: this.d.workerId, concurrency: this.d.settings.WORKER_CONCURRENCY },
@@ -168,6 +178,7 @@ export class Worker {
         this.recoverer.stop(),
         this.scheduler.stop(),
         this.reconciler.stop(),
+        this.consumerSweeper.stop(),
         this.pauses.stop(),
       ]);
       await consumerDone;

@@ -238,6 +238,20 @@ export class MemoryQueue implements QueueBackend {
     return Promise.resolve();
   }
 
+  sweepConsumers(idleMs: number): Promise<string[]> {
+    const now = this.clock();
+    const removed = new Set<string>();
+    for (const s of this.streams.values()) {
+      for (const [c, seen] of s.consumers) {
+        if (now - seen >= idleMs && !s.holds(c)) {
+          s.consumers.delete(c);
+          removed.add(c);
+        }
+      }
+    }
+    return Promise.resolve([...removed]);
+  }
+
   now(): Promise<number> {
     return Promise.resolve(this.clock());
   }

@@ -117,6 +117,11 @@ export interface QueueBackend {
    * (abandoned at the end of the grace period: they stay claimable by others).
    */
   leave(consumer: string): Promise<void>;
+  /**
+   * Removes consumers that hold nothing and have been idle for at least `idleMs` (crashed
+   * workers' names). Returns the names removed.
+   */
+  sweepConsumers(idleMs: number): Promise<string[]>;
   /** Throws when the queue cannot be reached. */
   ping(): Promise<void>;
   /** Closes connections the backend opened itself; safe to call twice. */
@@ -128,6 +133,13 @@ export interface QueueBackend {
  * worker reads at least every WORKER_BLOCK_MS; a busy one holds messages.
  */
 export const ACTIVE_CONSUMER_MS = 60_000;
+
+/**
+ * A consumer idle this long and holding nothing is a crashed worker's leftover. A live worker
+ * reads every queue at least every WORKER_BLOCK_MS (at most a minute), and one removed anyway
+ * (of a queue it skips while paused) comes back with its next read.
+ */
+export const STALE_CONSUMER_MS = 10 * 60_000;
 
 /** The consumer group every worker joins. */
 export const CONSUMER_GROUP = 'workers';

@@ -380,6 +380,18 @@ export class RedisQueue implements QueueBackend {
     await execPipeline(pipeline);
   }
 
+  async sweepConsumers(idleMs: number): Promise<string[]> {
+    const streams = await this.streamsByPriority();
+    if (streams.length === 0) return [];
+    const removed = (await this.scripts.procSweepConsumers(
+      streams.length,
+      ...streams.map((s) => s.key),
+      CONSUMER_GROUP,
+      idleMs,
+    )) as string[];
+    return [...new Set(removed)];
+  }
+
   async now(): Promise<number> {
     const [s, us] = await this.redis.time();
     return Number(s) * 1000 + Math.floor(Number(us) / 1000);

@@ -9,6 +9,7 @@ import postpone from './scripts/postpone-2.lua?raw';
 import promoteDue from './scripts/promote-due-n.lua?raw';
 import readPrioritized from './scripts/read-prioritized-n.lua?raw';
 import removeConsumer from './scripts/remove-consumer-1.lua?raw';
+import sweepConsumers from './scripts/sweep-consumers-n.lua?raw';
 import touch from './scripts/touch-1.lua?raw';
 
 /** Every Lua script of the Redis queue (lib/queue/scripts/), loaded by the one Lua loader. */
@@ -23,6 +24,7 @@ export const QUEUE_SCRIPTS = [
   luaScript('promote-due-n.lua', promoteDue),
   luaScript('read-prioritized-n.lua', readPrioritized),
   luaScript('remove-consumer-1.lua', removeConsumer),
+  luaScript('sweep-consumers-n.lua', sweepConsumers),
   luaScript('touch-1.lua', touch),
 ] as const;
 

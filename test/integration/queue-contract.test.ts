@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryQueue } from '../../lib/queue/memory-queue';
 import type { QueueBackend, QueueEntry } from '../../lib/queue/queue-backend';
 import { RedisQueue } from '../../lib/queue/redis-queue';
+import { silentLogger } from '../../lib/logger';
+import { ConsumerSweeper } from '../../worker/consumer-sweeper';
 import { deletePrefix, testPrefix, testRedis } from '../helpers/redis';
 
 /** The same contract, run against both backends: the memory queue must behave like Redis. */
@@ -263,6 +265,22 @@ describe.each(backends)('queue contract: $name', (backend) => {
     expect(taken.map((m) => m.taskId)).toEqual(['t1']);
     await b.leave('c1');
     expect((await b.stats())[0]).toMatchObject({ consumers: 1, pending: 1 }); // c4 holds it now
+  });
+
+  it('sweeps consumers idle past a bound that hold nothing; one holding a message stays', async () => {
+    const { a, b } = backend.open();
+    await a.enqueue([entry('t1'), entry('t2')]);
+    // 'crashed' took a message that another worker then finished: it holds nothing now.
+    const [taken] = await b.read('crashed', 1, 0);
+    await a.ack(taken!);
+    expect(await a.read('holder', 1, 0)).toHaveLength(1);
+    await sleep(80);
+    expect(await b.sweepConsumers(60_000)).toEqual([]);
+    const sweeper = new ConsumerSweeper({ queue: b, logger: silentLogger(), idleMs: 50, intervalMs: 60_000 });
+    expect(await sweeper.tick()).toEqual(['crashed']);
+    const [stats] = await a.stats();
+    expect(stats?.consumers).toBe(1);
+    expect(await b.sweepConsumers(50)).toEqual([]);
   });
 
   it('broadcasts cancellations to every subscriber', async () => {

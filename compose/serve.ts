@@ -1,17 +1,16 @@
 import type { ServerType } from '@hono/node-server';
 import type { Server } from 'node:http';
-import { createApp } from '../handlers/app';
 import type { Config } from '../lib/config';
 import { openDatabase } from '../lib/db/open';
 import { listenHttp } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
 import { EventBus } from '../lib/observability/event-bus';
-import { attachQueueGauges, attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
+import { attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
 import { openQueue, openRedis } from '../lib/queue/open-queue';
 import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
 import { VERSION } from '../lib/version';
-import { buildApiServices } from './api-services';
+import { buildApi } from './build-api';
 import { bootstrapAdmin } from './bootstrap-admin';
 import { buildWorker } from './build-worker';
 import type { BuiltWorker } from './build-worker';
@@ -38,20 +37,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // own connection keeps the limiter's one call per request out of the queue's way.
   const accessRedis =
     config.QUEUE_BACKEND === 'redis' ? openRedis(config.REDIS_URL, logger, 'api-access') : null;
-  const services = buildApiServices({ config, database, queue, accessRedis, catalog, events, logger });
-  attachQueueGauges(metrics, queue, async () => {
-    const rows = await services.tasks.countByQueueAndStatus(['dead']);
-    return rows.reduce((n, r) => n + r.n, 0);
-  });
-  const app = createApp({
-    settings: config,
-    services,
+  const { app, services } = buildApi({
+    config,
+    database,
+    queue,
+    accessRedis,
     catalog,
-    metrics,
+    events,
     logger,
+    metrics,
     version: VERSION,
-    readiness: { db: () => database.ping(), queue: () => queue.ping() },
-    info: { queueBackend: queue.kind, database: database.kind === 'pglite' ? 'embedded' : 'postgres' },
   });
 
   if (database.kind === 'pglite') await bootstrapAdmin(services.users, logger);

@@ -16,6 +16,18 @@ export class ExecutionLog {
   }
 }
 
+/** The most attempts of a log that overlapped at one instant (by their starts and ends). */
+export function maxOverlap(log: ExecutionLog): number {
+  const points = [
+    ...log.starts.map((s) => ({ at: s.at, d: 1 })),
+    ...log.ends.map((e) => ({ at: e.at, d: -1 })),
+  ].sort((a, b) => a.at - b.at || a.d - b.d);
+  let now = 0;
+  let max = 0;
+  for (const p of points) max = Math.max(max, (now += p.d));
+  return max;
+}
+
 /**
  * A test task type, `test.record`, that sleeps `payload.ms` and records its starts and
  * concurrency in `log`.

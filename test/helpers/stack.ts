@@ -1,9 +1,9 @@
 import type { Hono } from 'hono';
+import { sql } from 'drizzle-orm';
 import { expect } from 'vitest';
-import { buildApiServices } from '../../compose/api-services';
+import { buildApi } from '../../compose/build-api';
 import { buildWorker } from '../../compose/build-worker';
 import { builtinCatalog } from '../../compose/task-catalog';
-import { createApp } from '../../handlers/app';
 import type { ApiServices, AppEnv } from '../../handlers/context';
 import type { Role } from '../../lib/auth/roles';
 import type { TaskType } from '../../lib/catalog/task-type';
@@ -136,16 +136,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   for (const t of opts.types ?? []) catalog.register(t);
   const accessRedis = queueKind === 'redis' ? testRedis() : null;
   if (accessRedis) redisClients.push(accessRedis);
-  const services = buildApiServices({ config, database, queue, accessRedis, catalog, events, logger });
-  const app = createApp({
-    settings: config,
-    services,
+  const { app, services } = buildApi({
+    config,
+    database,
+    queue,
+    accessRedis,
     catalog,
-    metrics,
+    events,
     logger,
+    metrics,
     version: 'test',
-    readiness: { db: () => database.ping(), queue: () => queue.ping() },
-    info: { queueBackend: queue.kind, database: database.kind === 'pglite' ? 'embedded' : 'postgres' },
   });
   const workers: { worker: Worker; close: () => Promise<void> }[] = [];
   const queues: QueueBackend[] = [queue];
@@ -246,6 +246,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await pgHandle?.drop();
     },
   };
+}
+
+/** How many task rows the stack's database holds. */
+export async function taskCount(s: Stack): Promise<number> {
+  const [row] = await s.database.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM tasks`);
+  return row!.n;
 }
 
 /** Submits tasks through POST /v1/tasks/batch, which must accept them all (202). */

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExecutionLog, recordingType } from '../helpers/recording-type';
+import { ExecutionLog, maxOverlap, recordingType } from '../helpers/recording-type';
 import type { Stack } from '../helpers/stack';
 import { STACK_VARIANTS, startStack, submitBatch } from '../helpers/stack';
 
@@ -9,18 +9,6 @@ afterEach(async () => {
   await stack?.stop();
   stack = undefined;
 });
-
-/** The most intervals [start, end] that overlap at one instant. */
-function maxOverlap(log: ExecutionLog): number {
-  const points = [
-    ...log.starts.map((s) => ({ at: s.at, d: 1 })),
-    ...log.ends.map((e) => ({ at: e.at, d: -1 })),
-  ].sort((a, b) => a.at - b.at || a.d - b.d);
-  let now = 0;
-  let max = 0;
-  for (const p of points) max = Math.max(max, (now += p.d));
-  return max;
-}
 
 describe.each(STACK_VARIANTS)('flow limits on $name', ({ opts }) => {
   it('never runs more than a type’s concurrency limit across workers; the rest wait without spending attempts', async () => {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUP } from '../../lib/queue/queue-backend';
 import type { QueueMessage } from '../../lib/queue/queue-backend';
 import type { Worker } from '../../worker/worker';
-import { ExecutionLog, recordingType } from '../helpers/recording-type';
+import { ExecutionLog, maxOverlap, recordingType } from '../helpers/recording-type';
 import { pendingEntries } from '../helpers/queue-probe';
 import { testRedis } from '../helpers/redis';
 import type { Stack } from '../helpers/stack';
@@ -19,18 +19,6 @@ afterEach(async () => {
   await stack?.stop();
   stack = undefined;
 });
-
-/** The most intervals [start, end] that overlap at one instant. */
-function maxOverlap(log: ExecutionLog): number {
-  const points = [
-    ...log.starts.map((s) => ({ at: s.at, d: 1 })),
-    ...log.ends.map((e) => ({ at: e.at, d: -1 })),
-  ].sort((a, b) => a.at - b.at || a.d - b.d);
-  let now = 0;
-  let max = 0;
-  for (const p of points) max = Math.max(max, (now += p.d));
-  return max;
-}
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Stack } from '../helpers/stack';
-import { STACK_VARIANTS, startStack } from '../helpers/stack';
+import { STACK_VARIANTS, startStack, taskCount } from '../helpers/stack';
 
 // MAX_QUEUES: every new queue name is kept for good and read by every worker's loops, so a dev
 // must not be able to create them without end.
@@ -11,11 +11,6 @@ afterEach(async () => {
   await stack?.stop();
   stack = undefined;
 });
-
-async function taskCount(s: Stack): Promise<number> {
-  const [row] = await s.database.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM tasks`);
-  return row!.n;
-}
 
 describe.each(STACK_VARIANTS)('MAX_QUEUES on $name', ({ opts }) => {
   it('refuses the submission that would create one queue too many with 422 naming the limit', async () => {

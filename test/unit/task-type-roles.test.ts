@@ -1,7 +1,6 @@
-import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Stack } from '../helpers/stack';
-import { startStack } from '../helpers/stack';
+import { startStack, taskCount } from '../helpers/stack';
 
 // TASK_TYPE_ROLES: a dev must not start pg.backup against production targets or post into
 // the operators' Feishu chat. Authorization is decided at submission, for one task and for a
@@ -12,11 +11,6 @@ afterEach(async () => {
   await stack?.stop();
   stack = undefined;
 });
-
-async function taskCount(s: Stack): Promise<number> {
-  const [row] = await s.database.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM tasks`);
-  return row!.n;
-}
 
 const BACKUP = { BACKUP_TARGETS: JSON.stringify({ main: 'postgres://postgres@127.0.0.1:5432/postgres' }) };
 

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { ApiServices } from '../handlers/context';
+import type { Hono } from 'hono';
+import { createApp } from '../handlers/app';
+import type { ApiServices, AppEnv } from '../handlers/context';
 import { AuditStore } from '../lib/audit/audit-store';
 import { accessBackends } from '../lib/auth/access-backends';
 import { Authenticator } from '../lib/auth/authenticator';
@@ -11,6 +13,8 @@ import type { Database } from '../lib/db/client';
 import { FailPoints } from '../lib/failpoints';
 import type { Logger } from '../lib/logger';
 import { LogStore } from '../lib/logs/log-store';
+import type { Metrics } from '../lib/observability/metrics';
+import { attachQueueGauges } from '../lib/observability/metrics';
 import type { TaskEvents } from '../lib/observability/task-events';
 import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
 import { checkOutboundUrl } from '../lib/outbound/url-policy';
@@ -80,4 +84,31 @@ export function buildApiServices(p: ApiClients): ApiServices {
     }),
     registry: queues,
   };
+}
+
+/**
+ * The API of a process: its services, the queue gauges on its metrics, and the Hono app built
+ * from them. `serve` and the in-process test stack both get theirs here.
+ */
+export function buildApi(p: ApiClients & { metrics: Metrics; version: string }): {
+  app: Hono<AppEnv>;
+  services: ApiServices;
+} {
+  const { database, queue } = p;
+  const services = buildApiServices(p);
+  attachQueueGauges(p.metrics, queue, async () => {
+    const rows = await services.tasks.countByQueueAndStatus(['dead']);
+    return rows.reduce((n, r) => n + r.n, 0);
+  });
+  const app = createApp({
+    settings: p.config,
+    services,
+    catalog: p.catalog,
+    metrics: p.metrics,
+    logger: p.logger,
+    version: p.version,
+    readiness: { db: () => database.ping(), queue: () => queue.ping() },
+    info: { queueBackend: queue.kind, database: database.kind === 'pglite' ? 'embedded' : 'postgres' },
+  });
+  return { app, services };
 }

@@ -1,5 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
+import { firstIdAt } from '../ids';
 
 export interface LogFilter {
   /** Only events of tasks this user submitted, and no audit entries (a dev's view). */
@@ -19,6 +20,15 @@ export interface LogFilter {
   limit: number;
 }
 
+/**
+ * How far an entry's `at` may be from the time in its id for since/until to still find it.
+ * The id is made by the process that writes the entry, `at` is the database's now() at the
+ * start of the writing transaction: they differ by the clock difference between the two
+ * hosts, and by a write's retries (a worker retries an outcome write for up to a minute with
+ * the ids it chose before the first try).
+ */
+export const ID_TIME_SLACK_MS = 5 * 60_000;
+
 /** `%q%` for ILIKE, with the wildcards of `q` itself taken literally. */
 export function containsPattern(q: string): string {
   return `%${q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
@@ -26,7 +36,9 @@ export function containsPattern(q: string): string {
 
 /**
  * The one statement behind a page of /v1/logs: task events and audit entries merged, newest
- * first. Each side reads at most `limit + 1` rows in id order before they are merged.
+ * first. Each side reads at most `limit + 1` rows in id order, through an index for the
+ * ordinary filters: the primary key for since/until and the cursor, (kind, id) or
+ * (action, id) for kind, (task_id, id) or (target, id) for taskId.
  */
 export function logQuery(f: LogFilter): SQL {
   const n = f.limit + 1;
@@ -69,11 +81,23 @@ function auditQuery(f: LogFilter, like: string | undefined, n: number): SQL {
       FROM audit_log a ${whereClause(where)} ORDER BY a.id DESC LIMIT ${n}`;
 }
 
+/**
+ * Time and cursor conditions. There is no index on `at`: ids are UUIDv7, whose first 48 bits
+ * are the Unix milliseconds they were made at, so a time range is also an id range, which the
+ * primary key (and the (kind, id)-style indexes) serve. The id bounds are widened by
+ * ID_TIME_SLACK_MS and the `at` conditions kept, so that the answer is exactly `at` in range.
+ */
 function common(alias: 'e' | 'a', f: LogFilter): SQL[] {
   const t = sql.raw(alias);
   const where: SQL[] = [];
-  if (f.since) where.push(sql`${t}.at >= ${f.since.toISOString()}::timestamptz`);
-  if (f.until) where.push(sql`${t}.at < ${f.until.toISOString()}::timestamptz`);
+  if (f.since) {
+    where.push(sql`${t}.id >= ${firstIdAt(f.since.getTime() - ID_TIME_SLACK_MS)}::uuid`);
+    where.push(sql`${t}.at >= ${f.since.toISOString()}::timestamptz`);
+  }
+  if (f.until) {
+    where.push(sql`${t}.id < ${firstIdAt(f.until.getTime() + ID_TIME_SLACK_MS)}::uuid`);
+    where.push(sql`${t}.at < ${f.until.toISOString()}::timestamptz`);
+  }
   if (f.before) where.push(sql`${t}.id < ${f.before}::uuid`);
   return where;
 }

@@ -42,7 +42,8 @@ export interface ApiClients {
 /** The services the API's handlers call, built from its clients: the one place they are made. */
 export function buildApiServices(p: ApiClients): ApiServices {
   const { config, database, queue, events, logger } = p;
-  const tasks = new TaskStore(database);
+  const limits = { listTimeoutMs: config.LIST_QUERY_TIMEOUT_MS };
+  const tasks = new TaskStore(database, limits);
   const users = new UserStore(database);
   const audit = new AuditStore(database);
   const access = accessBackends(p.accessRedis, config.REDIS_PREFIX, logger);
@@ -57,7 +58,7 @@ export function buildApiServices(p: ApiClients): ApiServices {
     rateLimiter: access.rateLimiter,
     gate: access.gate,
     userAdmin: new UserAdmin({ database, users, audit, auth, revocations: access.revocations, logger }),
-    logs: new LogStore(database),
+    logs: new LogStore(database, limits),
     signingKeys: signingKeyStore(config, database),
     queues: new QueueAdmin({ queue, tasks, pauses: new QueuePauseStore(database) }),
     commands: new TaskCommands({

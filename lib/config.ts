@@ -51,6 +51,8 @@ export const configSchema = z
       .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
       .optional(),
     DATABASE_POOL_SIZE: int(1, 200).default(10),
+    // Below the pg client's own 60 s query_timeout, so that the server always gives up first.
+    LIST_QUERY_TIMEOUT_MS: int(1, 30_000).default(5000),
     DATA_DIR: z.string().min(1).default('./.procurator'),
     QUEUE_BACKEND: z.enum(['memory', 'redis'], { error: 'must be memory or redis' }).default('memory'),
     REDIS_URL: z

@@ -101,6 +101,27 @@ export class ServiceUnavailableError extends ProblemError {
   }
 }
 
+/**
+ * The database cancelled a list or log read that ran past LIST_QUERY_TIMEOUT_MS. 503 like an
+ * unavailable database, not 500: nothing is broken, and the same read may pass when the
+ * database is less busy. Not a 4xx either: the request is valid, and what it costs depends on
+ * how much is stored, which the client cannot see. Its own type tells a client that narrowing
+ * the query is the fix, and Retry-After (at least the limit) keeps a blind retry from holding
+ * a connection more than half the time.
+ */
+export class QueryTimeoutError extends ProblemError {
+  constructor(readonly timeoutMs: number) {
+    super(
+      503,
+      'Query Timeout',
+      `The database stopped this read after ${timeoutMs} ms (LIST_QUERY_TIMEOUT_MS). Narrow it and ` +
+        'try again: on /v1/logs, since and until, kind and taskId are served by indexes, while q ' +
+        'reads every entry of the time range.',
+      { headers: { 'Retry-After': String(Math.max(1, Math.ceil(timeoutMs / 1000))) }, slug: 'query-timeout' },
+    );
+  }
+}
+
 /** Anything caught, as an Error. */
 export function coerceError(err: unknown): Error {
   if (err instanceof Error) return err;

@@ -44,6 +44,19 @@ export function newId(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/**
+ * The smallest UUIDv7 of millisecond `ms` (clamped to the 48 bits an id holds): ids made at
+ * that millisecond or later sort at or above it, earlier ones below, in PostgreSQL (uuid
+ * compares bytes) as in JavaScript. It turns a time into an id bound, so that a primary key
+ * serves a time range.
+ */
+export function firstIdAt(ms: number): string {
+  const h = Math.min(Math.max(Math.floor(ms), 0), 2 ** 48 - 1)
+    .toString(16)
+    .padStart(12, '0');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-0000-0000-000000000000`;
+}
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** True for a canonical UUID string; anything else cannot name a row. */

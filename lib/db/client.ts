@@ -7,8 +7,10 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { fsyncSync } from 'node:fs';
 import pg from 'pg';
 import * as schema from '../../drizzle/schema';
+import { QueryTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { createDurablePglite } from './durable-pglite';
+import { isQueryCanceled } from './query-canceled';
 
 /** The drizzle database, whichever driver is behind it. */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -19,6 +21,13 @@ export interface Database {
   readonly db: Db;
   /** Runs raw SQL and returns its rows (both drivers answer `{rows}`). */
   rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /**
+   * Runs a read that the database server itself stops after `timeoutMs`, throwing
+   * QueryTimeoutError: for reads whose cost depends on how much is stored (lists, logs).
+   * PGlite accepts statement_timeout but never enforces it (no timer signals in WebAssembly),
+   * so there this is rows().
+   */
+  rowsWithin<T = Record<string, unknown>>(query: SQL, timeoutMs: number): Promise<T[]>;
   /**
    * Runs a fixed statement with $1… parameters as a named prepared statement: each connection
    * parses and plans it once, not on every call. For the worker's hottest statements, whose
@@ -31,6 +40,32 @@ export interface Database {
   close(): Promise<void>;
 }
 
+async function execute<T>(db: Pick<Db, 'execute'>, query: SQL): Promise<T[]> {
+  const result: unknown = await db.execute(query);
+  return (result as { rows: T[] }).rows;
+}
+
+/**
+ * `query` in a read-only transaction under SET LOCAL statement_timeout. The client's own
+ * query_timeout only stops waiting: the server would go on scanning, holding the pooled
+ * connection. statement_timeout makes the server cancel the statement (57014); the rollback
+ * then ends the setting with the transaction, and the connection goes back to the pool clean.
+ */
+async function rowsWithinTimeout<T>(db: Db, query: SQL, timeoutMs: number): Promise<T[]> {
+  try {
+    return await db.transaction(
+      async (tx) => {
+        await tx.execute(sql`SELECT set_config('statement_timeout', ${String(timeoutMs)}, true)`);
+        return execute<T>(tx, query);
+      },
+      { accessMode: 'read only' },
+    );
+  } catch (err) {
+    if (isQueryCanceled(err)) throw new QueryTimeoutError(timeoutMs);
+    throw err;
+  }
+}
+
 function wrap(
   kind: Database['kind'],
   db: Db,
@@ -38,14 +73,13 @@ function wrap(
   closeClient: () => Promise<void>,
 ): Database {
   let closing: Promise<void> | undefined;
+  const rows = <T>(query: SQL) => execute<T>(db, query);
   return {
     kind,
     db,
     prepared,
-    async rows<T>(query: SQL) {
-      const result: unknown = await db.execute(query);
-      return (result as { rows: T[] }).rows;
-    },
+    rows,
+    rowsWithin: kind === 'postgres' ? (query, timeoutMs) => rowsWithinTimeout(db, query, timeoutMs) : rows,
     async ping() {
       await db.execute(sql`select 1`);
     },

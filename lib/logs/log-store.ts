@@ -1,101 +1,31 @@
-import type { SQL } from 'drizzle-orm';
-import { sql } from 'drizzle-orm';
 import type { AuditView } from '../audit/audit-store';
 import { auditFromRow } from '../audit/audit-store';
 import type { Database } from '../db/client';
 import type { TaskEventView } from '../tasks/task';
 import { eventFromRow } from '../tasks/task-row';
+import type { LogFilter } from './log-query';
+import { logQuery } from './log-query';
 
 /** One line of /v1/logs: a task event or an audit entry, told apart by `source`. */
 export type LogItem = ({ source: 'task_event' } & TaskEventView) | ({ source: 'audit' } & AuditView);
 
-export interface LogFilter {
-  /** Only events of tasks this user submitted, and no audit entries (a dev's view). */
-  ownerId?: string;
-  /** Events of this task, and audit entries that target it. */
-  taskId?: string;
-  /** An event kind or an audit action, exactly. */
-  kind?: string;
-  /** Case-insensitive substring of the message, kind or action, target, actor and data. */
-  q?: string;
-  /** `at >= since` */
-  since?: Date;
-  /** `at < until` */
-  until?: Date;
-  /** Ids below this one (the previous page's last). */
-  before?: string;
-  limit: number;
-}
-
-/** `%q%` for ILIKE, with the wildcards of `q` itself taken literally. */
-export function containsPattern(q: string): string {
-  return `%${q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
-}
-
 /**
  * Task events and audit entries merged, newest first. Both have UUIDv7 ids, which sort by
- * time, so one id cursor pages through the merge. Each side reads at most `limit + 1` rows
- * in id order before they are merged.
+ * time, so one id cursor pages through the merge. A page that takes the database longer than
+ * `listTimeoutMs` (a keyword search over years of entries) is stopped by the server:
+ * QueryTimeoutError.
  */
 export class LogStore {
-  constructor(private readonly database: Database) {}
+  constructor(
+    private readonly database: Database,
+    private readonly limits: { listTimeoutMs: number },
+  ) {}
 
   async list(f: LogFilter): Promise<{ items: LogItem[]; more: boolean }> {
-    const n = f.limit + 1;
-    const like = f.q === undefined ? undefined : containsPattern(f.q);
-    const events = this.eventsQuery(f, like, n);
-    const audit = f.ownerId === undefined ? this.auditQuery(f, like, n) : undefined;
-    const union = audit ? sql`(${events}) UNION ALL (${audit})` : events;
-    const rows = await this.database.rows(sql`SELECT * FROM (${union}) merged ORDER BY id DESC LIMIT ${n}`);
+    const rows = await this.database.rowsWithin(logQuery(f), this.limits.listTimeoutMs);
     const items = rows.slice(0, f.limit).map(toItem);
     return { items, more: rows.length > f.limit };
   }
-
-  private eventsQuery(f: LogFilter, like: string | undefined, n: number): SQL {
-    const where: SQL[] = [];
-    if (f.ownerId !== undefined) {
-      where.push(sql`e.task_id IN (SELECT id FROM tasks WHERE created_by = ${f.ownerId})`);
-    }
-    if (f.taskId) where.push(sql`e.task_id = ${f.taskId}::uuid`);
-    if (f.kind) where.push(sql`e.kind = ${f.kind}`);
-    if (like) {
-      where.push(sql`(e.kind ILIKE ${like} ESCAPE '\\' OR e.message ILIKE ${like} ESCAPE '\\'
-        OR e.data::text ILIKE ${like} ESCAPE '\\')`);
-    }
-    where.push(...this.common('e', f));
-    return sql`SELECT 'task_event' AS source, e.id, e.at, e.kind, e.task_id::text AS task_id, e.attempt,
-        e.worker_id, e.message, e.data, NULL::text AS actor_id, NULL::text AS actor_name,
-        NULL::text AS target, NULL::text AS request_id
-      FROM task_events e ${whereClause(where)} ORDER BY e.id DESC LIMIT ${n}`;
-  }
-
-  private auditQuery(f: LogFilter, like: string | undefined, n: number): SQL {
-    const where: SQL[] = [];
-    if (f.taskId) where.push(sql`a.target = ${f.taskId}`);
-    if (f.kind) where.push(sql`a.action = ${f.kind}`);
-    if (like) {
-      where.push(sql`(a.action ILIKE ${like} ESCAPE '\\' OR a.target ILIKE ${like} ESCAPE '\\'
-        OR a.actor_name ILIKE ${like} ESCAPE '\\' OR a.data::text ILIKE ${like} ESCAPE '\\')`);
-    }
-    where.push(...this.common('a', f));
-    return sql`SELECT 'audit' AS source, a.id, a.at, a.action AS kind, NULL::text AS task_id,
-        NULL::int AS attempt, NULL::text AS worker_id, NULL::text AS message, a.data, a.actor_id,
-        a.actor_name, a.target, a.request_id
-      FROM audit_log a ${whereClause(where)} ORDER BY a.id DESC LIMIT ${n}`;
-  }
-
-  private common(alias: 'e' | 'a', f: LogFilter): SQL[] {
-    const t = sql.raw(alias);
-    const where: SQL[] = [];
-    if (f.since) where.push(sql`${t}.at >= ${f.since.toISOString()}::timestamptz`);
-    if (f.until) where.push(sql`${t}.at < ${f.until.toISOString()}::timestamptz`);
-    if (f.before) where.push(sql`${t}.id < ${f.before}::uuid`);
-    return where;
-  }
-}
-
-function whereClause(where: SQL[]): SQL {
-  return where.length ? sql`WHERE ${sql.join(where, sql` AND `)}` : sql``;
 }
 
 function toItem(r: Record<string, unknown>): LogItem {

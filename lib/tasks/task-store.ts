@@ -101,9 +101,25 @@ function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
   };
 }
 
+/** The statement behind a page of tasks, newest first: `limit + 1` rows, to know whether there is more. */
+export function taskListQuery(filter: ListFilter): SQL {
+  const where: SQL[] = [];
+  if (filter.createdBy !== undefined) where.push(sql`created_by = ${filter.createdBy}`);
+  if (filter.status) where.push(sql`status = ${filter.status}`);
+  if (filter.type) where.push(sql`type = ${filter.type}`);
+  if (filter.queue) where.push(sql`queue = ${filter.queue}`);
+  if (filter.before) where.push(sql`id < ${filter.before}::uuid`);
+  const clause = where.length ? sql`WHERE ${sql.join(where, sql` AND `)}` : sql``;
+  return sql`SELECT * FROM tasks ${clause} ORDER BY id DESC LIMIT ${filter.limit + 1}`;
+}
+
 /** Reads and writes of task rows made by the API (the worker's live in attempt-store.ts). */
 export class TaskStore {
-  constructor(private readonly database: Database) {}
+  /** `listTimeoutMs`: the database stops a list read that takes longer (QueryTimeoutError). */
+  constructor(
+    private readonly database: Database,
+    private readonly limits: { listTimeoutMs: number },
+  ) {}
 
   /**
    * Inserts tasks and their `submitted` events in one statement. A task whose idempotency key
@@ -174,18 +190,12 @@ export class TaskStore {
     return rows[0] ? taskFromRow(rows[0]) : null;
   }
 
-  /** Tasks newest first, one page; `limit + 1` are read to know whether there is more. */
+  /**
+   * Tasks newest first, one page. A rare type or queue is found by walking ids, which the
+   * time limit bounds.
+   */
   async list(filter: ListFilter): Promise<{ items: TaskRecord[]; more: boolean }> {
-    const where: SQL[] = [];
-    if (filter.createdBy !== undefined) where.push(sql`created_by = ${filter.createdBy}`);
-    if (filter.status) where.push(sql`status = ${filter.status}`);
-    if (filter.type) where.push(sql`type = ${filter.type}`);
-    if (filter.queue) where.push(sql`queue = ${filter.queue}`);
-    if (filter.before) where.push(sql`id < ${filter.before}::uuid`);
-    const clause = where.length ? sql`WHERE ${sql.join(where, sql` AND `)}` : sql``;
-    const rows = await this.database.rows(
-      sql`SELECT * FROM tasks ${clause} ORDER BY id DESC LIMIT ${filter.limit + 1}`,
-    );
+    const rows = await this.database.rowsWithin(taskListQuery(filter), this.limits.listTimeoutMs);
     return { items: rows.slice(0, filter.limit).map(taskFromRow), more: rows.length > filter.limit };
   }
 

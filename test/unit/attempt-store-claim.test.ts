@@ -27,7 +27,7 @@ async function runningTask(
   leaseExpiredMsAgo: number,
 ): Promise<string> {
   const id = newId();
-  await new TaskStore(database).insert([
+  await new TaskStore(database, { listTimeoutMs: 5000 }).insert([
     {
       id,
       type: 'demo.echo',

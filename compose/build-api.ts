@@ -14,7 +14,7 @@ import { FailPoints } from '../lib/failpoints';
 import type { Logger } from '../lib/logger';
 import { LogStore } from '../lib/logs/log-store';
 import type { Metrics } from '../lib/observability/metrics';
-import { attachQueueGauges } from '../lib/observability/metrics';
+import { attachDependencyGauge, attachQueueGauges } from '../lib/observability/metrics';
 import type { TaskEvents } from '../lib/observability/task-events';
 import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
 import { checkOutboundUrl } from '../lib/outbound/url-policy';
@@ -97,6 +97,7 @@ export function buildApi(p: ApiClients & { metrics: Metrics; version: string }):
 } {
   const { database, queue } = p;
   const services = buildApiServices(p);
+  attachDependencyGauge(p.metrics, dependencyProbes(database, queue));
   attachQueueGauges(p.metrics, queue, async () => {
     const rows = await services.tasks.countByQueueAndStatus(['dead']);
     return rows.reduce((n, r) => n + r.n, 0);
@@ -112,4 +113,15 @@ export function buildApi(p: ApiClients & { metrics: Metrics; version: string }):
     info: { queueBackend: queue.kind, database: database.kind === 'pglite' ? 'embedded' : 'postgres' },
   });
   return { app, services };
+}
+
+/** What procurator_dependency_up reports: the database, and Redis when the queue is there. */
+export function dependencyProbes(
+  database: Pick<Database, 'ping'>,
+  queue: Pick<QueueBackend, 'ping' | 'kind'>,
+): Record<string, () => Promise<void>> {
+  return {
+    database: () => database.ping(),
+    ...(queue.kind === 'redis' ? { redis: () => queue.ping() } : {}),
+  };
 }

@@ -84,6 +84,7 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
         outbound,
         keys: signingKeyStore(config, p.database),
         logger,
+        events: p.events,
         workerId,
       }),
     );

@@ -2,10 +2,11 @@ import type { Config } from '../lib/config';
 import { openDatabase } from '../lib/db/open';
 import type { Logger } from '../lib/logger';
 import { EventBus } from '../lib/observability/event-bus';
-import { attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
+import { attachDependencyGauge, attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
 import { openQueue } from '../lib/queue/open-queue';
 import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
+import { dependencyProbes } from './build-api';
 import { buildWorker } from './build-worker';
 import { startMetricsServer } from './metrics-server';
 import { builtinCatalog } from './task-catalog';
@@ -28,6 +29,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const events = new EventBus<TaskEventMap>(logger);
   const metrics = createMetrics();
   attachTaskMetrics(events, metrics);
+  attachDependencyGauge(metrics, dependencyProbes(database, queue));
   const built = buildWorker({
     redis,
     config,

@@ -3,6 +3,7 @@ import { CallbackDeliveryStore } from '../lib/callbacks/delivery-store';
 import type { Database } from '../lib/db/client';
 import { PermanentTaskError, describeTaskError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import type { TaskEvents } from '../lib/observability/task-events';
 import type { OutboundClient, OutboundResponse } from '../lib/outbound/outbound-client';
 import {
   DELIVERY_HEADER,
@@ -41,6 +42,8 @@ export interface CallbackDelivererDeps extends CallbackDelivererOptions {
   outbound: OutboundClient;
   keys: Pick<SigningKeyStore, 'current'>;
   logger: Logger;
+  /** Where each try's outcome is announced (procurator_callbacks_total). */
+  events?: TaskEvents;
   workerId: string;
 }
 
@@ -180,6 +183,7 @@ export class CallbackDeliverer extends PeriodicComponent {
       // Its last try was claimed by a worker that died; do not go round again.
       const message = `callback failed for good: ${this.maxTries} tries made (the last one's worker was lost)`;
       await this.store.giveUp(d, owner, { message, data: { ...base, final: true } });
+      this.d.events?.emit('callback_tried', { outcome: 'given_up' });
       return;
     }
     const body = JSON.stringify({ event: d.event, task: d.task });
@@ -216,6 +220,7 @@ export class CallbackDeliverer extends PeriodicComponent {
     const data = { ...base, status: outcome.ok ? outcome.status : (outcome.status ?? null), durationMs };
     if (outcome.ok) {
       await this.store.delivered(d, owner, { message: `callback delivered (HTTP ${outcome.status})`, data });
+      this.d.events?.emit('callback_tried', { outcome: 'delivered' });
       return;
     }
     this.d.logger.warn(
@@ -228,6 +233,7 @@ export class CallbackDeliverer extends PeriodicComponent {
         data: { ...data, error: outcome.message, final: true },
       };
       await this.store.giveUp(d, owner, rec);
+      this.d.events?.emit('callback_tried', { outcome: 'given_up' });
       return;
     }
     const delayMs =
@@ -239,5 +245,6 @@ export class CallbackDeliverer extends PeriodicComponent {
       data: { ...data, error: outcome.message, final: false, retryInMs: delayMs },
     };
     await this.store.retryLater(d, owner, rec, delayMs);
+    this.d.events?.emit('callback_tried', { outcome: 'failed' });
   }
 }

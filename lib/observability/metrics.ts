@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueBackend } from '../queue/queue-backend';
+import { withTimeout } from '../with-timeout';
 import { cachedFor } from './cached';
 import type { TaskEvents } from './task-events';
 
@@ -88,6 +89,12 @@ export function createMetrics(registry: Registry = new Registry(), defaults = tr
       help: 'Requests refused by the rate limiter.',
       registers,
     }),
+    callbacks: new Counter({
+      name: 'procurator_callbacks_total',
+      help: 'Callback tries by outcome: delivered, failed (tried again later), given_up (no more tries).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
   };
 }
 
@@ -112,6 +119,36 @@ export function attachTaskMetrics(events: TaskEvents, m: Metrics): void {
   events.on('inflight', ({ count }) => m.workerInflight.set(count));
   events.on('flow_limited', ({ scopes }) => {
     for (const scope of scopes) m.flowLimited.inc({ scope });
+  });
+  events.on('callback_tried', ({ outcome }) => m.callbacks.inc({ outcome }));
+}
+
+/**
+ * `procurator_dependency_up{dependency}`: 1 when the dependency answers the same probe
+ * `/readyz` makes, 0 when it does not (or not within 2 s); probed at most every
+ * SCRAPE_CACHE_MS.
+ */
+export function attachDependencyGauge(m: Metrics, probes: Record<string, () => Promise<void>>): void {
+  const up = cachedFor(SCRAPE_CACHE_MS, async () => {
+    const names = Object.keys(probes);
+    const results = await Promise.all(
+      names.map((n) =>
+        withTimeout(probes[n]!(), 2000, n).then(
+          () => 1,
+          () => 0,
+        ),
+      ),
+    );
+    return names.map((n, i) => [n, results[i]!] as const);
+  });
+  new Gauge({
+    name: 'procurator_dependency_up',
+    help: 'Whether a dependency (database, redis) answers, as /readyz sees it: 1 or 0.',
+    labelNames: ['dependency'] as const,
+    registers: [m.registry],
+    async collect() {
+      for (const [dependency, value] of await up()) this.set({ dependency }, value);
+    },
   });
 }
 
@@ -145,6 +182,26 @@ export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: ()
     async collect() {
       this.reset();
       for (const s of await stats()) this.set({ queue: s.name }, s.pending);
+    },
+  });
+  new Gauge({
+    name: 'procurator_queue_consumers',
+    help: 'Workers consuming a queue: took its tasks in the last minute, or hold some.',
+    labelNames: ['queue'] as const,
+    registers,
+    async collect() {
+      this.reset();
+      for (const s of await stats()) this.set({ queue: s.name }, s.consumers);
+    },
+  });
+  new Gauge({
+    name: 'procurator_queue_oldest_age_seconds',
+    help: 'How long the oldest task ready to start has waited, per queue (0 when none waits).',
+    labelNames: ['queue'] as const,
+    registers,
+    async collect() {
+      this.reset();
+      for (const s of await stats()) this.set({ queue: s.name }, s.oldestAgeSeconds);
     },
   });
   new Gauge({

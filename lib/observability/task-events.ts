@@ -16,6 +16,7 @@ export interface TaskEventMap {
   message_dropped: { taskId: string; reason: string };
   inflight: { count: number };
   flow_limited: { scopes: string[] };
+  callback_tried: { outcome: 'delivered' | 'failed' | 'given_up' };
 }
 
 export type TaskEvents = EventBus<TaskEventMap>;

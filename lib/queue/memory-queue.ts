@@ -216,17 +216,27 @@ export class MemoryQueue implements QueueBackend {
     const out = [...names].sort().map((name) => {
       let length = 0;
       let pending = 0;
+      let oldest = now;
       const active = new Set<string>();
       for (const p of PRIORITIES) {
         const s = this.streams.get(streamKey(name, p));
         if (!s) continue;
         pending += s.pending.size;
         length += s.entries.size - s.pending.size;
+        const first = s.waiting.find((id) => s.entries.has(id));
+        if (first) oldest = Math.min(oldest, Number(first.slice(0, first.indexOf('-'))));
         for (const [c, seen] of s.consumers) {
           if (now - seen < ACTIVE_CONSUMER_MS || s.holds(c)) active.add(c);
         }
       }
-      return { name, length, pending, delayed: this.delayed.get(name)?.size ?? 0, consumers: active.size };
+      return {
+        name,
+        length,
+        pending,
+        delayed: this.delayed.get(name)?.size ?? 0,
+        consumers: active.size,
+        oldestAgeSeconds: Math.max(0, (now - oldest) / 1000),
+      };
     });
     return Promise.resolve(out);
   }

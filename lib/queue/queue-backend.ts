@@ -60,6 +60,11 @@ export interface QueueStats {
    * (not every worker id that ever read it).
    */
   consumers: number;
+  /**
+   * Seconds the oldest message ready to be delivered has waited (since it entered its stream:
+   * submitted, promoted when due, or deferred); 0 when none waits.
+   */
+  oldestAgeSeconds: number;
 }
 
 export interface QueueBackend {

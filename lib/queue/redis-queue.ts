@@ -349,24 +349,50 @@ export class RedisQueue implements QueueBackend {
       const r = results[i++];
       return r && !r[0] ? r[1] : null;
     };
-    return names.map((name) => {
+    // The oldest message still to be delivered of each stream comes right after the
+    // group's last-delivered id: looked up, with Redis's clock, in a second round trip.
+    const waiting: { queue: number; key: string; after: string }[] = [];
+    const partial = names.map((name, q) => {
       let length = 0;
       let pending = 0;
       const active = new Set<string>();
-      for (const _ of PRIORITIES) {
+      for (const p of PRIORITIES) {
         const len = Number(next() ?? 0);
         const groups = (next() as unknown[][] | null) ?? [];
         const group = groups.map(pairsToObject).find((g) => g.name === CONSUMER_GROUP);
-        const p = Number(group?.pending ?? 0);
-        pending += p;
-        length += Math.max(0, len - p);
+        const held = Number(group?.pending ?? 0);
+        pending += held;
+        length += Math.max(0, len - held);
+        if (len - held > 0) {
+          waiting.push({
+            queue: q,
+            key: this.keys.stream(name, p),
+            after: String((group?.['last-delivered-id'] as string | undefined) ?? '0-0'),
+          });
+        }
         for (const c of ((next() as unknown[][] | null) ?? []).map(pairsToObject)) {
           if (Number(c.idle) < ACTIVE_CONSUMER_MS || Number(c.pending) > 0) active.add(String(c.name));
         }
       }
       const delayed = Number(next() ?? 0);
-      return { name, length, pending, delayed, consumers: active.size };
+      return { name, length, pending, delayed, consumers: active.size, oldestAgeSeconds: 0 };
     });
+    if (waiting.length > 0) {
+      const second = this.redis.pipeline();
+      second.time();
+      for (const w of waiting) second.xrange(w.key, `(${w.after}`, '+', 'COUNT', 1);
+      const [clock, ...firsts] = (await second.exec()) ?? [];
+      const [sec, usec] = (clock?.[1] as [string, string] | undefined) ?? [String(Date.now() / 1000), '0'];
+      const nowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+      waiting.forEach((w, i) => {
+        const entry = (firsts[i]?.[1] as [string, string[]][] | undefined)?.[0];
+        if (!entry) return;
+        const age = Math.max(0, (nowMs - Number(entry[0].slice(0, entry[0].indexOf('-')))) / 1000);
+        const stats = partial[w.queue]!;
+        stats.oldestAgeSeconds = Math.max(stats.oldestAgeSeconds, age);
+      });
+    }
+    return partial;
   }
 
   async leave(consumer: string): Promise<void> {

@@ -171,6 +171,9 @@ describe('signed completion callbacks', () => {
   });
 
   it('retries a failing receiver with the same delivery id, recording each try', async () => {
+    const counted = async (outcome: string) =>
+      (await stack.metrics.callbacks.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+    const [failedBefore, deliveredBefore] = [await counted('failed'), await counted('delivered')];
     receiver.failuresLeft.set('flaky', 2);
     const t = await submit({ type: 'demo.echo', callbackUrl: `${hookBase}/flaky` });
     const ended = await stack.waitForStatus(t.id, ['succeeded']);
@@ -182,6 +185,9 @@ describe('signed completion callbacks', () => {
     expect(evs.map((e) => e.kind)).toEqual(['callback_failed', 'callback_failed', 'callback_delivered']);
     expect(evs.map((e) => (e.data as { try: number }).try)).toEqual([1, 2, 3]);
     expect(evs[0]!.data).toMatchObject({ status: 503, final: false });
+    // procurator_callbacks_total counts each try by outcome.
+    expect((await counted('failed')) - failedBefore).toBe(2);
+    expect((await counted('delivered')) - deliveredBefore).toBe(1);
     // Callbacks never touch the task itself.
     const after = await task(t.id);
     expect(after).toEqual(ended);

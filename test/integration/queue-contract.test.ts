@@ -283,6 +283,18 @@ describe.each(backends)('queue contract: $name', (backend) => {
     expect(await b.sweepConsumers(50)).toEqual([]);
   });
 
+  it('reports how long the oldest message ready to be delivered has waited', async () => {
+    const { a } = backend.open();
+    await a.enqueue([entry('t1'), entry('t2', { priority: 'high' })]);
+    await sleep(150);
+    const [waiting] = await a.stats();
+    expect(waiting?.oldestAgeSeconds).toBeGreaterThanOrEqual(0.1);
+    expect(waiting?.oldestAgeSeconds).toBeLessThan(5);
+    expect(await a.read('w', 2, 0)).toHaveLength(2);
+    const [taken] = await a.stats();
+    expect(taken).toMatchObject({ length: 0, pending: 2, oldestAgeSeconds: 0 });
+  });
+
   it('broadcasts cancellations to every subscriber', async () => {
     const { a, b } = backend.open();
     const heard: string[] = [];

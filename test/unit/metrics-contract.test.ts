@@ -98,9 +98,18 @@ it('exposes every metric of API.md with the values the work done implies', async
     ['procurator_http_requests_total{method="POST",route="/v1/tasks",status="202"}', 4],
     ['procurator_http_request_duration_seconds_count{method="POST",route="/v1/tasks"}', 4],
     ['procurator_rate_limited_total', 0],
+    ['procurator_dependency_up{dependency="database"}', 1],
+    ['procurator_queue_consumers{queue="default"}', 1],
+    ['procurator_queue_oldest_age_seconds{queue="default"}', 0],
+    ['procurator_late_results_discarded_total', 0],
   ];
   for (const [series, value] of expected)
     expect({ series, value: sample(text, series) }).toEqual({ series, value });
+  // Declared with their help, whether or not a value was counted yet.
+  for (const name of ['procurator_callbacks_total', 'procurator_flow_limited_total'])
+    expect(text).toContain(`# TYPE ${name} counter`);
+  // No Redis behind the memory queue: no series claims one.
+  expect(text).not.toContain('dependency="redis"');
   // The default process metrics are there too.
   expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
   expect(sample(text, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { Hono } from 'hono';
 import type { AppEnv } from '../handlers/context';
-import { metricsRouter } from '../handlers/metrics-route';
+import { metricsHandler } from '../handlers/metrics-route';
 import { notFound, onError } from '../handlers/middleware/errors';
 import type { Config } from '../lib/config';
 import { listenHttp } from '../lib/http-server';
@@ -28,7 +28,7 @@ export async function startMetricsServer(d: {
     await next();
   });
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.route('/', metricsRouter({ registry: d.metrics.registry, token: d.config.METRICS_TOKEN }));
+  app.get('/metrics', metricsHandler({ registry: d.metrics.registry, token: d.config.METRICS_TOKEN }));
   app.onError(onError);
   app.notFound(notFound);
   const server = await listenHttp(

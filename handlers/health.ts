@@ -1,7 +1,8 @@
-import { Hono } from 'hono';
 import type { Logger } from '../lib/logger';
 import { withTimeout } from '../lib/with-timeout';
-import type { ApiDeps, AppEnv } from './context';
+import type { Api } from './api';
+import type { ApiDeps } from './context';
+import { routes } from './routes';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -28,18 +29,17 @@ async function check(
 }
 
 /** Liveness (the process answers) and readiness (its database and queue answer). */
-export function healthRouter(d: HealthRouterDeps): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
-  r.get('/healthz', (c) => c.json({ status: 'ok' }));
-  r.get('/readyz', async (c) => {
+export function healthRoutes(app: Api, d: HealthRouterDeps): void {
+  app.openapi(routes.getHealth.route, (c) => c.json({ status: 'ok' as const }, 200));
+  app.openapi(routes.getReadiness.route, async (c) => {
     const logger = c.get('logger');
     const [db, queue] = await Promise.all([
       check('database', d.readiness.db, logger),
       check('queue', d.readiness.queue, logger),
     ]);
-    const ready = db === 'ok' && queue === 'ok';
-    if (!ready) c.header('Retry-After', '5');
-    return c.json({ status: ready ? 'ready' : 'unavailable', checks: { db, queue } }, ready ? 200 : 503);
+    if (db === 'ok' && queue === 'ok')
+      return c.json({ status: 'ready' as const, checks: { db, queue } }, 200);
+    c.header('Retry-After', '5');
+    return c.json({ status: 'unavailable' as const, checks: { db, queue } }, 503);
   });
-  return r;
 }

@@ -1,6 +1,6 @@
-import { Hono } from 'hono';
 import type { SigningKeyStore } from '../lib/signing/key-store';
-import type { AppEnv } from './context';
+import type { Api } from './api';
+import { routes } from './routes';
 
 /**
  * `GET /.well-known/jwks.json`: the public keys that verify callback signatures, no
@@ -8,12 +8,10 @@ import type { AppEnv } from './context';
  * made by any process is published by every API at once; the short max-age only spares
  * receivers, and jose refetches anyway when a token names a kid it has not seen.
  */
-export function jwksRouter(d: { signingKeys: Pick<SigningKeyStore, 'publicJwks'> }): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
-  r.get('/.well-known/jwks.json', async (c) => {
+export function jwksRoutes(app: Api, d: { signingKeys: Pick<SigningKeyStore, 'publicJwks'> }): void {
+  app.openapi(routes.getJwks.route, async (c) => {
     const jwks = await d.signingKeys.publicJwks();
     c.header('Cache-Control', 'public, max-age=60');
-    return c.json(jwks);
+    return c.json(jwks, 200);
   });
-  return r;
 }

@@ -1,26 +1,28 @@
-import { Hono } from 'hono';
 import { ValidationError } from '../lib/errors';
 import type { QueueAdmin } from '../lib/queue/queue-admin';
 import { QUEUE_NAME_RE } from '../lib/queue/queue-backend';
-import type { AppEnv } from './context';
+import type { Api } from './api';
 import { actorOf } from './context';
+import { routes } from './routes';
 
-/** /v1/queues/:name/pause|resume (ops): a paused queue starts nothing and loses nothing. */
-export function queuesRouter(d: { queues: QueueAdmin }): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
+function queueName(name: string): string {
+  if (!QUEUE_NAME_RE.test(name)) {
+    throw new ValidationError('The queue name is invalid.', [
+      { path: 'name', message: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' },
+    ]);
+  }
+  return name;
+}
 
-  const change = (paused: boolean) =>
-    r.post(`/:name/${paused ? 'pause' : 'resume'}`, async (c) => {
-      const name = c.req.param('name');
-      if (!QUEUE_NAME_RE.test(name)) {
-        throw new ValidationError('The queue name is invalid.', [
-          { path: 'name', message: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' },
-        ]);
-      }
-      const state = paused ? await d.queues.pause(name, actorOf(c)) : await d.queues.resume(name, actorOf(c));
-      return c.json(state);
-    });
-  change(true);
-  change(false);
-  return r;
+/** /v1/queues (ops): every queue's state; pause (it starts nothing, loses nothing) and resume. */
+export function queueRoutes(app: Api, d: { queues: QueueAdmin }): void {
+  app.openapi(routes.listQueues.route, async (c) => c.json({ items: await d.queues.overview() }, 200));
+
+  app.openapi(routes.pauseQueue.route, async (c) =>
+    c.json(await d.queues.pause(queueName(c.req.valid('param').name), actorOf(c)), 200),
+  );
+
+  app.openapi(routes.resumeQueue.route, async (c) =>
+    c.json(await d.queues.resume(queueName(c.req.valid('param').name), actorOf(c)), 200),
+  );
 }

@@ -2,7 +2,13 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HTTPException } from 'hono/http-exception';
 import { isTransientDbError } from '../../lib/db/transient-errors';
-import { NotFoundError, ProblemError, ServiceUnavailableError } from '../../lib/errors';
+import {
+  BadRequestError,
+  NotFoundError,
+  ProblemError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+} from '../../lib/errors';
 import type { AppEnv } from '../context';
 
 /**
@@ -35,6 +41,10 @@ function isQueueUnavailable(err: unknown): boolean {
 export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof ProblemError) return problemResponse(c, err);
   if (err instanceof HTTPException) {
+    // Hono's own refusals (the validators' media-type gate, a body it could not parse).
+    if (err.status === 415) return problemResponse(c, new UnsupportedMediaTypeError());
+    if (err.status === 400)
+      return problemResponse(c, new BadRequestError(err.message || 'The request is malformed.'));
     return problemResponse(c, new ProblemError(err.status, 'HTTP Error', err.message || 'request refused'));
   }
   const logger = c.get('logger');

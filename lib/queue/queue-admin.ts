@@ -13,6 +13,8 @@ export interface QueueOverview {
   consumers: number;
   paused: boolean;
   pausedAt: string | null;
+  /** How long the oldest task ready to start has waited, in seconds (0 when none waits). */
+  oldestAgeSeconds: number;
 }
 
 export interface QueueAdminDeps {
@@ -55,6 +57,7 @@ export class QueueAdmin {
         consumers: s?.consumers ?? 0,
         paused: paused.has(name),
         pausedAt: paused.get(name)?.pausedAt ?? null,
+        oldestAgeSeconds: s?.oldestAgeSeconds ?? 0,
       };
     });
   }

@@ -98,7 +98,31 @@ export function validateSubmission(
 ): Validated {
   const parsed = submissionSchema.safeParse(body);
   if (!parsed.success) return { ok: false, errors: zodProblems(prefix, parsed.error) };
-  const s = parsed.data;
+  return completeSubmission({ accepted: parsed.data, body }, prefix, catalog, defaults, createdBy, now);
+}
+
+/**
+ * A submission the schema accepted, with the body it was parsed from: the payload and the
+ * metadata are stored as sent (a parsed copy could turn a `__proto__` key into a prototype).
+ */
+export interface AcceptedSubmission {
+  accepted: Submission;
+  body: unknown;
+}
+
+/**
+ * The rest of validateSubmission, for a body the submission schema already accepted (the
+ * route's validator does that): the type's payload schema, the storage limits, the callback
+ * URL's destination, how far ahead it runs.
+ */
+export function completeSubmission(
+  { accepted: s, body }: AcceptedSubmission,
+  prefix: string,
+  catalog: TaskCatalog,
+  defaults: SubmissionDefaults,
+  createdBy: string,
+  now: number = Date.now(),
+): Validated {
   const raw = body as { payload?: unknown; metadata?: unknown };
   const errors: FieldProblem[] = [];
   const definition = catalog.get(s.type);

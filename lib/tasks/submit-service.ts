@@ -11,7 +11,8 @@ import type { QueueBackend } from '../queue/queue-backend';
 import type { QueueRegistry } from '../queue/queue-registry';
 import { enqueueStoredTasks } from './enqueue-tasks';
 import type { SubmissionDefaults } from './submission';
-import { requestHash, validateSubmission } from './submission';
+import { completeSubmission, requestHash } from './submission';
+import type { AcceptedSubmission } from './submission';
 import type { TaskRecord } from './task';
 import type { NewTask, TaskStore } from './task-store';
 
@@ -61,16 +62,16 @@ export class SubmitService {
    */
   async submitOne(
     principal: Principal,
-    body: unknown,
+    submission: AcceptedSubmission,
     idempotencyKey: string | null,
     requestId: string | null,
   ): Promise<{ task: TaskRecord; replayed: boolean }> {
-    this.authorize(principal, [body]);
-    const v = validateSubmission(body, '', this.catalog, this.defaults, principal.id);
+    this.authorize(principal, [submission]);
+    const v = completeSubmission(submission, '', this.catalog, this.defaults, principal.id);
     if (!v.ok) throw new ValidationError('The task is invalid.', v.errors);
     await this.queues.ensure([{ queue: v.task.queue, path: 'queue' }]);
     const task: NewTask = idempotencyKey
-      ? { ...v.task, idempotencyKey, requestHash: requestHash(body) }
+      ? { ...v.task, idempotencyKey, requestHash: requestHash(submission.body) }
       : v.task;
     const inserted = await this.store.insertOne({ ...task, requestId });
     if (inserted) {
@@ -92,7 +93,7 @@ export class SubmitService {
   /** Submits 1..MAX_BATCH tasks, all or none; a refusal names every bad index. */
   async submitBatch(
     principal: Principal,
-    items: readonly unknown[],
+    items: readonly AcceptedSubmission[],
     requestId: string | null,
   ): Promise<TaskRecord[]> {
     if (items.length === 0 || items.length > MAX_BATCH) {
@@ -105,7 +106,7 @@ export class SubmitService {
     const errors: FieldProblem[] = [];
     const now = Date.now();
     items.forEach((item, i) => {
-      const v = validateSubmission(item, `tasks[${i}]`, this.catalog, this.defaults, principal.id, now);
+      const v = completeSubmission(item, `tasks[${i}]`, this.catalog, this.defaults, principal.id, now);
       if (v.ok) tasks.push(v.task);
       else errors.push(...v.errors);
     });
@@ -123,11 +124,10 @@ export class SubmitService {
    * one such item refuses the whole batch. Decided here only: the worker runs what was
    * accepted, so tasks accepted before a type became ops-only still run.
    */
-  private authorize(principal: Principal, items: readonly unknown[]): void {
+  private authorize(principal: Principal, items: readonly AcceptedSubmission[]): void {
     const refused = new Map<string, string>();
-    for (const item of items) {
-      const type = (item as { type?: unknown } | null)?.type;
-      if (typeof type !== 'string' || !this.catalog.get(type)) continue;
+    for (const { type } of items.map((i) => i.accepted)) {
+      if (!this.catalog.get(type)) continue;
       const needed = this.catalog.minRole(type);
       if (!hasRole(principal.role, needed)) refused.set(type, needed);
     }

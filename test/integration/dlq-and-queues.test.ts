@@ -87,13 +87,25 @@ interface QueueItem {
   consumers: number;
   paused: boolean;
   pausedAt: string | null;
+  oldestAgeSeconds?: number;
 }
 
+/** GET /v1/queues, which must answer as GET /v1/system/queues does (the older name). */
 async function queueState(s: Stack, token: string): Promise<QueueItem[]> {
-  const res = await s.request('GET', '/v1/system/queues', { token });
+  const [res, older] = await Promise.all([
+    s.request('GET', '/v1/queues', { token }),
+    s.request('GET', '/v1/system/queues', { token }),
+  ]);
   expect(res.status).toBe(200);
-  return ((await res.json()) as { items: QueueItem[] }).items;
+  const items = ((await res.json()) as { items: QueueItem[] }).items;
+  const ignoringAge = (list: QueueItem[]) => list.map((q) => ({ ...q, oldestAgeSeconds: undefined }));
+  expect(ignoringAge(((await older.json()) as { items: QueueItem[] }).items)).toEqual(ignoringAge(items));
+  return items;
 }
+
+/** A queue whose oldest waiting task waited this long, or more, and not absurdly long. */
+const waited = (atLeast: number) =>
+  expect.toSatisfy((n: number) => n >= atLeast && n < 600) as unknown as number;
 
 describe('GET /v1/system/queues', () => {
   it('counts waiting, delivered, delayed and dead tasks and the consumers of each queue, paused ones too', async () => {
@@ -154,8 +166,19 @@ describe('GET /v1/system/queues', () => {
         consumers: 1,
         paused: false,
         pausedAt: null,
+        oldestAgeSeconds: waited(0),
       },
-      { name: 'q-paused', length: 2, pending: 0, delayed: 1, dead: 0, consumers: 1, paused: true, pausedAt },
+      {
+        name: 'q-paused',
+        length: 2,
+        pending: 0,
+        delayed: 1,
+        dead: 0,
+        consumers: 1,
+        paused: true,
+        pausedAt,
+        oldestAgeSeconds: waited(0),
+      },
     ]);
 
     // The gate opens: q-main drains, the paused queue keeps its tasks.
@@ -172,8 +195,19 @@ describe('GET /v1/system/queues', () => {
         consumers: 1,
         paused: false,
         pausedAt: null,
+        oldestAgeSeconds: 0,
       },
-      { name: 'q-paused', length: 2, pending: 0, delayed: 1, dead: 0, consumers: 1, paused: true, pausedAt },
+      {
+        name: 'q-paused',
+        length: 2,
+        pending: 0,
+        delayed: 1,
+        dead: 0,
+        consumers: 1,
+        paused: true,
+        pausedAt,
+        oldestAgeSeconds: waited(0.05),
+      },
     ]);
     for (const t of blocked) expect((await get(s, t.id)).status).toBe('queued');
 
@@ -195,6 +229,7 @@ describe('GET /v1/system/queues', () => {
         consumers: 1,
         paused: false,
         pausedAt: null,
+        oldestAgeSeconds: 0,
       },
       {
         name: 'q-paused',
@@ -205,6 +240,7 @@ describe('GET /v1/system/queues', () => {
         consumers: 1,
         paused: false,
         pausedAt: null,
+        oldestAgeSeconds: 0,
       },
     ]);
   });

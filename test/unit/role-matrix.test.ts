@@ -91,6 +91,30 @@ const fixtures: Record<string, () => Call | Promise<Call>> = {
   }),
   'POST /v1/dlq/:id/replay': async () => ({ path: `/v1/dlq/${await deadTask()}/replay`, status: 202 }),
   'DELETE /v1/dlq/:id': async () => ({ path: `/v1/dlq/${await deadTask()}`, status: 204 }),
+  'GET /v1/queues': () => ({ path: '/v1/queues', status: 200 }),
+  'POST /v1/integrations/alertmanager': () => ({
+    path: '/v1/integrations/alertmanager',
+    body: {
+      version: '4',
+      groupKey: '{}:{alertname="MatrixTest"}',
+      status: 'firing',
+      receiver: 'procurator',
+      groupLabels: { alertname: 'MatrixTest' },
+      commonLabels: { alertname: 'MatrixTest' },
+      commonAnnotations: {},
+      externalURL: 'http://alertmanager:9093',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: 'MatrixTest' },
+          annotations: { summary: 'a test' },
+          startsAt: '2026-12-01T00:00:00Z',
+          endsAt: '0001-01-01T00:00:00Z',
+        },
+      ],
+    },
+    status: 202,
+  }),
   'POST /v1/queues/:name/pause': () => ({ path: '/v1/queues/matrix/pause', status: 200 }),
   'POST /v1/queues/:name/resume': () => ({ path: '/v1/queues/matrix/resume', status: 200 }),
 };

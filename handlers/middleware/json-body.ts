@@ -1,5 +1,6 @@
-import type { Context } from 'hono';
-import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../lib/errors';
+import type { Context, MiddlewareHandler } from 'hono';
+import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../lib/errors';
+import type { AppEnv } from '../context';
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -55,4 +56,33 @@ async function readCounted(body: ReadableStream<Uint8Array> | null, maxBytes: nu
     chunks.push(value);
   }
   return Buffer.concat(chunks, size);
+}
+
+const WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * A body comes with the request (a request to a route without one, such as a cancel, may
+ * still say it sends JSON). Over HTTP the headers tell; a Request made in-process says it by
+ * having a body at all.
+ */
+function hasBody(c: Context): boolean {
+  const length = c.req.header('content-length');
+  if (length !== undefined) return length !== '0';
+  return c.req.header('transfer-encoding') !== undefined || c.req.raw.body !== null;
+}
+
+/**
+ * Reads a JSON request body once, with readJsonBody's limits, before the route's validator
+ * looks at it. The request's `json()` then answers that document: Hono's own re-reads the
+ * body's text and parses it again (twice the work on every submission, and past readJsonBody's
+ * checks). A body that is not JSON is left to the route: one that takes JSON refuses it (415).
+ */
+export function jsonBody(d: { maxBytes: number }): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (WITH_BODY.has(c.req.method) && JSON_TYPE.test(c.req.header('content-type') ?? '') && hasBody(c)) {
+      const parsed = Promise.resolve(await readJsonBody(c, d.maxBytes));
+      c.req.json = <T>() => parsed as Promise<T>;
+    }
+    await next();
+  };
 }

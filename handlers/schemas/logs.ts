@@ -1,0 +1,44 @@
+import { z } from '@hono/zod-openapi';
+import { CURSOR, LIMIT, pageOf } from './common';
+import { TaskEventSchema } from './task';
+
+const noNul = (s: string) => !s.includes('\u0000');
+
+export const LogsQuery = z
+  .strictObject({
+    taskId: z.string().max(100).optional(),
+    kind: z.string().min(1).max(100).refine(noNul, { error: 'must not contain NUL' }).optional(),
+    q: z.string().min(1).max(200).refine(noNul, { error: 'must not contain NUL' }).optional(),
+    since: z.iso.datetime({ offset: true }).optional(),
+    until: z.iso.datetime({ offset: true }).optional(),
+    limit: LIMIT,
+    cursor: CURSOR,
+  })
+  .refine((q) => !q.since || !q.until || Date.parse(q.since) <= Date.parse(q.until), {
+    path: ['until'],
+    error: 'must not be before since',
+  });
+
+export const AuditEntrySchema = z
+  .object({
+    id: z.uuid(),
+    at: z.iso.datetime(),
+    actorId: z.string(),
+    actorName: z.string().nullable(),
+    action: z.string().openapi({ example: 'dlq.replay' }),
+    target: z.string().nullable(),
+    requestId: z.string().nullable(),
+    data: z.unknown(),
+  })
+  .openapi('AuditEntry');
+
+export const LogItemSchema = z
+  .discriminatedUnion('source', [
+    TaskEventSchema.extend({ source: z.literal('task_event') }),
+    AuditEntrySchema.extend({ source: z.literal('audit') }),
+  ])
+  .openapi('LogItem', {
+    description: 'A task event (`source: task_event`) or an audit entry (`source: audit`).',
+  });
+
+export const LogPageSchema = pageOf(LogItemSchema).openapi('LogPage');

@@ -43,6 +43,10 @@ const shared = {
 
 await build({ ...shared, entryPoints, outdir: 'dist' });
 
+// The typed API client, package export `procurator/client` (README, "The typed client"): Web
+// APIs and jose only, so no Node require shim.
+await build({ ...shared, banner: undefined, entryPoints: { client: 'client/index.ts' }, outdir: 'dist' });
+
 // The benchmark runs each measured peer in a process of its own: bench/**/*-child.ts, one
 // bundle each, in dist/bench-children/.
 const children = [];

@@ -31,6 +31,7 @@ export default tseslint.config(
       'bench/results/**',
       '.procurator/**',
       'coverage/**',
+      'client/openapi-types.ts',
     ],
   },
   js.configs.recommended,
@@ -63,6 +64,7 @@ export default tseslint.config(
     'handlers/**': ['worker', 'compose', 'bin'],
     'worker/**': ['handlers', 'compose', 'bin'],
     'compose/**': ['bin'],
+    'client/**': ['handlers', 'worker', 'compose', 'bin'],
   }),
   {
     files: ['lib/config.ts', 'bin/**', 'test/**', 'bench/**', '*.mjs', '*.ts', '*.js'],

@@ -12,6 +12,8 @@ import type { Logger } from '../lib/logger';
 import { RotationNotAvailableError, signingKeyStore } from '../lib/signing/key-store';
 import { VERSION } from '../lib/version';
 import { runServe } from '../compose/serve';
+import { builtinCatalog } from '../compose/task-catalog';
+import { openApiDocument } from '../handlers/openapi-document';
 import { runWorker } from '../compose/worker-process';
 
 const USAGE = `procurator ${VERSION} — asynchronous task gateway and executor
@@ -25,6 +27,7 @@ Usage:
                                                 create a user (role: admin, ops, dev)
   procurator rotate-signing-key                 a new callback signing key; the previous one stays
                                                 published for 7 days (not with SIGNING_KEYS set)
+  procurator openapi [--server URL]             print the OpenAPI document (what /openapi.json serves)
 
 Configuration comes from the environment; see the README.`;
 
@@ -76,6 +79,14 @@ async function rotateSigningKey(config: Config, logger: Logger): Promise<void> {
   }
 }
 
+/** The OpenAPI document, for code generators: what GET /openapi.json answers. */
+function printOpenApi(config: Config, args: string[]): void {
+  const { values } = parseArgs({ args, options: { server: { type: 'string' } }, strict: true });
+  const serverUrl = values.server ?? `http://localhost:${config.SERVER_PORT}`;
+  const doc = openApiDocument({ version: VERSION, catalog: builtinCatalog(config), serverUrl });
+  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -88,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig();
   // Commands that print for humans or scripts keep their log lines off stdout.
-  const quiet = command.startsWith('create-') || command === 'rotate-signing-key';
+  const quiet = command.startsWith('create-') || command === 'rotate-signing-key' || command === 'openapi';
   const logger = createLogger(quiet ? 'warn' : config.LOG_LEVEL);
   switch (command) {
     case 'serve':
@@ -109,6 +120,8 @@ async function main(argv: string[]): Promise<void> {
       return createUser(config, logger, rest);
     case 'rotate-signing-key':
       return rotateSigningKey(config, logger);
+    case 'openapi':
+      return printOpenApi(config, rest);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

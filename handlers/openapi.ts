@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import { NotFoundError } from '../lib/errors';
 import type { Api } from './api';
+import { openApiDocument } from './openapi-document';
 import { routes } from './routes';
 
 /** The assets of Swagger UI that /docs serves, from the installed swagger-ui-dist (no CDN). */
@@ -60,47 +61,17 @@ export interface OpenApiRoutesDeps {
 /**
  * GET /openapi.json — the OpenAPI 3.1 document generated from the route table and its zod
  * schemas — and GET /docs, Swagger UI from local assets with the token schemes ready to use.
- * Call after every other route is registered: the document is made once, of what is there.
  */
 export function openApiRoutes(app: Api, d: OpenApiRoutesDeps): void {
-  app.openAPIRegistry.registerComponent('securitySchemes', 'apiToken', {
-    type: 'apiKey',
-    in: 'header',
-    name: 'X-API-Token',
-    description: 'An API token (prc_…); Authorization: Bearer works too.',
-  });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'The same API token as a bearer token.',
-  });
-  let document: Record<string, unknown> | undefined;
-  const types = d.catalog
-    .list()
-    .map((t) => `\`${t.type}\` (${t.minRole})`)
-    .join(', ');
-
+  // One document per origin asked for (the `servers` entry names it); made on first use.
+  const documents = new Map<string, Record<string, unknown>>();
   app.openapi(routes.getOpenApi.route, (c) => {
-    document ??= app.getOpenAPI31Document({
-      openapi: '3.1.0',
-      info: {
-        title: 'Procurator',
-        version: d.version,
-        description: `Asynchronous task gateway and executor. Task types: ${types}. Errors are application/problem+json (RFC 9457).`,
-        license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
-      },
-      servers: [{ url: new URL(c.req.url).origin, description: 'This deployment' }],
-      tags: [
-        { name: 'tasks', description: 'Submit tasks and follow them.' },
-        { name: 'dlq', description: 'Dead tasks: replay or discard them.' },
-        { name: 'queues', description: 'Queues as objects: their state, pause and resume.' },
-        { name: 'logs', description: 'Task events and the audit log.' },
-        { name: 'users', description: 'Users and their tokens.' },
-        { name: 'integrations', description: 'What other systems send in.' },
-        { name: 'callbacks', description: 'How callbacks are verified.' },
-        { name: 'system', description: 'Health, metrics and this document.' },
-      ],
-    }) as unknown as Record<string, unknown>;
+    const origin = new URL(c.req.url).origin;
+    let document = documents.get(origin);
+    if (!document) {
+      if (documents.size >= 8) documents.clear();
+      documents.set(origin, (document = openApiDocument({ ...d, serverUrl: origin })));
+    }
     return c.json(document, 200);
   });
 

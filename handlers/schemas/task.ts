@@ -19,7 +19,7 @@ export const TaskSchema = z
     status: z.enum(TASK_STATUSES),
     payload: z.unknown().openapi({ description: 'As submitted.' }),
     result: z.unknown().openapi({ description: 'What the executor returned; null until it succeeded.' }),
-    lastError: TaskErrorSchema.nullable(),
+    lastError: z.union([TaskErrorSchema, z.null()]),
     attempts: z.int(),
     maxAttempts: z.int(),
     timeoutMs: z.int(),

@@ -1,0 +1,25 @@
+/**
+ * `procurator/client`: a typed client of the Procurator API, and what a callback receiver
+ * needs to verify what it gets.
+ */
+export { ProcuratorClient, MIN_POLL_MS } from './procurator-client';
+export type {
+  BulkReplay,
+  DeadTaskFilter,
+  ProcuratorClientOptions,
+  Submission,
+  Task,
+  TaskEvent,
+  TaskFilter,
+  TaskListing,
+  TaskPage,
+} from './procurator-client';
+export { ProcuratorError, ProcuratorTimeoutError } from './procurator-error';
+export type { Problem } from './procurator-error';
+export {
+  CallbackVerificationError,
+  createCallbackVerifier,
+  verifyCallback,
+} from '../lib/signing/verify-callback';
+export type { CallbackVerifierOptions, VerifiedCallback } from '../lib/signing/verify-callback';
+export type { components, operations, paths } from './openapi-types';

@@ -1,0 +1,202 @@
+import { verifyCallback } from '../lib/signing/verify-callback';
+import type { VerifiedCallback } from '../lib/signing/verify-callback';
+import type { components, operations } from './openapi-types';
+import { ProcuratorError, ProcuratorTimeoutError } from './procurator-error';
+import type { Problem } from './procurator-error';
+
+type Schemas = components['schemas'];
+export type Task = Schemas['Task'];
+export type TaskEvent = Schemas['TaskEvent'];
+export type TaskPage = Schemas['TaskPage'];
+export type Submission = Schemas['Submission'];
+export type BulkReplay = Schemas['BulkReplay'];
+export type TaskFilter = NonNullable<operations['listTasks']['parameters']['query']>;
+export type DeadTaskFilter = NonNullable<operations['listDeadTasks']['parameters']['query']>;
+
+export interface ProcuratorClientOptions {
+  /** Where the API answers, e.g. `https://procurator.internal`. */
+  baseUrl: string;
+  /** An API token (`prc_…`). */
+  token: string;
+  /** Replaces the global fetch (tests, proxies). */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  /** How many times a 429 or 503 answer is tried again after its Retry-After (default 3). */
+  retries?: number;
+  /** The longest Retry-After waited for; a longer one is an error at once (default 30 s). */
+  maxRetryAfterMs?: number;
+}
+
+const ENDED = new Set(['succeeded', 'dead', 'cancelled', 'discarded']);
+/** waitFor never asks more often than this: a task's end is seldom worth more than 10 looks a second. */
+export const MIN_POLL_MS = 100;
+
+/** A page of tasks that is also an async iterator over every task of every page after it. */
+export interface TaskListing extends PromiseLike<TaskPage>, AsyncIterable<Task> {}
+
+/**
+ * A typed client of the Procurator API, typed from its OpenAPI document (client/openapi-types.ts
+ * is generated from it). Refusals throw ProcuratorError; 429 and 503 are tried again after
+ * their Retry-After, and a submission keeps its Idempotency-Key across tries, so a retried
+ * submission never makes a second task.
+ */
+export class ProcuratorClient {
+  private readonly base: string;
+  private readonly send: (input: string, init: RequestInit) => Promise<Response>;
+
+  constructor(private readonly o: ProcuratorClientOptions) {
+    this.base = o.baseUrl.replace(/\/+$/, '');
+    this.send = o.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  /** Submits one task; answers it as stored (status `queued` or `scheduled`). */
+  async submit(task: Submission, opts: { idempotencyKey?: string } = {}): Promise<Task> {
+    const key = opts.idempotencyKey ?? crypto.randomUUID();
+    return this.call<Task>('POST', '/v1/tasks', { body: task, headers: { 'Idempotency-Key': key } });
+  }
+
+  /** Submits 1 to 1000 tasks, all or none. */
+  async submitBatch(tasks: Submission[]): Promise<Task[]> {
+    return (await this.call<{ tasks: Task[] }>('POST', '/v1/tasks/batch', { body: { tasks } })).tasks;
+  }
+
+  get(id: string): Promise<Task> {
+    return this.call<Task>('GET', `/v1/tasks/${encodeURIComponent(id)}`);
+  }
+
+  /** `await list(filter)`: one page; `for await (const task of list(filter))`: every task. */
+  list(filter: TaskFilter = {}): TaskListing {
+    return this.listing('/v1/tasks', filter);
+  }
+
+  async events(id: string): Promise<TaskEvent[]> {
+    return (await this.call<{ items: TaskEvent[] }>('GET', `/v1/tasks/${encodeURIComponent(id)}/events`))
+      .items;
+  }
+
+  /** Cancels a task: it ends `cancelled`, or (running) is being stopped. 409 once it has ended. */
+  cancel(id: string): Promise<Task> {
+    return this.call<Task>('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /**
+   * Resolves with the task once it has ended (succeeded, dead, cancelled, discarded); rejects
+   * with ProcuratorTimeoutError once `timeoutMs` (default 60 s) has passed. Asks at most every
+   * `intervalMs` (at least 100 ms), waiting longer between looks as time goes by.
+   */
+  async waitFor(id: string, opts: { timeoutMs?: number; intervalMs?: number } = {}): Promise<Task> {
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    let interval = Math.max(MIN_POLL_MS, opts.intervalMs ?? MIN_POLL_MS);
+    for (;;) {
+      const task = await this.get(id);
+      if (ENDED.has(task.status)) return task;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ProcuratorTimeoutError(id, task.status, timeoutMs);
+      await sleep(Math.min(interval, left));
+      if (Date.now() >= deadline) {
+        const last = await this.get(id);
+        if (ENDED.has(last.status)) return last;
+        throw new ProcuratorTimeoutError(id, last.status, timeoutMs);
+      }
+      interval = Math.min(interval * 1.5, 2000);
+    }
+  }
+
+  /** The dead-letter queue (ops). */
+  readonly dlq = {
+    list: (filter: DeadTaskFilter = {}): TaskListing => this.listing('/v1/dlq', filter),
+    /** Replays one dead task (by id), or those a filter names; answers how many. */
+    replay: async (which: string | BulkReplay): Promise<number> => {
+      if (typeof which === 'string') {
+        await this.call<Task>('POST', `/v1/dlq/${encodeURIComponent(which)}/replay`);
+        return 1;
+      }
+      return (await this.call<{ replayed: number }>('POST', '/v1/dlq/replay', { body: which })).replayed;
+    },
+    delete: async (id: string): Promise<void> => {
+      await this.call<null>('DELETE', `/v1/dlq/${encodeURIComponent(id)}`);
+    },
+  };
+
+  /**
+   * Verifies a callback request this receiver got (the signature, the body's digest, the
+   * URL it was meant for), against this deployment's JWKS unless another URL is given.
+   */
+  verifyCallback(
+    request: Request,
+    jwksUrl = `${this.base}/.well-known/jwks.json`,
+  ): Promise<VerifiedCallback> {
+    return verifyCallback(request, jwksUrl);
+  }
+
+  private listing(path: string, filter: Record<string, string | number | undefined>): TaskListing {
+    const page = (cursor?: string) => this.call<TaskPage>('GET', `${path}${query({ ...filter, cursor })}`);
+    // Asked for when first awaited or iterated, not before: a listing nobody reads costs nothing.
+    let first: Promise<TaskPage> | undefined;
+    const firstPage = () => (first ??= page(typeof filter.cursor === 'string' ? filter.cursor : undefined));
+    return {
+      then: (onFulfilled, onRejected) => firstPage().then(onFulfilled, onRejected),
+      async *[Symbol.asyncIterator]() {
+        let current = await firstPage();
+        for (;;) {
+          yield* current.items;
+          if (!current.nextCursor) return;
+          current = await page(current.nextCursor);
+        }
+      },
+    };
+  }
+
+  private async call<T>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<T> {
+    const headers: Record<string, string> = { 'X-API-Token': this.o.token, ...opts.headers };
+    if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const retries = this.o.retries ?? 3;
+    for (let tried = 0; ; tried++) {
+      const res = await this.send(`${this.base}${path}`, { method, headers, body });
+      if (res.ok) return (res.status === 204 ? null : await res.json()) as T;
+      const problem = await problemOf(res);
+      const wait = retryAfterMs(res.headers.get('retry-after'));
+      const retryable = res.status === 429 || res.status === 503;
+      if (!retryable || tried >= retries || wait > (this.o.maxRetryAfterMs ?? 30_000)) {
+        throw new ProcuratorError(res.status, problem);
+      }
+      await sleep(wait);
+    }
+  }
+}
+
+async function problemOf(res: Response): Promise<Problem> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text) as Problem;
+  } catch {
+    return {
+      type: 'about:blank',
+      title: res.statusText || 'Error',
+      status: res.status,
+      detail: text.slice(0, 500),
+    };
+  }
+}
+
+/** Retry-After in seconds (what Procurator sends) as ms; 1 s when absent or unreadable. */
+function retryAfterMs(header: string | null): number {
+  const s = Number(header);
+  return Number.isFinite(s) && s >= 0 ? s * 1000 : 1000;
+}
+
+function query(q: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

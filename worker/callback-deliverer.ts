@@ -12,6 +12,7 @@ import {
   signCallback,
 } from '../lib/signing/callback-signature';
 import type { SigningKeyStore } from '../lib/signing/key-store';
+import { standardWebhookHeaders } from '../lib/signing/standard-webhooks';
 import type { SigningKey } from '../lib/signing/keys';
 import { VERSION } from '../lib/version';
 import { retryAfterMs } from './executors/http';
@@ -187,7 +188,13 @@ export class CallbackDeliverer extends PeriodicComponent {
       return;
     }
     const body = JSON.stringify({ event: d.event, task: d.task });
-    const token = await signCallback(key, { taskId: d.taskId, deliveryId: d.id, url: d.url, body });
+    const nowMs = Date.now();
+    const token = await signCallback(key, { taskId: d.taskId, deliveryId: d.id, url: d.url, body }, nowMs);
+    const webhook = await standardWebhookHeaders(key, {
+      id: d.id,
+      timestampSeconds: Math.floor(nowMs / 1000),
+      body,
+    });
     const started = Date.now();
     let outcome: TryOutcome;
     try {
@@ -200,6 +207,7 @@ export class CallbackDeliverer extends PeriodicComponent {
           [EVENT_HEADER]: d.event,
           [DELIVERY_HEADER]: d.id,
           [SIGNATURE_HEADER]: token,
+          ...webhook,
         },
         body,
         timeoutMs: this.timeoutMs,

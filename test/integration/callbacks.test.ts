@@ -1,4 +1,6 @@
 import { sql } from 'drizzle-orm';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import type { JsonWebKey } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -220,6 +222,38 @@ describe('signed completion callbacks', () => {
     expect(await callbackKinds(t.id)).toEqual([]);
     await settled(t.id);
     expect(await callbackKinds(t.id)).toEqual(['callback_delivered']);
+  });
+
+  it('carries the Standard Webhooks headers; the v1a signature verifies with node:crypto and the JWKS key', async () => {
+    const t = await submit({ type: 'demo.echo', payload: { sw: true }, callbackUrl: `${hookBase}/standard` });
+    await stack.waitForStatus(t.id, ['succeeded']);
+    const [r] = await settled(t.id);
+    const id = String(r!.headers['webhook-id']);
+    const timestamp = String(r!.headers['webhook-timestamp']);
+    const signature = String(r!.headers['webhook-signature']);
+    expect(id).toBe(r!.headers['procurator-delivery']);
+    expect(Number(timestamp)).toBe(r!.payload!.iat);
+    expect(Math.abs(Date.now() / 1000 - Number(timestamp))).toBeLessThan(60);
+    expect(signature).toMatch(/^v1a,[A-Za-z0-9+/]+={0,2}$/);
+    // Independently of lib/signing: the published key with the JWT's kid, node:crypto's Ed25519.
+    const kid = (
+      JSON.parse(
+        Buffer.from(String(r!.headers['procurator-signature']).split('.')[0]!, 'base64url').toString(),
+      ) as {
+        kid: string;
+      }
+    ).kid;
+    const jwks = (await (await stack.app.request('/.well-known/jwks.json')).json()) as JSONWebKeySet;
+    const publicKey = createPublicKey({
+      key: jwks.keys.find((k) => k.kid === kid) as JsonWebKey,
+      format: 'jwk',
+    });
+    const raw = Buffer.from(signature.slice('v1a,'.length), 'base64');
+    const content = (body: Buffer) => Buffer.concat([Buffer.from(`${id}.${timestamp}.`), body]);
+    expect(cryptoVerify(null, content(r!.body), publicKey, raw)).toBe(true);
+    expect(
+      cryptoVerify(null, content(Buffer.from(r!.body.toString().replace('true', 'false'))), publicKey, raw),
+    ).toBe(false);
   });
 
   it('fails verification for a tampered body, an expired token, alg none, HS256 with the public key, an unknown kid', async () => {

@@ -1,3 +1,5 @@
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import type { JsonWebKey } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, testConfig } from '../../lib/config';
 import type { Database } from '../../lib/db/client';
 import { signCallback } from '../../lib/signing/callback-signature';
+import { standardWebhookHeaders } from '../../lib/signing/standard-webhooks';
 import { signingKeyStore } from '../../lib/signing/key-store';
 import type { PrivateKeyRecord, SigningKey } from '../../lib/signing/keys';
 import {
@@ -270,5 +273,27 @@ describe('callbackRetryDelay', () => {
     expect(callbackRetryDelay(1, 1000, 60_000, () => 1)).toBe(1000);
     expect(callbackRetryDelay(4, 1000, 60_000, () => 1)).toBe(8000);
     expect(callbackRetryDelay(30, 1000, 60_000, () => 0.5)).toBe(45_000);
+  });
+});
+
+describe('standardWebhookHeaders', () => {
+  it('signs id.timestamp.body with the Ed25519 key (v1a), and leaves the signature out for ES256', async () => {
+    const headers = await standardWebhookHeaders(signer, {
+      id: DELIVERY_ID,
+      timestampSeconds: 1_800_000_000,
+      body: 'x',
+    });
+    expect(headers).toMatchObject({ 'webhook-id': DELIVERY_ID, 'webhook-timestamp': '1800000000' });
+    const sig = Buffer.from(headers['webhook-signature']!.slice(4), 'base64');
+    const pub = createPublicKey({ key: newKey.publicJwk as JsonWebKey, format: 'jwk' });
+    expect(cryptoVerify(null, Buffer.from(`${DELIVERY_ID}.1800000000.x`), pub, sig)).toBe(true);
+    expect(cryptoVerify(null, Buffer.from(`${DELIVERY_ID}.1800000001.x`), pub, sig)).toBe(false);
+
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const es = await standardWebhookHeaders(
+      { kid: 'es', alg: 'ES256', privateKey },
+      { id: 'd', timestampSeconds: 1, body: 'x' },
+    );
+    expect(es).toEqual({ 'webhook-id': 'd', 'webhook-timestamp': '1' });
   });
 });

@@ -33,7 +33,9 @@ describe('client/openapi-types.ts', () => {
       ]);
       // Formatted with the project's settings, as the committed file is.
       const config = path.join(root, '.prettierrc.json');
-      await run(path.join(root, 'node_modules/.bin/prettier'), ['--config', config, '--write', out], { cwd: root });
+      await run(path.join(root, 'node_modules/.bin/prettier'), ['--config', config, '--write', out], {
+        cwd: root,
+      });
       expect(await readFile(out, 'utf8')).toBe(
         await readFile(path.join(root, 'client/openapi-types.ts'), 'utf8'),
       );

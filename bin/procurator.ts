@@ -11,6 +11,7 @@ import { createLogger } from '../lib/logger';
 import type { Logger } from '../lib/logger';
 import { RotationNotAvailableError, signingKeyStore } from '../lib/signing/key-store';
 import { VERSION } from '../lib/version';
+import { bootstrapDeployment } from '../compose/bootstrap-deployment';
 import { runServe } from '../compose/serve';
 import { runWorker } from '../compose/worker-process';
 
@@ -25,6 +26,11 @@ Usage:
                                                 create a user (role: admin, ops, dev)
   procurator rotate-signing-key                 a new callback signing key; the previous one stays
                                                 published for 7 days (not with SIGNING_KEYS set)
+  procurator bootstrap --secrets-dir DIR [--admin-name NAME] [--ops-name NAME]
+                                                once per deployment, idempotent: the first admin if
+                                                none exists (token printed once), an ops user whose
+                                                token goes to DIR/ops-token, a scrape token in
+                                                DIR/metrics-token
 
 Configuration comes from the environment; see the README.`;
 
@@ -76,6 +82,36 @@ async function rotateSigningKey(config: Config, logger: Logger): Promise<void> {
   }
 }
 
+/** `procurator bootstrap`: see compose/bootstrap-deployment.ts. */
+async function bootstrap(config: Config, logger: Logger, args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'secrets-dir': { type: 'string' },
+      'admin-name': { type: 'string', default: 'admin' },
+      'ops-name': { type: 'string', default: 'monitoring' },
+    },
+    strict: true,
+  });
+  const secretsDir = values['secrets-dir']?.trim();
+  if (!secretsDir) throw new UsageError('--secrets-dir DIR is required');
+  const adminName = values['admin-name'].trim();
+  const opsName = values['ops-name'].trim();
+  for (const [flag, name] of [
+    ['--admin-name', adminName],
+    ['--ops-name', opsName],
+  ] as const) {
+    if (!name || name.length > 200) throw new UsageError(`${flag} must be 1-200 characters`);
+  }
+  if (adminName === opsName) throw new UsageError('--admin-name and --ops-name must differ');
+  const database = await openDatabase(config, logger);
+  try {
+    await bootstrapDeployment({ database, secretsDir, adminName, opsName, out: process.stdout });
+  } finally {
+    await database.close();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -88,7 +124,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig();
   // Commands that print for humans or scripts keep their log lines off stdout.
-  const quiet = command.startsWith('create-') || command === 'rotate-signing-key';
+  const quiet = command.startsWith('create-') || command === 'rotate-signing-key' || command === 'bootstrap';
   const logger = createLogger(quiet ? 'warn' : config.LOG_LEVEL);
   switch (command) {
     case 'serve':
@@ -109,6 +145,8 @@ async function main(argv: string[]): Promise<void> {
       return createUser(config, logger, rest);
     case 'rotate-signing-key':
       return rotateSigningKey(config, logger);
+    case 'bootstrap':
+      return bootstrap(config, logger, rest);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

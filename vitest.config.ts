@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` runs on the in-memory queue and embedded PGlite (no services needed);
+// Three projects: `unit` runs on the in-memory queue and embedded PGlite (no services needed);
 // `integration` runs against the real Redis and PostgreSQL on 127.0.0.1, each test file
-// with its own database and Redis key prefix, and spawns real processes from dist/.
+// with its own database and Redis key prefix, and spawns real processes from dist/; `infra`
+// checks infra/ (the same services, plus Prometheus' and Alertmanager's tools).
 export default defineConfig({
   test: {
     globalSetup: ['test/global-setup.ts'],
@@ -21,6 +22,17 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        // infra/: the image, compose and monitoring files, checked with the tools CI has
+        // (promtool, amtool, docker-compose) and against real processes.
+        extends: true,
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
         },

@@ -11,6 +11,7 @@ import { createLogger } from '../lib/logger';
 import type { Logger } from '../lib/logger';
 import { RotationNotAvailableError, signingKeyStore } from '../lib/signing/key-store';
 import { VERSION } from '../lib/version';
+import { bootstrapDeployment } from '../compose/bootstrap-deployment';
 import { runServe } from '../compose/serve';
 import { builtinCatalog } from '../compose/task-catalog';
 import { openApiDocument } from '../handlers/openapi-document';
@@ -28,6 +29,11 @@ Usage:
   procurator rotate-signing-key                 a new callback signing key; the previous one stays
                                                 published for 7 days (not with SIGNING_KEYS set)
   procurator openapi [--server URL]             print the OpenAPI document (what /openapi.json serves)
+  procurator bootstrap --secrets-dir DIR [--admin-name NAME] [--ops-name NAME]
+                                                once per deployment, idempotent: the first admin if
+                                                none exists (token printed once), an ops user whose
+                                                token goes to DIR/ops-token, a scrape token in
+                                                DIR/metrics-token
 
 Configuration comes from the environment; see the README.`;
 
@@ -87,6 +93,36 @@ function printOpenApi(config: Config, args: string[]): void {
   process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
+/** `procurator bootstrap`: see compose/bootstrap-deployment.ts. */
+async function bootstrap(config: Config, logger: Logger, args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'secrets-dir': { type: 'string' },
+      'admin-name': { type: 'string', default: 'admin' },
+      'ops-name': { type: 'string', default: 'monitoring' },
+    },
+    strict: true,
+  });
+  const secretsDir = values['secrets-dir']?.trim();
+  if (!secretsDir) throw new UsageError('--secrets-dir DIR is required');
+  const adminName = values['admin-name'].trim();
+  const opsName = values['ops-name'].trim();
+  for (const [flag, name] of [
+    ['--admin-name', adminName],
+    ['--ops-name', opsName],
+  ] as const) {
+    if (!name || name.length > 200) throw new UsageError(`${flag} must be 1-200 characters`);
+  }
+  if (adminName === opsName) throw new UsageError('--admin-name and --ops-name must differ');
+  const database = await openDatabase(config, logger);
+  try {
+    await bootstrapDeployment({ database, secretsDir, adminName, opsName, out: process.stdout });
+  } finally {
+    await database.close();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -99,7 +135,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig();
   // Commands that print for humans or scripts keep their log lines off stdout.
-  const quiet = command.startsWith('create-') || command === 'rotate-signing-key' || command === 'openapi';
+  const quiet =
+    command.startsWith('create-') ||
+    command === 'rotate-signing-key' ||
+    command === 'openapi' ||
+    command === 'bootstrap';
   const logger = createLogger(quiet ? 'warn' : config.LOG_LEVEL);
   switch (command) {
     case 'serve':
@@ -122,6 +162,8 @@ async function main(argv: string[]): Promise<void> {
       return rotateSigningKey(config, logger);
     case 'openapi':
       return printOpenApi(config, rest);
+    case 'bootstrap':
+      return bootstrap(config, logger, rest);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

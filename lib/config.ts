@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { flowLimitsSchema } from './flow/flow-limits';
 
@@ -94,6 +95,8 @@ export const configSchema = z
     FEISHU_SECRET: z.string().min(1).optional(),
     SIGNING_KEYS: z.string().min(1).optional(),
     METRICS_TOKEN: z.string().min(1).optional(),
+    // Read into METRICS_TOKEN by loadConfig (a secret shared through a mounted file).
+    METRICS_TOKEN_FILE: z.string().min(1).optional(),
     WORKER_METRICS_PORT: int(0, 65535).default(50003),
     MAX_QUEUES: int(1, 100_000).default(100),
     // Unset: each type's own least role (pg.backup and feishu.notify: ops, the rest: dev).
@@ -162,6 +165,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const value = env[key];
     if (value !== undefined && value !== '') input[key] = value;
   }
+  const fileProblems = readFromFiles(input);
+  if (fileProblems.length > 0) throw new ConfigError(fileProblems);
   const result = configSchema.safeParse(input);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
@@ -171,6 +176,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     return `${name} ${issue.message}${shown}`;
   });
   throw new ConfigError(problems);
+}
+
+/**
+ * Secrets that may come from a file instead, by the `NAME_FILE` convention of container
+ * secrets: the content, trimmed, becomes NAME. Read once, at start; setting both is refused
+ * rather than guessing which one was meant.
+ */
+const FROM_FILE = ['METRICS_TOKEN'] as const;
+
+function readFromFiles(input: Record<string, string>): string[] {
+  const problems: string[] = [];
+  for (const name of FROM_FILE) {
+    const fileVar = `${name}_FILE`;
+    const file = input[fileVar];
+    if (file === undefined) continue;
+    if (input[name] !== undefined) {
+      problems.push(`${fileVar} and ${name} are both set: set only one of them`);
+      continue;
+    }
+    let content: string;
+    try {
+      content = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      problems.push(`${fileVar} cannot be read (${typeof code === 'string' ? code : String(err)}: ${file})`);
+      continue;
+    }
+    if (content === '') problems.push(`${fileVar} names an empty file (${file})`);
+    else input[name] = content;
+  }
+  return problems;
 }
 
 function isSecret(name: string): boolean {

@@ -98,9 +98,14 @@ export function buildApi(p: ApiClients & { metrics: Metrics; version: string }):
   const { database, queue } = p;
   const services = buildApiServices(p);
   attachDependencyGauge(p.metrics, dependencyProbes(database, queue));
-  attachQueueGauges(p.metrics, queue, async () => {
-    const rows = await services.tasks.countByQueueAndStatus(['dead']);
-    return rows.reduce((n, r) => n + r.n, 0);
+  const pauses = new QueuePauseStore(database);
+  attachQueueGauges(p.metrics, {
+    queue,
+    deadCount: async () => {
+      const rows = await services.tasks.countByQueueAndStatus(['dead']);
+      return rows.reduce((n, r) => n + r.n, 0);
+    },
+    pausedQueues: () => pauses.paused(),
   });
   const app = createApp({
     settings: p.config,

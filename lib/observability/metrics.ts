@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { QueueBackend } from '../queue/queue-backend';
+import type { QueueBackend, QueueStats } from '../queue/queue-backend';
 import { withTimeout } from '../with-timeout';
 import { cachedFor } from './cached';
 import type { TaskEvents } from './task-events';
@@ -155,53 +155,77 @@ export function attachDependencyGauge(m: Metrics, probes: Record<string, () => P
 /** How long the numbers behind the queue gauges are reused between scrapes. */
 export const SCRAPE_CACHE_MS = 2000;
 
+/** What the queue gauges read: the queue's stats, the dead-task count, the paused queues. */
+export interface QueueGaugeSources {
+  queue: QueueBackend;
+  deadCount: () => Promise<number>;
+  pausedQueues: () => Promise<Set<string>>;
+}
+
+/** How long a scrape waits for a gauge's source before it reports the gauge as unknown. */
+const GAUGE_READ_TIMEOUT_MS = 2000;
+
 /**
- * Queue gauges, read when Prometheus scrapes: one queue stats call and one dead-task count
- * per SCRAPE_CACHE_MS, whatever the number of gauges, scrapers or scrapes, so an
- * unauthenticated scrape costs no more than reading a cache.
+ * Queue gauges, read when Prometheus scrapes: one queue stats call, one dead-task count and
+ * one read of the paused queues per SCRAPE_CACHE_MS, whatever the number of gauges, scrapers
+ * or scrapes, so an unauthenticated scrape costs no more than reading a cache.
+ *
+ * A source that fails or hangs does not fail the scrape: the per-queue gauges then have no
+ * series and the totals read NaN, while procurator_dependency_up and the counters still reach
+ * Prometheus; a 503 /metrics would hide the very gauge that says which dependency is down.
  */
-export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: () => Promise<number>): void {
+export function attachQueueGauges(m: Metrics, sources: QueueGaugeSources): void {
   const registers = [m.registry];
-  const stats = cachedFor(SCRAPE_CACHE_MS, () => queue.stats());
-  const dead = cachedFor(SCRAPE_CACHE_MS, deadCount);
+  const unknownOnFailure = <T>(read: () => Promise<T>, name: string) => {
+    const cached = cachedFor(SCRAPE_CACHE_MS, () => withTimeout(read(), GAUGE_READ_TIMEOUT_MS, name));
+    return () =>
+      cached().then(
+        (value): T | undefined => value,
+        () => undefined,
+      );
+  };
+  const stats = unknownOnFailure(() => sources.queue.stats(), 'queue stats');
+  const dead = unknownOnFailure(sources.deadCount, 'dead count');
+  const paused = unknownOnFailure(sources.pausedQueues, 'paused queues');
+  const perQueue = (name: string, help: string, value: (s: QueueStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['queue'] as const,
+      registers,
+      async collect() {
+        this.reset();
+        for (const s of (await stats()) ?? []) this.set({ queue: s.name }, value(s));
+      },
+    });
+  perQueue('procurator_queue_length', 'Messages waiting to be delivered, per queue.', (s) => s.length);
+  perQueue(
+    'procurator_queue_pending',
+    'Messages delivered and not yet acknowledged, per queue.',
+    (s) => s.pending,
+  );
+  perQueue(
+    'procurator_queue_consumers',
+    'Workers consuming a queue: took its tasks in the last minute, or hold some.',
+    (s) => s.consumers,
+  );
+  perQueue(
+    'procurator_queue_oldest_age_seconds',
+    'How long the oldest task ready to start has waited, per queue (0 when none waits).',
+    (s) => s.oldestAgeSeconds,
+  );
   new Gauge({
-    name: 'procurator_queue_length',
-    help: 'Messages waiting to be delivered, per queue.',
+    name: 'procurator_queue_paused',
+    help: 'Whether a queue is paused (1) and starts nothing until resumed, or not (0).',
     labelNames: ['queue'] as const,
     registers,
     async collect() {
       this.reset();
-      for (const s of await stats()) this.set({ queue: s.name }, s.length);
-    },
-  });
-  new Gauge({
-    name: 'procurator_queue_pending',
-    help: 'Messages delivered and not yet acknowledged, per queue.',
-    labelNames: ['queue'] as const,
-    registers,
-    async collect() {
-      this.reset();
-      for (const s of await stats()) this.set({ queue: s.name }, s.pending);
-    },
-  });
-  new Gauge({
-    name: 'procurator_queue_consumers',
-    help: 'Workers consuming a queue: took its tasks in the last minute, or hold some.',
-    labelNames: ['queue'] as const,
-    registers,
-    async collect() {
-      this.reset();
-      for (const s of await stats()) this.set({ queue: s.name }, s.consumers);
-    },
-  });
-  new Gauge({
-    name: 'procurator_queue_oldest_age_seconds',
-    help: 'How long the oldest task ready to start has waited, per queue (0 when none waits).',
-    labelNames: ['queue'] as const,
-    registers,
-    async collect() {
-      this.reset();
-      for (const s of await stats()) this.set({ queue: s.name }, s.oldestAgeSeconds);
+      const [all, names] = await Promise.all([stats(), paused()]);
+      if (!names) return;
+      for (const queue of new Set([...(all ?? []).map((s) => s.name), ...names])) {
+        this.set({ queue }, names.has(queue) ? 1 : 0);
+      }
     },
   });
   new Gauge({
@@ -209,9 +233,8 @@ export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: ()
     help: 'Tasks waiting for their due time.',
     registers,
     async collect() {
-      let n = 0;
-      for (const s of await stats()) n += s.delayed;
-      this.set(n);
+      const all = await stats();
+      this.set(all ? all.reduce((n, s) => n + s.delayed, 0) : Number.NaN);
     },
   });
   new Gauge({
@@ -219,7 +242,7 @@ export function attachQueueGauges(m: Metrics, queue: QueueBackend, deadCount: ()
     help: 'Dead tasks waiting for replay or deletion.',
     registers,
     async collect() {
-      this.set(await dead());
+      this.set((await dead()) ?? Number.NaN);
     },
   });
 }

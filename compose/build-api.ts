@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis/client';
 import type { Hono } from 'hono';
 import { createApp } from '../handlers/app';
 import type { ApiServices, AppEnv } from '../handlers/context';
@@ -33,7 +33,7 @@ export interface ApiClients {
   database: Database;
   queue: QueueBackend;
   /** Redis for rate limits and revocation marks (null with the memory queue: one process). */
-  accessRedis: Redis | null;
+  accessRedis: RedisClient | null;
   catalog: TaskCatalog;
   events: TaskEvents;
   logger: Logger;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis/client';
 import { prepareBackups } from '../lib/backup/prepare-backups';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { ExecutorServices } from '../lib/catalog/task-type';
@@ -30,7 +30,7 @@ export function workerIdFor(config: Config): string {
 
 export interface WorkerClients {
   /** The queue's Redis client when QUEUE_BACKEND=redis (flow limits are kept there). */
-  redis?: Redis;
+  redis?: RedisClient;
   config: Config;
   database: Database;
   queue: QueueBackend;

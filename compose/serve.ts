@@ -36,7 +36,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // Rate limits and revocation marks go through Redis whenever replicas may be many; their
   // own connection keeps the limiter's one call per request out of the queue's way.
   const accessRedis =
-    config.QUEUE_BACKEND === 'redis' ? openRedis(config.REDIS_URL, logger, 'api-access') : null;
+    config.QUEUE_BACKEND === 'redis' ? openRedis(config, logger, 'api-access') : null;
   const { app, services } = buildApi({
     config,
     database,

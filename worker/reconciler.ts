@@ -32,7 +32,7 @@ export class Reconciler extends PeriodicComponent {
       const page = await this.d.store.activeTasks(after, pageSize, this.d.graceMs);
       if (page.length === 0) break;
       after = page[page.length - 1]!.id;
-      const held = await this.d.queue.lookup(page.map((t) => t.id));
+      const held = await this.d.queue.lookup(page.map((t) => ({ taskId: t.id, queue: t.queue })));
       for (const t of page) {
         const heldSeq = held.get(t.id);
         if (heldSeq !== undefined && heldSeq >= t.seq) continue;

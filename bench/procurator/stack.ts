@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { migratePostgres } from '../../lib/db/migrate';
+import { redisKeys } from '../../lib/queue/keys';
 
 /** The built command line, next to this bundle (dist/bench.js → dist/procurator.js). */
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'procurator.js');
@@ -178,7 +179,7 @@ export class ProcuratorStack {
     const redis = new Redis(this.bench.redisUrl);
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${this.prefix}}:*`, 'COUNT', 1000);
+      const [next, keys] = await redis.scan(cursor, 'MATCH', redisKeys(this.prefix).pattern, 'COUNT', 1000);
       cursor = next;
       if (keys.length > 0) await redis.del(...keys);
     } while (cursor !== '0');

@@ -1,9 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client';
+import { isCluster } from '../redis/client';
 import type { Logger } from '../logger';
 import { MemoryRateLimiter } from '../ratelimit/memory-rate-limiter';
 import type { RateLimiter } from '../ratelimit/rate-limiter';
 import { RedisRateLimiter } from '../ratelimit/redis-rate-limiter';
-import { LocalAccessGate, RedisAccessGate } from '../ratelimit/admission';
+import { RedisAccessGate, StepwiseAccessGate } from '../ratelimit/admission';
 import type { AccessGate } from '../ratelimit/admission';
 import { RedisTokenRevocations } from './redis-token-revocations';
 import type { TokenRevocations } from './token-revocations';
@@ -18,18 +19,22 @@ export interface AccessBackends {
 
 /**
  * Rate-limit buckets and revocation marks. With a Redis client (QUEUE_BACKEND=redis: there
- * may be many API replicas) they live in Redis under `{prefix}`, shared by every replica;
- * without one (the memory backend: one process) they live in this process.
+ * may be many API replicas) they live in Redis, each under its own `{prefix:…}` tag, shared
+ * by every replica; without one (the memory backend: one process) they live in this process.
  */
-export function accessBackends(redis: Redis | null, prefix: string, logger: Logger): AccessBackends {
+export function accessBackends(redis: RedisClient | null, prefix: string, logger: Logger): AccessBackends {
   if (!redis) {
     const rateLimiter = new MemoryRateLimiter();
     const revocations = new MemoryTokenRevocations();
-    return { rateLimiter, revocations, gate: new LocalAccessGate(rateLimiter, revocations) };
+    return { rateLimiter, revocations, gate: new StepwiseAccessGate(rateLimiter, revocations) };
   }
+  const rateLimiter = new RedisRateLimiter(redis, { prefix }, logger);
+  const revocations = new RedisTokenRevocations(redis, prefix);
   return {
-    rateLimiter: new RedisRateLimiter(redis, { prefix }, logger),
-    revocations: new RedisTokenRevocations(redis, prefix),
-    gate: new RedisAccessGate(redis, prefix, new MemoryRateLimiter(), logger),
+    rateLimiter,
+    revocations,
+    gate: isCluster(redis)
+      ? new StepwiseAccessGate(rateLimiter, revocations)
+      : new RedisAccessGate(redis, prefix, new MemoryRateLimiter(), logger),
   };
 }

@@ -1,4 +1,6 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client';
+import { isCluster } from '../redis/client';
+import { inOneTrip, throwFirstError } from '../redis/one-trip';
 import { defineLuaScripts, luaScript } from '../redis/lua-scripts';
 import type { ScriptCall } from '../redis/lua-scripts';
 import acquireLua from './scripts/acquire-flow-n.lua?raw';
@@ -15,14 +17,24 @@ const FLOW_SCRIPTS = [
 
 type Runner = Record<(typeof FLOW_SCRIPTS)[number]['command'], ScriptCall>;
 
-/** Flow limits enforced in Redis, shared by every worker (keys under the `{prefix}` tag). */
+/**
+ * Flow limits enforced in Redis, shared by every worker. The keys of one scope share the hash
+ * tag `{prefix:flow:scope}`, so scopes spread over a Redis Cluster's shards. On a single
+ * Redis an attempt takes the slots of all its scopes in one script (all or none); on a
+ * cluster, scope by scope, giving back the concurrency slots it took when a later scope
+ * refuses (a rate token an earlier scope spent stays spent: limits then err on the strict
+ * side).
+ */
 export class RedisFlowGate implements FlowGate {
   private readonly scripts: Runner;
-  private readonly tag: string;
+  private readonly clustered: boolean;
 
-  constructor(redis: Redis, prefix: string) {
-    this.tag = `{${prefix}}`;
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+  ) {
     this.scripts = defineLuaScripts(redis, FLOW_SCRIPTS);
+    this.clustered = isCluster(redis);
   }
 
   async acquire(
@@ -30,48 +42,83 @@ export class RedisFlowGate implements FlowGate {
     rules: readonly FlowRule[],
     leaseMs: number,
   ): Promise<{ waitMs: number; now: number }> {
-    const keys: string[] = [];
-    const args: (string | number)[] = [holder, leaseMs];
-    for (const r of rules) {
-      if (r.concurrency !== undefined) {
-        keys.push(this.concurrencyKey(r));
-        args.push('c', r.concurrency, 0);
+    let now = Date.now();
+    const taken: FlowRule[] = [];
+    for (const group of this.slotGroups(rules)) {
+      const keys: string[] = [];
+      const args: (string | number)[] = [holder, leaseMs];
+      for (const r of group) {
+        if (r.concurrency !== undefined) {
+          keys.push(this.concurrencyKey(r));
+          args.push('c', r.concurrency, 0);
+        }
+        if (r.ratePerSecond !== undefined) {
+          keys.push(`${this.tag(r)}:rate`);
+          args.push('r', r.ratePerSecond, burstOf(r));
+        }
       }
-      if (r.ratePerSecond !== undefined) {
-        keys.push(`${this.tag}:flow:rate:${r.scope}`);
-        args.push('r', r.ratePerSecond, burstOf(r));
+      if (keys.length === 0) continue;
+      const [waitMs, at] = (await this.scripts.procAcquireFlow(keys.length, ...keys, ...args)) as [number, number];
+      now = Number(at);
+      if (Number(waitMs) > 0) {
+        await this.release(holder, taken);
+        return { waitMs: Number(waitMs), now };
       }
+      taken.push(...group);
     }
-    if (keys.length === 0) return { waitMs: 0, now: Date.now() };
-    const [waitMs, now] = (await this.scripts.procAcquireFlow(keys.length, ...keys, ...args)) as [
-      number,
-      number,
-    ];
-    return { waitMs: Number(waitMs), now: Number(now) };
+    return { waitMs: 0, now };
   }
 
   async release(holder: string, rules: readonly FlowRule[]): Promise<void> {
-    const keys = rules.filter((r) => r.concurrency !== undefined).map((r) => this.concurrencyKey(r));
-    if (keys.length > 0) await this.scripts.procReleaseFlow(keys.length, ...keys, holder);
+    const groups = this.slotGroups(rules.filter((r) => r.concurrency !== undefined));
+    if (groups.length === 0) return;
+    throwFirstError(
+      await inOneTrip(this.redis, (target) => {
+        const runner = target as unknown as Runner;
+        for (const group of groups) {
+          const keys = group.map((r) => this.concurrencyKey(r));
+          void runner.procReleaseFlow(keys.length, ...keys, holder);
+        }
+      }),
+    );
   }
 
   async refresh(
     holders: readonly { holder: string; rules: readonly FlowRule[] }[],
     leaseMs: number,
   ): Promise<void> {
-    const keys: string[] = [];
-    const who: string[] = [];
+    const byGroup = new Map<string, { keys: string[]; who: string[] }>();
     for (const h of holders) {
       for (const r of h.rules) {
         if (r.concurrency === undefined) continue;
-        keys.push(this.concurrencyKey(r));
-        who.push(h.holder);
+        const group = this.clustered ? r.scope : '';
+        const entry = byGroup.get(group) ?? { keys: [], who: [] };
+        entry.keys.push(this.concurrencyKey(r));
+        entry.who.push(h.holder);
+        byGroup.set(group, entry);
       }
     }
-    if (keys.length > 0) await this.scripts.procRefreshFlow(keys.length, ...keys, leaseMs, ...who);
+    if (byGroup.size === 0) return;
+    throwFirstError(
+      await inOneTrip(this.redis, (target) => {
+        const runner = target as unknown as Runner;
+        for (const { keys, who } of byGroup.values())
+          void runner.procRefreshFlow(keys.length, ...keys, leaseMs, ...who);
+      }),
+    );
+  }
+
+  /** Rules one script call may take together: all on a single Redis, each scope alone on a cluster. */
+  private slotGroups(rules: readonly FlowRule[]): FlowRule[][] {
+    if (rules.length === 0) return [];
+    return this.clustered ? rules.map((r) => [r]) : [[...rules]];
+  }
+
+  private tag(r: FlowRule): string {
+    return `{${this.prefix}:flow:${r.scope}}`;
   }
 
   private concurrencyKey(r: FlowRule): string {
-    return `${this.tag}:flow:conc:${r.scope}`;
+    return `${this.tag(r)}:conc`;
   }
 }

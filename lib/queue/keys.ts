@@ -1,27 +1,34 @@
 import type { Priority } from '../tasks/task';
 
 /**
- * Redis key names. Every key carries the same `{prefix}` hash tag, so on Redis Cluster they
- * all live in one slot and a Lua script may touch any of them.
+ * Redis key names. The keys of one queue share the hash tag `{prefix:queue}`, so on a Redis
+ * Cluster each queue lives in one slot (a Lua script may touch all of its keys) and different
+ * queues spread over the shards. The few keys of no queue carry `{prefix}`.
  */
 export function redisKeys(prefix: string) {
-  const tag = `{${prefix}}`;
+  const global = `{${prefix}}`;
+  const of = (queue: string) => `{${prefix}:${queue}}`;
   return {
-    /** Set of queue names seen. */
-    queues: `${tag}:queues`,
-    /** Hash: task id -> "seq|queue|priority" of its one live message. */
-    index: `${tag}:index`,
-    /** Dead-letter stream. */
-    dlq: `${tag}:dlq`,
-    /** Pub/sub channel announcing cancelled tasks. */
-    cancelChannel: `${tag}:cancel`,
+    /** Set of queue names seen (the workers read it to know which streams to read). */
+    queues: `${global}:queues`,
+    /** Pub/sub channel announcing cancelled tasks (Redis Cluster broadcasts PUBLISH). */
+    cancelChannel: `${global}:cancel`,
+    /** Hash of one queue: task id -> "seq|queue|priority|type" of the task's one live message. */
+    index: (queue: string) => `${of(queue)}:index`,
+    /** Dead-letter stream of one queue. */
+    dlq: (queue: string) => `${of(queue)}:dlq`,
     /** Stream of one queue and priority. */
-    stream: (queue: string, priority: Priority) => `${tag}:stream:${queue}:${priority}`,
+    stream: (queue: string, priority: Priority) => `${of(queue)}:stream:${priority}`,
     /** Sorted set of a queue's delayed tasks, scored by due time (ms). */
-    delayed: (queue: string) => `${tag}:delayed:${queue}`,
-    /** Any key with this prefix: for tests that clean up after themselves. */
-    pattern: `${tag}:*`,
+    delayed: (queue: string) => `${of(queue)}:delayed`,
+    /** Every key under this prefix, global or of a queue (a SCAN MATCH pattern). */
+    pattern: `{${escapeGlob(prefix)}[:}]*`,
   };
+}
+
+/** A glob matching `text` literally. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -200,11 +200,11 @@ export class MemoryQueue implements QueueBackend {
     return Promise.resolve(moved);
   }
 
-  lookup(taskIds: readonly string[]): Promise<Map<string, number>> {
+  lookup(tasks: readonly { taskId: string; queue: string }[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
-    for (const id of taskIds) {
-      const held = this.index.get(id);
-      if (held) found.set(id, held.seq);
+    for (const { taskId, queue } of tasks) {
+      const held = this.index.get(taskId);
+      if (held && held.queue === queue) found.set(taskId, held.seq);
     }
     return Promise.resolve(found);
   }

@@ -1,5 +1,7 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { Config } from '../config';
+import type { RedisClient } from '../redis/client';
 import { backoffDelay } from '../backoff';
 import type { Logger } from '../logger';
 
@@ -9,21 +11,39 @@ import { MemoryQueue } from './memory-queue';
 import type { QueueBackend } from './queue-backend';
 import { RedisQueue } from './redis-queue';
 
-/** A Redis client that reports its failures to the log instead of crashing the process. */
-export function openRedis(url: string, logger: Logger, name: string): Redis {
-  const redis = new Redis(url, {
+/**
+ * The Redis the configuration names, as a client that reports its failures to the log instead
+ * of crashing the process: a cluster client when REDIS_CLUSTER_NODES is set (REDIS_URL then
+ * only gives the credentials and TLS every node is reached with), else a single Redis.
+ */
+export function openRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>, logger: Logger, name: string): RedisClient {
+  const options: RedisOptions = {
     connectionName: `procurator-${name}`,
     // Fail commands fast while Redis is down (the API answers 503, the worker backs off)
     // instead of queueing them without bound.
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (times) => backoffDelay(times, RECONNECT_BACKOFF),
-    // No auto-pipelining: it holds every command until the next turn of the event loop
-    // (+0.45 ms a round trip here), which sequential calls on a request's path pay each time.
-    // Where batching pays, it is explicit (coalesced acks, enqueues, claims).
-    enableAutoPipelining: false,
     lazyConnect: false,
-  });
+  };
+  // No auto-pipelining: it holds every command until the next turn of the event loop
+  // (+0.45 ms a round trip here), which sequential calls on a request's path pay each time.
+  // Where batching pays, it is explicit (coalesced acks, enqueues, claims).
+  const redis: RedisClient = config.REDIS_CLUSTER_NODES
+    ? new Cluster(clusterSeeds(config.REDIS_CLUSTER_NODES), {
+        redisOptions: { ...options, ...credentialsOf(config.REDIS_URL) },
+        clusterRetryStrategy: (times) => backoffDelay(times, RECONNECT_BACKOFF),
+        enableOfflineQueue: true,
+        enableAutoPipelining: false,
+        // After a failover the replica that took over answers MOVED; the client follows it
+        // and refreshes its slot map (also every 5 s, and when a node goes away).
+        slotsRefreshInterval: 5000,
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 300,
+        retryDelayOnTryAgain: 100,
+        maxRedirections: 16,
+      })
+    : new Redis(config.REDIS_URL, { ...options, enableAutoPipelining: false });
   let reported = false;
   redis.on('error', (err) => {
     if (!reported) logger.warn({ err, connection: name }, 'Redis connection error');
@@ -39,7 +59,7 @@ export function openRedis(url: string, logger: Logger, name: string): Redis {
 export interface OpenedQueue {
   queue: QueueBackend;
   /** The main Redis client (QUEUE_BACKEND=redis), for other Redis-backed components to share. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Closes the queue and the clients opened for it. */
   close: () => Promise<void>;
 }
@@ -50,11 +70,11 @@ export function openQueue(config: Config, logger: Logger, role: string): OpenedQ
     const queue = new MemoryQueue();
     return { queue, close: () => queue.close() };
   }
-  const redis = openRedis(config.REDIS_URL, logger, role);
+  const redis = openRedis(config, logger, role);
   let n = 0;
   const queue = new RedisQueue(redis, {
     prefix: config.REDIS_PREFIX,
-    openConnection: () => openRedis(config.REDIS_URL, logger, `${role}-${++n}`),
+    openConnection: () => openRedis(config, logger, `${role}-${++n}`),
   });
   return {
     queue,
@@ -63,5 +83,23 @@ export function openQueue(config: Config, logger: Logger, role: string): OpenedQ
       await queue.close();
       await redis.quit().catch(() => redis.disconnect());
     },
+  };
+}
+
+/** `host:port,host:port` → the cluster client's seed list. */
+function clusterSeeds(nodes: string): { host: string; port: number }[] {
+  return nodes.split(',').map((seed) => {
+    const at = seed.trim().lastIndexOf(':');
+    return { host: seed.trim().slice(0, at), port: Number(seed.trim().slice(at + 1)) };
+  });
+}
+
+/** What a cluster's nodes are reached with, taken from REDIS_URL: user, password, TLS. */
+function credentialsOf(url: string): Partial<RedisOptions> {
+  const u = new URL(url);
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
   };
 }

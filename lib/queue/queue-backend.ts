@@ -107,8 +107,11 @@ export interface QueueBackend {
   forget(taskId: string, queue: string, seq: number): Promise<void>;
   /** Moves up to `limit` due delayed tasks into their streams. Returns their ids. */
   promoteDue(limit: number): Promise<string[]>;
-  /** For each task id the queue knows, the seq it holds. Missing ids are not queued. */
-  lookup(taskIds: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * For each task the queue knows, by id, the seq it holds. Missing ids are not queued. Each
+   * task comes with its queue: a queue's keys are where its tasks are known.
+   */
+  lookup(tasks: readonly { taskId: string; queue: string }[]): Promise<Map<string, number>>;
   /** Per-queue counts for operators. */
   stats(): Promise<QueueStats[]>;
   /** The queue's clock (epoch ms): the one clock due times are compared with. */

@@ -1,8 +1,12 @@
 import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client';
+import { isCluster } from '../redis/client';
+import { inOneTrip, throwFirstError } from '../redis/one-trip';
 import type { Priority } from '../tasks/task';
 import { PRIORITIES } from '../tasks/task';
 import { Coalescer } from '../batch/coalescer';
 import { redisKeys } from './keys';
+import type { RedisKeys } from './keys';
 import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
 import { ACTIVE_CONSUMER_MS, CONSUMER_GROUP } from './queue-backend';
 import { defineLuaScripts } from '../redis/lua-scripts';
@@ -16,7 +20,7 @@ type ScriptRunner = Record<QueueScriptName, ScriptCall>;
 export interface RedisQueueOptions {
   prefix: string;
   /** Opens another connection like the main one (blocking reads, pub/sub). */
-  openConnection: () => Redis;
+  openConnection: () => RedisClient;
   /** Approximate cap of the dead-letter stream. */
   deadLetterMaxLen?: number;
 }
@@ -27,14 +31,28 @@ export interface RedisQueueOptions {
  */
 const CLAIM_ROUNDS_PER_STREAM = 20;
 
-/** Redis Streams with one consumer group; every multi-key change is one Lua script. */
+/**
+ * On a Redis Cluster a blocking XREADGROUP cannot wait on streams of several slots (queues),
+ * so an idle worker looks again this often instead.
+ */
+const CLUSTER_POLL_MS = 50;
+
+/**
+ * Redis Streams with one consumer group; every multi-key change is one Lua script over the
+ * keys of one queue. On a single Redis, work that spans queues (reads in priority order,
+ * promotion of due tasks, take-overs) is one script call over every queue; on a Redis Cluster,
+ * where each queue has its own hash slot, it is one call per queue.
+ */
 export class RedisQueue implements QueueBackend {
   readonly kind = 'redis' as const;
   private readonly keys;
   private readonly scripts: ScriptRunner;
+  private readonly clustered: boolean;
   private blocking?: Redis;
   private blockingClientId?: number;
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
+  private readCursor = 0;
+  private wakePoll?: () => void;
   private readonly cancelListeners = new Set<(taskId: string) => void>();
   private knownQueues = new Set<string>();
   private queuesReadAt = 0;
@@ -42,11 +60,12 @@ export class RedisQueue implements QueueBackend {
   private readonly ackers = new Map<string, Coalescer<QueueMessage, void>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: RedisQueueOptions,
   ) {
     this.keys = redisKeys(options.prefix);
     this.scripts = defineLuaScripts(redis, QUEUE_SCRIPTS);
+    this.clustered = isCluster(redis);
   }
 
   /**
@@ -69,16 +88,27 @@ export class RedisQueue implements QueueBackend {
         if (group) group.push(e);
         else groups.set(key, [e]);
       }
-      const pipeline = this.redis.pipeline();
-      const runner = pipeline as unknown as ScriptRunner;
-      for (const group of groups.values()) {
-        const { queue, priority } = group[0]!;
-        const args: ScriptArg[] = [CONSUMER_GROUP, queue, priority];
-        for (const e of group)
-          args.push(e.taskId, e.seq, e.type, e.dueAt && e.dueAt > 0 ? Math.ceil(e.dueAt) : 0);
-        void runner.procEnqueueBatch(...this.addKeys(queue, priority), ...args);
-      }
-      await execPipeline(pipeline);
+      const queues = new Set(entries.map((e) => e.queue));
+      throwFirstError(
+        await inOneTrip(this.redis, (target) => {
+          const runner = target as unknown as ScriptRunner;
+          // The set of names has no queue's slot: registered beside the scripts, every time
+          // (cheap), so that a queue Redis forgot is known again with its next task.
+          void target.sadd(this.keys.queues, ...queues);
+          for (const group of groups.values()) {
+            const { queue, priority } = group[0]!;
+            const args: ScriptArg[] = [CONSUMER_GROUP, queue, priority];
+            for (const e of group)
+              args.push(e.taskId, e.seq, e.type, e.dueAt && e.dueAt > 0 ? Math.ceil(e.dueAt) : 0);
+            void runner.procEnqueueBatch(
+              this.keys.stream(queue, priority),
+              this.keys.delayed(queue),
+              this.keys.index(queue),
+              ...args,
+            );
+          }
+        }),
+      );
       return entries.map(() => undefined);
     },
     { maxBatch: 1000, maxConcurrent: 4 },
@@ -90,12 +120,74 @@ export class RedisQueue implements QueueBackend {
     blockMs: number,
     skip?: ReadonlySet<string>,
   ): Promise<QueueMessage[]> {
-    const all = await this.streamsByPriority();
-    const streams = skip && skip.size > 0 ? all.filter((s) => !skip.has(s.queue)) : all;
-    if (streams.length === 0) {
-      await sleep(Math.min(blockMs, 200));
+    const all = await this.queueNames();
+    const queues = skip && skip.size > 0 ? all.filter((q) => !skip.has(q)) : all;
+    if (queues.length === 0) {
+      await this.pause(Math.min(blockMs, 200));
       return [];
     }
+    if (!this.clustered) {
+      const streams = streamsByPriority(this.keys, queues);
+      const messages = await this.readNow(consumer, count, streams);
+      if (messages.length > 0 || blockMs <= 0 || this.closed) return messages;
+      return this.blockingRead(consumer, count, blockMs, streams);
+    }
+    return this.clusterRead(consumer, count, blockMs, skip);
+  }
+
+  /**
+   * A read on a Redis Cluster, where one script or one blocking XREADGROUP cannot span the
+   * queues' slots: look at every stream of every queue at once (length less pending is what
+   * waits), then read the streams that hold work, all high-priority ones first, each priority's
+   * queues starting one queue further each time so that none is always read last. Nothing
+   * waiting: look again every CLUSTER_POLL_MS until `blockMs` has passed or `wake()`.
+   */
+  private async clusterRead(
+    consumer: string,
+    count: number,
+    blockMs: number,
+    skip?: ReadonlySet<string>,
+  ): Promise<QueueMessage[]> {
+    const until = Date.now() + blockMs;
+    for (;;) {
+      const all = await this.queueNames();
+      const queues = skip && skip.size > 0 ? all.filter((q) => !skip.has(q)) : all;
+      const streams = streamsByPriority(this.keys, queues);
+      const probe = await inOneTrip(this.redis, (target) => {
+        for (const s of streams) {
+          void target.xlen(s.key);
+          void target.xinfo('GROUPS', s.key);
+        }
+      });
+      const start = this.readCursor++;
+      const ready = streams
+        .map((s, i) => {
+          const len = Number(probe[2 * i]?.[1] ?? 0);
+          const groups = (probe[2 * i + 1]?.[1] as unknown[][] | null) ?? [];
+          const group = groups.map(pairsToObject).find((g) => g.name === CONSUMER_GROUP);
+          return {
+            s,
+            waiting: len - Number(group?.pending ?? 0),
+            rank: modulo(queues.indexOf(s.queue) - start, queues.length),
+          };
+        })
+        .filter((r) => r.waiting > 0)
+        .sort(
+          (x, y) => PRIORITIES.indexOf(x.s.priority) - PRIORITIES.indexOf(y.s.priority) || x.rank - y.rank,
+        );
+      const messages: QueueMessage[] = [];
+      for (const r of ready) {
+        if (messages.length >= count) break;
+        messages.push(...(await this.readNow(consumer, count - messages.length, [r.s])));
+      }
+      if (messages.length > 0 || this.closed) return messages;
+      const left = until - Date.now();
+      if (left <= 0 || (await this.pause(Math.min(left, CLUSTER_POLL_MS)))) return [];
+    }
+  }
+
+  /** Delivers what `streams` hold now, in their order, without blocking. */
+  private async readNow(consumer: string, count: number, streams: StreamRef[]): Promise<QueueMessage[]> {
     const flat = (await this.scripts.procReadPrioritized(
       streams.length,
       ...streams.map((s) => s.key),
@@ -119,8 +211,18 @@ export class RedisQueue implements QueueBackend {
         );
       }
     }
-    if (messages.length > 0 || blockMs <= 0 || this.closed) return messages;
-    return this.blockingRead(consumer, count, blockMs, streams);
+    return messages;
+  }
+
+  /** Waits `ms`, or less when `wake()` is called; true when woken. */
+  private pause(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.wakePoll = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
   }
 
   private async blockingRead(
@@ -169,6 +271,7 @@ export class RedisQueue implements QueueBackend {
   }
 
   wake(): void {
+    this.wakePoll?.();
     if (this.blockingClientId === undefined) return;
     // CLIENT UNBLOCK makes the blocked XREADGROUP return as if it timed out: nothing is
     // delivered and lost, unlike disconnecting.
@@ -176,9 +279,29 @@ export class RedisQueue implements QueueBackend {
   }
 
   async claimIdle(consumer: string, minIdleMs: number, count: number): Promise<QueueMessage[]> {
-    const streams = await this.streamsByPriority();
-    if (streams.length === 0 || count <= 0) return [];
-    // Every key of this layout shares one hash slot: one call covers every queue.
+    const queues = await this.queueNames();
+    if (queues.length === 0 || count <= 0) return [];
+    const claimed: QueueMessage[] = [];
+    for (const group of this.slotGroups(queues)) {
+      if (claimed.length >= count) break;
+      claimed.push(
+        ...(await this.claimIdleOf(
+          streamsByPriority(this.keys, group),
+          consumer,
+          minIdleMs,
+          count - claimed.length,
+        )),
+      );
+    }
+    return claimed;
+  }
+
+  private async claimIdleOf(
+    streams: StreamRef[],
+    consumer: string,
+    minIdleMs: number,
+    count: number,
+  ): Promise<QueueMessage[]> {
     const flat = (await this.scripts.procClaimIdle(
       streams.length,
       ...streams.map((s) => s.key),
@@ -210,13 +333,13 @@ export class RedisQueue implements QueueBackend {
     if (messages.length === 0) return [];
     const byStream = new Map<string, QueueMessage[]>();
     for (const m of messages) byStream.set(m.stream, [...(byStream.get(m.stream) ?? []), m]);
-    const pipeline = this.redis.pipeline();
-    const runner = pipeline as unknown as ScriptRunner;
     const groups = [...byStream.values()];
-    for (const group of groups) {
-      void runner.procTouch(group[0]!.stream, CONSUMER_GROUP, consumer, ...group.map((m) => m.id));
-    }
-    const results = (await pipeline.exec()) ?? [];
+    const results = await inOneTrip(this.redis, (target) => {
+      const runner = target as unknown as ScriptRunner;
+      for (const group of groups) {
+        void runner.procTouch(group[0]!.stream, CONSUMER_GROUP, consumer, ...group.map((m) => m.id));
+      }
+    });
     const lost: QueueMessage[] = [];
     results.forEach(([err, ids], i) => {
       if (err) throw err;
@@ -250,7 +373,7 @@ export class RedisQueue implements QueueBackend {
         async (batch) => {
           const args: ScriptArg[] = [];
           for (const m of batch) args.push(m.id, m.taskId, m.seq);
-          await this.scripts.procAckBatch(stream, this.keys.index, CONSUMER_GROUP, ...args);
+          await this.scripts.procAckBatch(stream, this.keys.index(message.queue), CONSUMER_GROUP, ...args);
           return batch.map(() => undefined);
         },
         { maxBatch: 500, maxConcurrent: 2 },
@@ -261,11 +384,11 @@ export class RedisQueue implements QueueBackend {
   }
 
   async defer(message: QueueMessage, entry: QueueEntry & { dueAt: number }): Promise<void> {
+    if (entry.queue !== message.queue) throw new Error('a deferred task stays in its queue');
     await this.scripts.procDefer(
       message.stream,
       this.keys.delayed(entry.queue),
-      this.keys.index,
-      this.keys.queues,
+      this.keys.index(entry.queue),
       this.keys.stream(entry.queue, entry.priority),
       CONSUMER_GROUP,
       message.id,
@@ -292,8 +415,8 @@ export class RedisQueue implements QueueBackend {
   async deadLetter(message: QueueMessage | null, seq: number, letter: DeadLetter): Promise<void> {
     await this.scripts.procDeadLetter(
       message?.stream ?? this.keys.stream(letter.queue, 'normal'),
-      this.keys.index,
-      this.keys.dlq,
+      this.keys.index(letter.queue),
+      this.keys.dlq(letter.queue),
       CONSUMER_GROUP,
       message?.id ?? '',
       letter.taskId,
@@ -308,42 +431,63 @@ export class RedisQueue implements QueueBackend {
   }
 
   async forget(taskId: string, queue: string, seq: number): Promise<void> {
-    await this.scripts.procForget(this.keys.delayed(queue), this.keys.index, taskId, seq);
+    await this.scripts.procForget(this.keys.delayed(queue), this.keys.index(queue), taskId, seq);
   }
 
   async promoteDue(limit: number): Promise<string[]> {
     const queues = await this.queueNames();
     if (queues.length === 0) return [];
-    // One call for every queue (they share one hash slot): the scheduler's work per tick does
-    // not grow with the number of queues.
-    const keys = [this.keys.index];
-    for (const q of queues) keys.push(this.keys.delayed(q), ...PRIORITIES.map((p) => this.keys.stream(q, p)));
-    return (await this.scripts.procPromoteDue(keys.length, ...keys, CONSUMER_GROUP, limit)) as string[];
+    // On a single Redis one call for every queue: the scheduler's work per tick does not
+    // grow with the number of queues. On a cluster one per queue, all at once.
+    const results = await inOneTrip(this.redis, (target) => {
+      const runner = target as unknown as ScriptRunner;
+      for (const group of this.slotGroups(queues)) {
+        const keys: string[] = [];
+        for (const q of group)
+          keys.push(
+            this.keys.index(q),
+            this.keys.delayed(q),
+            ...PRIORITIES.map((p) => this.keys.stream(q, p)),
+          );
+        void runner.procPromoteDue(keys.length, ...keys, CONSUMER_GROUP, limit);
+      }
+    });
+    throwFirstError(results);
+    return results.flatMap(([, ids]) => ids as string[]);
   }
 
-  async lookup(taskIds: readonly string[]): Promise<Map<string, number>> {
+  async lookup(tasks: readonly { taskId: string; queue: string }[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
-    if (taskIds.length === 0) return found;
-    const values = await this.redis.hmget(this.keys.index, ...taskIds);
-    taskIds.forEach((id, i) => {
-      const v = values[i];
-      if (v) found.set(id, Number(v.slice(0, v.indexOf('|'))));
+    if (tasks.length === 0) return found;
+    const byQueue = new Map<string, string[]>();
+    for (const t of tasks) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.taskId]);
+    const queues = [...byQueue.keys()];
+    const results = await inOneTrip(this.redis, (target) => {
+      for (const q of queues) void target.hmget(this.keys.index(q), ...byQueue.get(q)!);
+    });
+    throwFirstError(results);
+    queues.forEach((q, i) => {
+      const values = results[i]![1] as (string | null)[];
+      byQueue.get(q)!.forEach((id, j) => {
+        const v = values[j];
+        if (v) found.set(id, Number(v.slice(0, v.indexOf('|'))));
+      });
     });
     return found;
   }
 
   async stats(): Promise<QueueStats[]> {
     const names = await this.queueNames(true);
-    const pipeline = this.redis.pipeline();
-    for (const q of names) {
-      for (const p of PRIORITIES) {
-        pipeline.xlen(this.keys.stream(q, p));
-        pipeline.xinfo('GROUPS', this.keys.stream(q, p));
-        pipeline.xinfo('CONSUMERS', this.keys.stream(q, p), CONSUMER_GROUP);
+    const results = await inOneTrip(this.redis, (target) => {
+      for (const q of names) {
+        for (const p of PRIORITIES) {
+          void target.xlen(this.keys.stream(q, p));
+          void target.xinfo('GROUPS', this.keys.stream(q, p));
+          void target.xinfo('CONSUMERS', this.keys.stream(q, p), CONSUMER_GROUP);
+        }
+        void target.zcard(this.keys.delayed(q));
       }
-      pipeline.zcard(this.keys.delayed(q));
-    }
-    const results = (await pipeline.exec()) ?? [];
+    });
     let i = 0;
     const next = (): unknown => {
       const r = results[i++];
@@ -378,10 +522,10 @@ export class RedisQueue implements QueueBackend {
       return { name, length, pending, delayed, consumers: active.size, oldestAgeSeconds: 0 };
     });
     if (waiting.length > 0) {
-      const second = this.redis.pipeline();
-      second.time();
-      for (const w of waiting) second.xrange(w.key, `(${w.after}`, '+', 'COUNT', 1);
-      const [clock, ...firsts] = (await second.exec()) ?? [];
+      const [clock, ...firsts] = await inOneTrip(this.redis, (target) => {
+        void target.time();
+        for (const w of waiting) void target.xrange(w.key, `(${w.after}`, '+', 'COUNT', 1);
+      });
       const [sec, usec] = (clock?.[1] as [string, string] | undefined) ?? [String(Date.now() / 1000), '0'];
       const nowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
       waiting.forEach((w, i) => {
@@ -397,25 +541,29 @@ export class RedisQueue implements QueueBackend {
 
   async leave(consumer: string): Promise<void> {
     const names = await this.queueNames(true);
-    const pipeline = this.redis.pipeline();
-    const runner = pipeline as unknown as ScriptRunner;
-    for (const q of names) {
-      for (const p of PRIORITIES)
-        void runner.procRemoveConsumer(this.keys.stream(q, p), CONSUMER_GROUP, consumer);
-    }
-    await execPipeline(pipeline);
+    throwFirstError(
+      await inOneTrip(this.redis, (target) => {
+        const runner = target as unknown as ScriptRunner;
+        for (const q of names) {
+          for (const p of PRIORITIES)
+            void runner.procRemoveConsumer(this.keys.stream(q, p), CONSUMER_GROUP, consumer);
+        }
+      }),
+    );
   }
 
   async sweepConsumers(idleMs: number): Promise<string[]> {
-    const streams = await this.streamsByPriority();
-    if (streams.length === 0) return [];
-    const removed = (await this.scripts.procSweepConsumers(
-      streams.length,
-      ...streams.map((s) => s.key),
-      CONSUMER_GROUP,
-      idleMs,
-    )) as string[];
-    return [...new Set(removed)];
+    const queues = await this.queueNames();
+    if (queues.length === 0) return [];
+    const results = await inOneTrip(this.redis, (target) => {
+      const runner = target as unknown as ScriptRunner;
+      for (const group of this.slotGroups(queues)) {
+        const keys = streamsByPriority(this.keys, group).map((s) => s.key);
+        void runner.procSweepConsumers(keys.length, ...keys, CONSUMER_GROUP, idleMs);
+      }
+    });
+    throwFirstError(results);
+    return [...new Set(results.flatMap(([, names]) => names as string[]))];
   }
 
   async now(): Promise<number> {
@@ -447,7 +595,8 @@ export class RedisQueue implements QueueBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const own = [this.blocking, this.subscriber].filter((c): c is Redis => c !== undefined);
+    this.wakePoll?.();
+    const own = [this.blocking, this.subscriber].filter((c): c is RedisClient => c !== undefined);
     await Promise.all(own.map((c) => c.quit().catch(() => c.disconnect())));
   }
 
@@ -462,24 +611,25 @@ export class RedisQueue implements QueueBackend {
     return [...this.knownQueues].sort();
   }
 
-  private async streamsByPriority(): Promise<StreamRef[]> {
-    const queues = await this.queueNames();
-    const refs: StreamRef[] = [];
-    for (const priority of PRIORITIES) {
-      for (const queue of queues) refs.push({ key: this.keys.stream(queue, priority), queue, priority });
-    }
-    return refs;
+  /**
+   * Queues whose keys one script call may touch together: all of them on a single Redis, each
+   * alone on a cluster (its own hash slot).
+   */
+  private slotGroups(queues: string[]): string[][] {
+    return this.clustered ? queues.map((q) => [q]) : [queues];
   }
 
   private async ensureGroups(keys: string[]): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    for (const key of keys) pipeline.xgroup('CREATE', key, CONSUMER_GROUP, '0', 'MKSTREAM');
-    await pipeline.exec(); // BUSYGROUP answers for existing groups are expected
+    // BUSYGROUP answers for existing groups are expected
+    await inOneTrip(this.redis, (target) => {
+      for (const key of keys) void target.xgroup('CREATE', key, CONSUMER_GROUP, '0', 'MKSTREAM');
+    });
   }
 
+  /** Blocking reads over many streams: only on a single Redis (see `read`). */
   private blockingConnection(): Redis {
     if (!this.blocking) {
-      const conn = this.options.openConnection();
+      const conn = this.options.openConnection() as Redis;
       this.blocking = conn;
       const learnId = () => {
         conn
@@ -491,10 +641,6 @@ export class RedisQueue implements QueueBackend {
       if (conn.status === 'ready') learnId();
     }
     return this.blocking;
-  }
-
-  private addKeys(queue: string, priority: Priority): string[] {
-    return [this.keys.stream(queue, priority), this.keys.delayed(queue), this.keys.index, this.keys.queues];
   }
 
   private message(
@@ -527,11 +673,15 @@ function pairsToObject(pairs: unknown[]): Record<string, unknown> {
   return out;
 }
 
-async function execPipeline(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
-  const results = (await pipeline.exec()) ?? [];
-  for (const [err] of results) if (err) throw err;
+function modulo(n: number, m: number): number {
+  return ((n % m) + m) % m;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** The streams of `queues`, all high-priority streams first, then normal, then low. */
+function streamsByPriority(keys: RedisKeys, queues: readonly string[]): StreamRef[] {
+  const refs: StreamRef[] = [];
+  for (const priority of PRIORITIES) {
+    for (const queue of queues) refs.push({ key: keys.stream(queue, priority), queue, priority });
+  }
+  return refs;
 }

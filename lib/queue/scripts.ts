@@ -2,8 +2,8 @@ import { luaScript } from '../redis/lua-scripts';
 import ackBatch from './scripts/ack-batch-2.lua?raw';
 import claimIdle from './scripts/claim-idle-n.lua?raw';
 import deadLetter from './scripts/dead-letter-3.lua?raw';
-import defer from './scripts/defer-5.lua?raw';
-import enqueueBatch from './scripts/enqueue-batch-4.lua?raw';
+import defer from './scripts/defer-4.lua?raw';
+import enqueueBatch from './scripts/enqueue-batch-3.lua?raw';
 import forget from './scripts/forget-2.lua?raw';
 import postpone from './scripts/postpone-2.lua?raw';
 import promoteDue from './scripts/promote-due-n.lua?raw';
@@ -17,8 +17,8 @@ export const QUEUE_SCRIPTS = [
   luaScript('ack-batch-2.lua', ackBatch),
   luaScript('claim-idle-n.lua', claimIdle),
   luaScript('dead-letter-3.lua', deadLetter),
-  luaScript('defer-5.lua', defer),
-  luaScript('enqueue-batch-4.lua', enqueueBatch),
+  luaScript('defer-4.lua', defer),
+  luaScript('enqueue-batch-3.lua', enqueueBatch),
   luaScript('forget-2.lua', forget),
   luaScript('postpone-2.lua', postpone),
   luaScript('promote-due-n.lua', promoteDue),

@@ -5,7 +5,9 @@ import { withTimeout } from '../with-timeout';
 import { defineLuaScripts, luaScript } from '../redis/lua-scripts';
 import admitLua from './scripts/admit-3.lua?raw';
 import type { MemoryRateLimiter } from './memory-rate-limiter';
-import type { BucketDecision, BucketRule } from './rate-limiter';
+import type { BucketDecision, BucketRule, RateLimiter } from './rate-limiter';
+import { rateLimitKey } from './redis-rate-limiter';
+import { revocationKey } from '../auth/redis-token-revocations';
 
 /** What an authenticated request needs to know before it may run. */
 export interface AdmissionRequest {
@@ -30,10 +32,14 @@ export interface AccessGate {
   admit(req: AdmissionRequest): Promise<Admission>;
 }
 
-/** The same decisions from this process's buckets and marks (memory backend, and Redis down). */
-export class LocalAccessGate implements AccessGate {
+/**
+ * The same decisions step by step: from this process's buckets and marks (the memory backend),
+ * or from a Redis Cluster, where the address's bucket, the token's mark and the user's bucket
+ * have different hash slots and so cannot be one script.
+ */
+export class StepwiseAccessGate implements AccessGate {
   constructor(
-    private readonly limiter: MemoryRateLimiter,
+    private readonly limiter: RateLimiter,
     private readonly revocations: TokenRevocations,
   ) {}
 
@@ -48,7 +54,10 @@ export class LocalAccessGate implements AccessGate {
 
 const DOWN = new Set(['reconnecting', 'close', 'end']);
 
-/** admit-3.lua; when Redis cannot answer, this process's buckets decide and revocation is unknown. */
+/**
+ * admit-3.lua on a single Redis; when Redis cannot answer, this process's buckets decide and
+ * revocation is unknown.
+ */
 export class RedisAccessGate implements AccessGate {
   private readonly run: (...args: (string | number)[]) => Promise<number[]>;
 
@@ -66,14 +75,13 @@ export class RedisAccessGate implements AccessGate {
   async admit(req: AdmissionRequest): Promise<Admission> {
     if (DOWN.has(this.redis.status)) return this.local(req);
     this.degraded = false;
-    const tag = `{${this.prefix}}`;
     try {
       const r = (
         await withTimeout(
           this.run(
-            `${tag}:ratelimit:${req.addressKey}`,
-            `${tag}:revoked:${req.tokenHash}`,
-            `${tag}:ratelimit:${req.userKey}`,
+            rateLimitKey(this.prefix, req.addressKey),
+            revocationKey(this.prefix, req.tokenHash),
+            rateLimitKey(this.prefix, req.userKey),
             req.addressRule.rate,
             req.addressRule.burst,
             req.userRule.rate,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client';
 import type { Logger } from '../logger';
 import { withTimeout } from '../with-timeout';
 import { MemoryRateLimiter } from './memory-rate-limiter';
@@ -31,7 +31,7 @@ export class RedisRateLimiter implements RateLimiter {
   private degraded = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: RedisRateLimiterOptions,
     private readonly logger: Logger,
   ) {
@@ -43,7 +43,7 @@ export class RedisRateLimiter implements RateLimiter {
   async take(key: string, rule: BucketRule, cost: 0 | 1 = 1): Promise<BucketDecision> {
     if (DOWN.has(this.redis.status)) return this.local(key, rule, cost, `Redis is ${this.redis.status}`);
     try {
-      const bucket = `{${this.options.prefix}}:ratelimit:${key}`;
+      const bucket = rateLimitKey(this.options.prefix, key);
       const reply = await withTimeout(this.run(bucket, rule.rate, rule.burst, cost), this.timeoutMs, 'Redis');
       if (this.degraded) {
         this.degraded = false;
@@ -71,4 +71,12 @@ export class RedisRateLimiter implements RateLimiter {
     }
     return this.fallback.take(key, rule, cost);
   }
+}
+
+/**
+ * The bucket of one key (a user, a client address), under its own hash tag so that buckets
+ * spread over a Redis Cluster's shards.
+ */
+export function rateLimitKey(prefix: string, key: string): string {
+  return `{${prefix}:${key}}:ratelimit`;
 }

@@ -22,6 +22,7 @@ import type { TaskEventMap, TaskEvents } from '../../lib/observability/task-even
 import { MemoryQueue } from '../../lib/queue/memory-queue';
 import type { QueueBackend } from '../../lib/queue/queue-backend';
 import { RedisQueue } from '../../lib/queue/redis-queue';
+import type { RedisClient } from '../../lib/redis/client';
 import type { TaskView } from '../../lib/tasks/task';
 import type { CallbackDelivererOptions } from '../../worker/callback-deliverer';
 import type { Worker } from '../../worker/worker';
@@ -48,6 +49,8 @@ export interface StackOptions {
   callbacks?: CallbackDelivererOptions;
   /** Pause points for every worker of the stack (see FailPoints.hooked). */
   failpoints?: FailPoints;
+  /** Opens the stack's Redis clients (queue: 'redis'): the local Redis unless given, e.g. a cluster's. */
+  redis?: () => RedisClient;
 }
 
 /** The two backends suites run on both: everything in this process, and the real services. */
@@ -113,15 +116,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   } else {
     database = await openTestPglite();
   }
-  const redisClients: ReturnType<typeof testRedis>[] = [];
+  const redisClients: RedisClient[] = [];
+  const openRedis = opts.redis ?? testRedis;
   const newQueue = (): QueueBackend => {
     if (queueKind === 'memory') return sharedMemory!;
-    const redis = testRedis();
+    const redis = openRedis();
     redisClients.push(redis);
     return new RedisQueue(redis, {
       prefix,
       openConnection: () => {
-        const c = testRedis();
+        const c = openRedis();
         redisClients.push(c);
         return c;
       },
@@ -134,7 +138,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   attachTaskMetrics(events, metrics);
   const catalog = builtinCatalog(config);
   for (const t of opts.types ?? []) catalog.register(t);
-  const accessRedis = queueKind === 'redis' ? testRedis() : null;
+  const accessRedis = queueKind === 'redis' ? openRedis() : null;
   if (accessRedis) redisClients.push(accessRedis);
   const { app, services } = buildApi({
     config,
@@ -156,9 +160,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const addWorker = async (id: string, overrides: Partial<Record<keyof Config, string>> = {}) => {
     const q = newQueue();
     if (q !== queue) queues.push(q);
-    let redis: ReturnType<typeof testRedis> | undefined;
+    let redis: RedisClient | undefined;
     if (queueKind === 'redis') {
-      redis = testRedis();
+      redis = openRedis();
       redisClients.push(redis);
     }
     const built = buildWorker(
@@ -237,7 +241,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(queues.map((q) => q.close()));
       if (queueKind === 'redis') {
-        const r = testRedis();
+        const r = openRedis();
         await deletePrefix(r, prefix);
         r.disconnect();
       }

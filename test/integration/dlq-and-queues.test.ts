@@ -12,6 +12,7 @@ import { testRedis } from '../helpers/redis';
 import type { Stack, StackOptions } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
 import { switchType } from '../helpers/recording-type';
+import { redisKeys } from '../../lib/queue/keys';
 
 /**
  * Operator-facing state over Redis and PostgreSQL: queue counts, the dead-letter queue (its
@@ -262,7 +263,12 @@ describe('the dead-letter queue', () => {
     expect(deadB.attempts).toBe(1);
 
     const redis = testRedis();
-    const letters = await redis.xrange(`{${s.config.REDIS_PREFIX}}:dlq`, '-', '+');
+    const keys = redisKeys(s.config.REDIS_PREFIX);
+    // Each queue has its own dead-letter stream (its keys share the queue's hash tag).
+    const letters = [
+      ...(await redis.xrange(keys.dlq('dlq-a'), '-', '+')),
+      ...(await redis.xrange(keys.dlq('dlq-b'), '-', '+')),
+    ];
     redis.disconnect();
     const records = letters.map(([id, fields]) => {
       const f: Record<string, unknown> = { id };

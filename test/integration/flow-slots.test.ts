@@ -94,7 +94,7 @@ describe('flow slots on Redis', () => {
     await until(() => log.running === 1);
     const redis = testRedis();
     try {
-      const key = `{${stack.config.REDIS_PREFIX}}:flow:conc:type:test.record`;
+      const key = `{${stack.config.REDIS_PREFIX}:flow:type:test.record}:conc`;
       expect(await redis.zcard(key)).toBe(1);
       await redis.del(key);
       await until(async () => (await redis.zcard(key)) === 1, 2000);

@@ -6,6 +6,7 @@ import { pendingEntries, streamKey } from '../helpers/queue-probe';
 import { testRedis } from '../helpers/redis';
 import type { Stack } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
+import { redisKeys } from '../../lib/queue/keys';
 
 /**
  * The delivery-count rule of the attempt runner: a message delivered more than
@@ -79,7 +80,7 @@ describe('poison message by delivery count (Redis + PostgreSQL)', () => {
     expect(dlq.items[0]!.lastError).toMatchObject({ code: 'poison_message' });
     const redis = testRedis();
     try {
-      const letters = await redis.xrange(`{${s.config.REDIS_PREFIX}}:dlq`, '-', '+');
+      const letters = await redis.xrange(redisKeys(s.config.REDIS_PREFIX).dlq('default'), '-', '+');
       const letter = letters.find(([, fields]) => fields.includes(poison.id));
       expect(letter?.[1].join(' ')).toContain('poison_message');
       expect(await redis.xlen(streamKey(s.config.REDIS_PREFIX))).toBe(0);

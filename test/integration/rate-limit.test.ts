@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/logger';
-import { RedisRateLimiter } from '../../lib/ratelimit/redis-rate-limiter';
+import { RedisRateLimiter, rateLimitKey } from '../../lib/ratelimit/redis-rate-limiter';
 import { callApi, startCluster } from '../helpers/cluster';
 import type { Cluster } from '../helpers/cluster';
 import type { LimitedStack } from '../helpers/limited-stack';
@@ -60,15 +60,15 @@ describe('the Redis limiter in one API', () => {
     expect((await stack.get('/v1/me', dev.token, '192.0.2.2')).status).toBe(200);
   });
 
-  it('keeps buckets under the {prefix} hash tag, expiring, and writes nothing for a look', async () => {
+  it('keeps each bucket under its own {prefix:key} hash tag, expiring, and writes nothing for a look', async () => {
     const redis = testRedis();
     const prefix = stack.config.REDIS_PREFIX;
     const limiter = new RedisRateLimiter(redis, { prefix }, silentLogger());
     const rule = { rate: 10, burst: 5 };
     expect(await limiter.take('look', rule, 0)).toMatchObject({ allowed: true, remaining: 5 });
-    expect(await redis.exists(`{${prefix}}:ratelimit:look`)).toBe(0);
+    expect(await redis.exists(rateLimitKey(prefix, 'look'))).toBe(0);
     expect(await limiter.take('take', rule)).toMatchObject({ allowed: true, remaining: 4, resetMs: 100 });
-    const ttl = await redis.pttl(`{${prefix}}:ratelimit:take`);
+    const ttl = await redis.pttl(rateLimitKey(prefix, 'take'));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(1100);
     redis.disconnect();

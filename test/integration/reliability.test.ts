@@ -7,6 +7,7 @@ import { ExecutionLog, recordingType, switchType, totalRuns } from '../helpers/r
 import { deletePrefix, testRedis } from '../helpers/redis';
 import type { Stack, StackOptions } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
+import { redisKeys } from '../../lib/queue/keys';
 
 const base: StackOptions = { queue: 'redis', db: 'postgres' };
 let stack: Stack | undefined;
@@ -60,7 +61,7 @@ describe('retries and the dead-letter queue', () => {
     expect(dlq.items.map((t) => t.id)).toEqual([task.id]);
     expect(dlq.items[0]!.lastError?.message).toBe('still broken');
     const redis = testRedis();
-    const letters = await redis.xrange(`{${stack.config.REDIS_PREFIX}}:dlq`, '-', '+');
+    const letters = await redis.xrange(redisKeys(stack.config.REDIS_PREFIX).dlq('default'), '-', '+');
     redis.disconnect();
     expect(letters.some(([, fields]) => fields.includes(task.id))).toBe(true);
 
@@ -252,7 +253,7 @@ describe('losing Redis', () => {
     // Everything of ours in Redis is gone: streams, groups, the delayed set, the index.
     const redis = testRedis();
     await deletePrefix(redis, stack.config.REDIS_PREFIX);
-    expect(await redis.keys(`{${stack.config.REDIS_PREFIX}}:*`)).toEqual([]);
+    expect(await redis.keys(redisKeys(stack.config.REDIS_PREFIX).pattern)).toEqual([]);
     redis.disconnect();
     await stack.addWorker('after-flush');
     const deadline = Date.now() + 30_000;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callApi, startCluster } from '../helpers/cluster';
 import type { Cluster } from '../helpers/cluster';
 import { testRedis } from '../helpers/redis';
+import { revocationKey } from '../../lib/auth/redis-token-revocations';
 
 // Two `serve` processes on one Redis and one PostgreSQL: a token rotated or revoked through
 // one is refused by the other on the very next request, although the other has it cached.
@@ -97,7 +98,7 @@ describe('token rotation and revocation across two API processes', () => {
     expect(rotated.status).toBe(200);
     const redis = testRedis();
     const hash = createHash('sha256').update(user.token).digest('hex');
-    expect(await redis.del(`{${cluster.prefix}}:revoked:${hash}`)).toBe(1);
+    expect(await redis.del(revocationKey(cluster.prefix, hash))).toBe(1);
     redis.disconnect();
     expect((await callApi(portB, user.token, 'GET', '/v1/me')).status).toBe(200);
     // A forgot the token itself when it rotated it: it asks the database, which refuses.

@@ -5,7 +5,7 @@
   Invariant: called only after each task's state is in the database, by the worker whose
   fenced write succeeded (XACK takes no consumer name; the caller's fencing is the check).
   KEYS[1] stream
-  KEYS[2] index hash
+  KEYS[2] index hash of the queue
   ARGV[1] consumer group
   ARGV[2+3i], ARGV[3+3i], ARGV[4+3i] entry id, task id and seq of message i
   Returns: number of entries acknowledged

@@ -4,7 +4,7 @@
   message that keeps killing its worker can be dead-lettered. One call per recoverer pass,
   whatever the number of queues. XAUTOCLAIM scans at most COUNT*10 pending entries per call:
   each stream's cursor is followed, within a bound of rounds per call.
-  KEYS[1..n] streams (all in one hash slot)
+  KEYS[1..n] streams (of one queue on a Redis Cluster: one hash slot; of every queue on a single Redis)
   ARGV[1] consumer group
   ARGV[2] consumer taking the messages
   ARGV[3] minimum idle time in ms

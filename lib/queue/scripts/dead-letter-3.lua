@@ -3,8 +3,8 @@
   delivered), forgets the task, and appends a record with its payload and last error.
   Invariant: called only after the task's row says `dead`.
   KEYS[1] stream of the delivered message (any key of the queue when there is none)
-  KEYS[2] index hash
-  KEYS[3] dead-letter stream
+  KEYS[2] index hash of the queue
+  KEYS[3] dead-letter stream of the queue
   ARGV[1] consumer group
   ARGV[2] entry id, or '' when no message was delivered
   ARGV[3] task id

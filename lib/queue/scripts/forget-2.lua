@@ -3,7 +3,7 @@
   queue's delayed set and from the index. A message already in a stream stays; the worker
   that receives it finds the task ended and drops it.
   KEYS[1] delayed set of the task's queue
-  KEYS[2] index hash
+  KEYS[2] index hash of the queue
   ARGV[1] task id
   ARGV[2] seq the database holds for the task
   Returns: 1 if the task was known, 0 if not

@@ -2,7 +2,7 @@
   Puts a delivered message back to wait, without a new seq and without touching the
   database: a task held back by a flow limit (a concurrency or rate limit of its type or
   queue) is not failed and spends no attempt. It returns to its stream through the delayed
-  set (promote-due-5), under the seq the index still holds.
+  set (promote-due-n), under the seq the index still holds.
   KEYS[1] stream of the delivered message
   KEYS[2] delayed set of the task's queue
   ARGV[1] consumer group

@@ -2,7 +2,8 @@
   Delivers up to COUNT new messages to a consumer, taking the streams in the order given
   (all high-priority streams first, then normal, then low), so that under a backlog higher
   priorities start first. Never blocks: the caller blocks with XREADGROUP when this is empty.
-  KEYS[1..n] streams, highest priority first (n varies with the number of queues)
+  KEYS[1..n] streams, highest priority first (of one queue on a Redis Cluster: one hash slot;
+            of every queue on a single Redis)
   ARGV[1] consumer group
   ARGV[2] consumer name
   ARGV[3] maximum number of messages

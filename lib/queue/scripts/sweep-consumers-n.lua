@@ -3,7 +3,7 @@
   idle for at least a given time: the names of workers that crashed (a clean stop leaves by
   itself). Removing a consumer drops its pending entries, so the check and the removal are
   one step; a live worker's name comes back with its next read anyway.
-  KEYS[1..n] streams (all in one hash slot)
+  KEYS[1..n] streams (of one queue on a Redis Cluster: one hash slot; of every queue on a single Redis)
   ARGV[1] consumer group
   ARGV[2] minimum idle time in ms
   Returns: the names removed (a name removed from several streams appears once per stream)

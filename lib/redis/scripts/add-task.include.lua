@@ -1,12 +1,12 @@
 --[[
-  Shared by enqueue-batch-4 and defer-5: adds a task under a seq.
+  Shared by enqueue-batch-3 and defer-4: adds a task under a seq.
   Stream entries carry t (task id), s (seq), y (type).
   Invariant: the index holds, per task, the seq of its one live message. An entry whose seq
   is not greater than the held one is ignored, so enqueueing is idempotent and a stale
   producer (an API that stalled between commit and XADD) cannot add a second live message.
   Due times are judged by Redis TIME, the one clock every worker shares.
-  Within one script run nothing else runs, so the queue's registration, its stream's group
-  and the clock are looked at once per run, not once per task of a batch.
+  Within one script run nothing else runs, so its stream's group and the clock are looked at
+  once per run, not once per task of a batch. Every key is of the task's queue: one hash slot.
   Returns 1 added to the stream, 2 added to the delayed set, 0 ignored.
 ]]
 --#include redis-now-ms
@@ -14,14 +14,10 @@
 local registered = {}
 local nowMs = nil
 
-local function addTask(stream, delayed, index, queues, group, taskId, seq, queue, priority, taskType, due)
+local function addTask(stream, delayed, index, group, taskId, seq, queue, priority, taskType, due)
   local held = heldSeq(index, taskId)
   if held and held >= seq then return 0 end
   redis.call('HSET', index, taskId, formatEntry(seq, queue, priority, taskType))
-  if not registered[queue] then
-    redis.call('SADD', queues, queue)
-    registered[queue] = true
-  end
   if due > 0 then
     nowMs = nowMs or redisNowMs()
     if due > nowMs then

@@ -5,8 +5,9 @@
   together.
   KEYS[1] stream of the queue and priority
   KEYS[2] delayed set of the queue
-  KEYS[3] index hash
-  KEYS[4] set of queue names
+  KEYS[3] index hash of the queue
+  The queue's name is registered (SADD to the set of queue names) by the caller beside this
+  call: that set has no queue's hash slot.
   ARGV[1] consumer group
   ARGV[2] queue name
   ARGV[3] priority
@@ -16,7 +17,7 @@
 --#include add-task
 local added = 0
 for i = 4, #ARGV, 4 do
-  local r = addTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[i], tonumber(ARGV[i + 1]), ARGV[2], ARGV[3],
+  local r = addTask(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[i], tonumber(ARGV[i + 1]), ARGV[2], ARGV[3],
     ARGV[i + 2], tonumber(ARGV[i + 3]))
   if r > 0 then added = added + 1 end
 end

@@ -5,9 +5,8 @@
   neither place nor in both.
   KEYS[1] stream of the delivered message
   KEYS[2] delayed set of the task's queue
-  KEYS[3] index hash
-  KEYS[4] set of queue names
-  KEYS[5] stream the task goes back to
+  KEYS[3] index hash of the queue
+  KEYS[4] stream the task goes back to (the same queue: all four keys share its hash slot)
   ARGV[1] consumer group
   ARGV[2] delivered entry id
   ARGV[3] task id
@@ -21,5 +20,5 @@
 --#include add-task
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
-return addTask(KEYS[5], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6],
+return addTask(KEYS[4], KEYS[2], KEYS[3], ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6],
   ARGV[7], tonumber(ARGV[8]))

@@ -8,6 +8,7 @@ import { measurePgBoss } from './peers/pg-boss';
 import { measureDrain, measureLatency, measureWorkerMemory, submitBatches } from './procurator/measure';
 import { ProcuratorStack } from './procurator/stack';
 import { machineReport } from './report/machine';
+import { startRedisCluster } from '../test/helpers/redis-cluster';
 import { printTable, type Row } from './report/table';
 
 /**
@@ -31,6 +32,7 @@ const size = quick
       latency: 300,
       memory: [5_000, 50_000],
       peers: 10_000,
+      scale: 8_000,
     }
   : {
       httpSeconds: 10,
@@ -40,6 +42,7 @@ const size = quick
       latency: 2_000,
       memory: [20_000, 200_000],
       peers: 50_000,
+      scale: 30_000,
     };
 
 // Worker processes (ours and the peers') get a larger young generation: a queue worker
@@ -54,9 +57,12 @@ function log(line: string): void {
 }
 
 /** A fresh Procurator (its own database and key prefix) for one group of measurements. */
-async function withStack<T>(run: (stack: ProcuratorStack) => Promise<T>): Promise<T> {
+async function withStack<T>(
+  run: (stack: ProcuratorStack) => Promise<T>,
+  extraEnv: Record<string, string> = {},
+): Promise<T> {
   const stack = new ProcuratorStack(env);
-  await stack.start({ WORKER_CONCURRENCY, LOG_LEVEL: 'warn' });
+  await stack.start({ WORKER_CONCURRENCY, LOG_LEVEL: 'warn', ...extraEnv });
   stack.workerNodeArgs = WORKER_NODE_ARGS;
   try {
     return await run(stack);
@@ -96,6 +102,36 @@ async function procuratorFigures() {
   return { ...submits, drain1, drain2, memory };
 }
 
+const SCALE_WORKERS = [1, 2, 4] as const;
+const SCALE_QUEUES = 16;
+
+/**
+ * Draining tasks spread over 16 queues with 1, 2 and 4 worker processes, on the single Redis
+ * and on a local Redis Cluster of three masters and three replicas (started here, stopped
+ * after), the two interleaved.
+ */
+async function scaleFigures() {
+  const cluster = await startRedisCluster(3);
+  try {
+    const single: number[] = [];
+    const clustered: number[] = [];
+    for (const workers of SCALE_WORKERS) {
+      log(`draining ${size.scale} tasks of ${SCALE_QUEUES} queues with ${workers} worker(s), single Redis`);
+      single.push(
+        (await withStack((s) => measureDrain(s, size.scale, workers, SCALE_QUEUES))).tasksPerSecond,
+      );
+      log(`… the same on the Redis Cluster`);
+      const onCluster = await withStack((s) => measureDrain(s, size.scale, workers, SCALE_QUEUES), {
+        REDIS_CLUSTER_NODES: cluster.seeds,
+      });
+      clustered.push(onCluster.tasksPerSecond);
+    }
+    return { single, clustered };
+  } finally {
+    await cluster.stop();
+  }
+}
+
 async function ceiling(): Promise<HttpLoadResult> {
   log('HTTP ceiling (bare Hono + XADD, 50 connections)');
   const bare = await startBareHonoXadd({ redisUrl: env.redisUrl });
@@ -117,6 +153,7 @@ async function ceiling(): Promise<HttpLoadResult> {
 async function main(): Promise<void> {
   const started = Date.now();
   const ours = await procuratorFigures();
+  const scale = await scaleFigures();
   const bare = await ceiling();
   log(`BullMQ (${size.peers} jobs, concurrency 50)`);
   const bullmq = await measureBullmq({
@@ -193,6 +230,24 @@ async function main(): Promise<void> {
       limit: (rss20k?.rssMb ?? 0) * 1.2,
     },
   ];
+  // On this 2-core machine more worker processes measure contention (they share the cores
+  // with Redis, PostgreSQL and the API), not scaling.
+  SCALE_WORKERS.forEach((workers, i) => {
+    if (i > 0) {
+      rows.push({
+        measure: `process, ${workers} workers, ${SCALE_QUEUES} queues, single Redis (tasks/s)`,
+        ours: scale.single[i]!,
+        peer: 'the same, 1 worker',
+        theirs: scale.single[0]!,
+      });
+    }
+    rows.push({
+      measure: `process, ${workers} worker${workers > 1 ? 's' : ''}, ${SCALE_QUEUES} queues, Redis Cluster (tasks/s)`,
+      ours: scale.clustered[i]!,
+      peer: 'the same, single Redis',
+      theirs: scale.single[i]!,
+    });
+  });
   const machine = await machineReport(env);
   const seconds = (Date.now() - started) / 1000;
   printTable(rows, machine, seconds, quick);
@@ -207,7 +262,7 @@ async function main(): Promise<void> {
   await writeFile(
     file,
     JSON.stringify(
-      { machine, seconds, quick, settings, rows, procurator: ours, bare, bullmq, pgboss },
+      { machine, seconds, quick, settings, rows, procurator: ours, scale, bare, bullmq, pgboss },
       null,
       2,
     ),

@@ -4,6 +4,7 @@ import type { Logger } from '../lib/logger';
 import { EventBus } from '../lib/observability/event-bus';
 import { attachDependencyGauge, attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
+import { dropLegacyLayout } from '../lib/queue/legacy-layout';
 import { openQueue } from '../lib/queue/open-queue';
 import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
 import { dependencyProbes } from './build-api';
@@ -40,6 +41,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     logger,
   });
   const { worker, close: closeWorkerClients } = built;
+  // An upgrade from the layout before per-queue hash tags: see "Redis Cluster" in the README.
+  if (redis) await dropLegacyLayout(redis, config.REDIS_PREFIX, logger);
   await built.start();
   const server = await startMetricsServer({ metrics, config, logger });
   logger.info({ metricsPort: server.port }, 'worker metrics listening');

@@ -4,17 +4,22 @@ import type { ProcuratorStack } from './stack';
 
 const PAYLOAD = { data: 'x'.repeat(180) }; // about 200 bytes as JSON, as the issue asks
 
-async function succeededCount(db: pg.Client, queue: string): Promise<number> {
+async function succeededCount(db: pg.Client, queues: readonly string[]): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM tasks WHERE status = 'succeeded' AND queue = $1`,
-    [queue],
+    `SELECT count(*)::int AS n FROM tasks WHERE status = 'succeeded' AND queue = ANY($1)`,
+    [queues],
   );
   return rows[0]?.n ?? 0;
 }
 
-async function waitForSucceeded(db: pg.Client, queue: string, n: number, timeoutMs: number): Promise<void> {
+async function waitForSucceeded(
+  db: pg.Client,
+  queues: readonly string[],
+  n: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await succeededCount(db, queue)) < n) {
+  while ((await succeededCount(db, queues)) < n) {
     if (Date.now() > deadline) throw new Error(`fewer than ${n} tasks succeeded within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -45,34 +50,42 @@ export async function submitBatches(
 }
 
 /**
- * Draining: `tasks` queued no-op tasks, `workers` worker processes. The tasks are submitted
- * into a paused queue, the workers started, and the timer runs from the resume to the moment
+ * Draining: `tasks` queued no-op tasks spread over `queueCount` queues, `workers` worker
+ * processes. The tasks are submitted into paused queues, the workers started, and the timer runs from the resume to the moment
  * PostgreSQL counts every task `succeeded`.
  */
 export async function measureDrain(
   stack: ProcuratorStack,
   tasks: number,
   workers: number,
-): Promise<{ workers: number; tasks: number; seconds: number; tasksPerSecond: number }> {
-  const queue = `drain-${workers}`;
+  queueCount = 1,
+): Promise<{ workers: number; queues: number; tasks: number; seconds: number; tasksPerSecond: number }> {
+  const queues = Array.from({ length: queueCount }, (_, i) =>
+    queueCount === 1 ? `drain-${workers}` : `drain-${workers}-${i}`,
+  );
   const db = new pg.Client({ connectionString: stack.databaseUrl });
   await db.connect();
   try {
-    await stack.api('POST', `/v1/queues/${queue}/pause`);
-    await submitBatches(stack, tasks, 4, queue);
+    for (const q of queues) await stack.api('POST', `/v1/queues/${q}/pause`);
+    await Promise.all(queues.map((q, i) => submitBatches(stack, share(tasks, queueCount, i), 4, q)));
     await stack.startWorkers(workers);
     await new Promise((r) => setTimeout(r, 1500)); // every worker has read the pause
     const started = performance.now();
     stack.onPhase?.('drain-start');
-    await stack.api('POST', `/v1/queues/${queue}/resume`);
-    await waitForSucceeded(db, queue, tasks, 600_000);
+    await Promise.all(queues.map((q) => stack.api('POST', `/v1/queues/${q}/resume`)));
+    await waitForSucceeded(db, queues, tasks, 600_000);
     const seconds = (performance.now() - started) / 1000;
     stack.onPhase?.('drain-end');
-    return { workers, tasks, seconds, tasksPerSecond: tasks / seconds };
+    return { workers, queues: queueCount, tasks, seconds, tasksPerSecond: tasks / seconds };
   } finally {
     await stack.stopWorkers();
     await db.end();
   }
+}
+
+/** Part `i` of `total` split over `parts` as evenly as whole numbers allow. */
+function share(total: number, parts: number, i: number): number {
+  return Math.floor(total / parts) + (i < total % parts ? 1 : 0);
 }
 
 /** POST with node:http on a kept-alive connection: the leanest client, so its own cost stays small. */
@@ -170,7 +183,7 @@ export async function measureWorkerMemory(
     const feeding = submitBatches(stack, total, 2, 'memory');
     const out: { tasks: number; rssMb: number }[] = [];
     for (const c of [...checkpoints].sort((a, b) => a - b)) {
-      await waitForSucceeded(db, 'memory', c, 900_000);
+      await waitForSucceeded(db, ['memory'], c, 900_000);
       out.push({ tasks: c, rssMb: await worker!.rssMb() });
     }
     await feeding;

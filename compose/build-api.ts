@@ -60,7 +60,7 @@ export function buildApiServices(p: ApiClients): ApiServices {
     userAdmin: new UserAdmin({ database, users, audit, auth, revocations: access.revocations, logger }),
     logs: new LogStore(database, limits),
     signingKeys: signingKeyStore(config, database),
-    queues: new QueueAdmin({ queue, tasks, pauses: new QueuePauseStore(database) }),
+    queues: new QueueAdmin({ queue, tasks, pauses: new QueuePauseStore(database), registry: queues, logger }),
     commands: new TaskCommands({
       tasks,
       deadLetters: new DeadLetterStore(database),

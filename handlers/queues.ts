@@ -14,7 +14,10 @@ function queueName(name: string): string {
   return name;
 }
 
-/** /v1/queues (ops): every queue's state; pause (it starts nothing, loses nothing) and resume. */
+/**
+ * /v1/queues (ops): every queue's state; pause (it starts nothing, loses nothing), resume,
+ * and delete (only one that holds no live task).
+ */
 export function queueRoutes(app: Api, d: { queues: QueueAdmin }): void {
   app.openapi(routes.listQueues.route, async (c) => c.json({ items: await d.queues.overview() }, 200));
 
@@ -25,4 +28,9 @@ export function queueRoutes(app: Api, d: { queues: QueueAdmin }): void {
   app.openapi(routes.resumeQueue.route, async (c) =>
     c.json(await d.queues.resume(queueName(c.req.valid('param').name), actorOf(c)), 200),
   );
+
+  app.openapi(routes.deleteQueue.route, async (c) => {
+    await d.queues.remove(queueName(c.req.valid('param').name), actorOf(c));
+    return c.body(null, 204);
+  });
 }

@@ -230,6 +230,15 @@ export const routes = {
     request: { params: QueueNameParams },
     responses: { 200: answer(QueueStateSchema, 'Resumed.'), ...v1Problems(422) },
   }),
+  deleteQueue: authed('ops', {
+    method: 'delete',
+    path: '/v1/queues/{name}',
+    operationId: 'deleteQueue',
+    summary: 'Delete a queue that holds no live task: its Redis keys and its name go.',
+    tags: ['queues'],
+    request: { params: QueueNameParams },
+    responses: { 204: { description: 'Deleted.' }, ...v1Problems(404, 409, 422) },
+  }),
   getMe: authed('dev', {
     method: 'get',
     path: '/v1/me',

@@ -200,6 +200,16 @@ export class MemoryQueue implements QueueBackend {
     return Promise.resolve(moved);
   }
 
+  removeQueue(queue: string): Promise<void> {
+    for (const p of PRIORITIES) this.streams.delete(streamKey(queue, p));
+    this.delayed.delete(queue);
+    for (const [taskId, held] of this.index) if (held.queue === queue) this.index.delete(taskId);
+    for (let i = this.deadLetters.length - 1; i >= 0; i--) {
+      if (this.deadLetters[i]!.queue === queue) this.deadLetters.splice(i, 1);
+    }
+    return Promise.resolve();
+  }
+
   lookup(tasks: readonly { taskId: string; queue: string }[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
     for (const { taskId, queue } of tasks) {

@@ -1,7 +1,10 @@
 import type { Actor } from '../audit/audit-store';
+import { ConflictError, NotFoundError } from '../errors';
+import type { Logger } from '../logger';
 import type { TaskStore } from '../tasks/task-store';
 import type { QueueBackend } from './queue-backend';
 import type { QueuePauseStore, QueueState } from './queue-pauses';
+import type { QueueRegistry } from './queue-registry';
 
 /** One queue as operators see it: the queue's counts, the database's dead count and pause. */
 export interface QueueOverview {
@@ -21,9 +24,11 @@ export interface QueueAdminDeps {
   queue: QueueBackend;
   tasks: Pick<TaskStore, 'countByQueueAndStatus'>;
   pauses: QueuePauseStore;
+  registry: Pick<QueueRegistry, 'remove' | 'ensure'>;
+  logger: Logger;
 }
 
-/** Queues as objects operators look at and act on: their state, pause and resume. */
+/** Queues as objects operators look at and act on: their state, pause, resume and delete. */
 export class QueueAdmin {
   constructor(private readonly d: QueueAdminDeps) {}
 
@@ -35,7 +40,33 @@ export class QueueAdmin {
     return this.d.pauses.resume(name, actor);
   }
 
-  /** Every queue the queue backend, the dead tasks or a pause know of, by name. */
+  /**
+   * Deletes a queue that holds no live task: its name (and pause) in the database, then its
+   * keys in the queue. A queue with live tasks is 409; one nobody knows, 404. Dead and ended
+   * tasks of the queue stay (a replay registers the queue again).
+   */
+  async remove(name: string, actor: Actor): Promise<void> {
+    const { live, existed } = await this.d.registry.remove(name, actor);
+    if (live > 0) {
+      throw new ConflictError(
+        `Queue ${JSON.stringify(name)} holds ${live} live task(s) (scheduled, queued, running or retrying); ` +
+          'cancel them or let them end first.',
+      );
+    }
+    const inQueue = (await this.d.queue.stats()).some((s) => s.name === name);
+    if (!existed && !inQueue) throw new NotFoundError(`No queue named ${JSON.stringify(name)}.`);
+    await this.d.queue.removeQueue(name);
+    // A submission that raced the delete (its API process still knew the name) has a live
+    // task in the queue now: the name is registered again, and the reconciler queues the task
+    // again if its message went with the keys.
+    const { live: after } = await this.d.registry.remove(name, actor);
+    if (after > 0) {
+      await this.d.registry.ensure([{ queue: name, path: 'name' }]);
+      this.d.logger.warn({ queue: name, live: after }, 'a submission raced a queue delete; the queue was kept');
+    }
+  }
+
+  /** Every queue registered or known to the queue backend, by name. */
   async overview(): Promise<QueueOverview[]> {
     const [stats, counts, states] = await Promise.all([
       this.d.queue.stats(),
@@ -45,7 +76,9 @@ export class QueueAdmin {
     const byName = new Map(stats.map((s) => [s.name, s]));
     const dead = new Map(counts.map((r) => [r.queue, r.n]));
     const paused = new Map(states.filter((s) => s.paused).map((s) => [s.name, s]));
-    const names = new Set([...byName.keys(), ...dead.keys(), ...paused.keys()]);
+    // Every registered name (a deleted queue's dead tasks do not bring it back) and whatever
+    // the queue itself holds.
+    const names = new Set([...byName.keys(), ...states.map((s) => s.name)]);
     return [...names].sort().map((name) => {
       const s = byName.get(name);
       return {

@@ -112,6 +112,12 @@ export interface QueueBackend {
    * task comes with its queue: a queue's keys are where its tasks are known.
    */
   lookup(tasks: readonly { taskId: string; queue: string }[]): Promise<Map<string, number>>;
+  /**
+   * Deletes a queue's keys and forgets its name: its streams (with any stale message), its
+   * delayed set, its index and its dead letters. Only for a queue the database shows holding
+   * no live task (DELETE /v1/queues/:name).
+   */
+  removeQueue(queue: string): Promise<void>;
   /** Per-queue counts for operators. */
   stats(): Promise<QueueStats[]>;
   /** The queue's clock (epoch ms): the one clock due times are compared with. */

@@ -252,9 +252,13 @@ export class RedisQueue implements QueueBackend {
       if (!lost || retried || this.closed) throw err;
       // A stream of the queue (another priority) or its group does not exist yet, or Redis
       // lost them (restart without persistence, FLUSHALL; a read blocked on a stream that is
-      // deleted is woken with UNBLOCKED): create them and block again.
-      await this.ensureGroups(streams.map((s) => s.key));
-      return this.blockingRead(consumer, count, blockMs, streams, true);
+      // deleted is woken with UNBLOCKED): create them and block again — only for queues that
+      // still exist (a deleted queue's streams must stay gone).
+      const names = new Set(await this.queueNames(true));
+      const kept = streams.filter((s) => names.has(s.queue));
+      if (kept.length === 0) return [];
+      await this.ensureGroups(kept.map((s) => s.key));
+      return this.blockingRead(consumer, count, blockMs, kept, true);
     }
     if (!reply) return [];
     const byKey = new Map(streams.map((s) => [s.key, s]));
@@ -476,6 +480,23 @@ export class RedisQueue implements QueueBackend {
     return found;
   }
 
+  async removeQueue(queue: string): Promise<void> {
+    const k = this.keys;
+    throwFirstError(
+      await inOneTrip(this.redis, (target) => {
+        void target.srem(k.queues, queue);
+        // One DEL: every key of a queue shares its hash slot.
+        void target.del(
+          ...PRIORITIES.map((p) => k.stream(queue, p)),
+          k.delayed(queue),
+          k.index(queue),
+          k.dlq(queue),
+        );
+      }),
+    );
+    this.knownQueues.delete(queue);
+  }
+
   async stats(): Promise<QueueStats[]> {
     const names = await this.queueNames(true);
     const results = await inOneTrip(this.redis, (target) => {
@@ -604,8 +625,9 @@ export class RedisQueue implements QueueBackend {
   private async queueNames(fresh = false): Promise<string[]> {
     const now = Date.now();
     if (fresh || now - this.queuesReadAt > 1000) {
-      const names = await this.redis.smembers(this.keys.queues);
-      for (const n of names) this.knownQueues.add(n);
+      // Replaced, not merged: a deleted queue's streams must not be read (a blocking read
+      // would create them again).
+      this.knownQueues = new Set(await this.redis.smembers(this.keys.queues));
       this.queuesReadAt = now;
     }
     return [...this.knownQueues].sort();

@@ -20,6 +20,9 @@ export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
   'discarded',
 ]);
 
+/** Statuses of a task that may still run: a queue holding one cannot be deleted. */
+export const LIVE_STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'running', 'retrying'];
+
 /** Statuses of a task that still waits to start. */
 export const WAITING_STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'retrying'];
 

@@ -117,6 +117,8 @@ const fixtures: Record<string, () => Call | Promise<Call>> = {
   }),
   'POST /v1/queues/:name/pause': () => ({ path: '/v1/queues/matrix/pause', status: 200 }),
   'POST /v1/queues/:name/resume': () => ({ path: '/v1/queues/matrix/resume', status: 200 }),
+  // Past the role check, a queue nobody knows is 404.
+  'DELETE /v1/queues/:name': () => ({ path: '/v1/queues/never-was', status: 404 }),
 };
 
 const cases = Object.entries(ROUTE_ROLES).flatMap(([key, role]) => {

@@ -13,6 +13,8 @@ export function redisKeys(prefix: string) {
     index: `${tag}:index`,
     /** Dead-letter stream. */
     dlq: `${tag}:dlq`,
+    /** Hash: task id -> the entry id of its record in the dead-letter stream. */
+    dlqEntries: `${tag}:dlq:entries`,
     /** Pub/sub channel announcing cancelled tasks. */
     cancelChannel: `${tag}:cancel`,
     /** Stream of one queue and priority. */

@@ -1,6 +1,13 @@
 import type { Priority } from '../tasks/task';
 import { PRIORITIES } from '../tasks/task';
-import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
+import type {
+  DeadLetter,
+  QueueBackend,
+  QueueEntry,
+  QueueMessage,
+  QueueStats,
+  TaskRef,
+} from './queue-backend';
 import { ACTIVE_CONSUMER_MS } from './queue-backend';
 
 interface PendingEntry {
@@ -67,7 +74,12 @@ export class MemoryQueue implements QueueBackend {
   >();
   private readonly waiters = new Set<() => void>();
   private readonly cancelListeners = new Set<(taskId: string) => void>();
-  readonly deadLetters: (DeadLetter & { at: number })[] = [];
+  /**
+   * Dead-letter records by task id, oldest first (a Map keeps insertion order): one per task,
+   * dropped when it is replayed, discarded or pruned, so nothing dead stays longer than
+   * retention allows.
+   */
+  readonly deadLetters = new Map<string, DeadLetter & { at: number }>();
 
   constructor(
     private readonly clock: () => number = Date.now,
@@ -170,8 +182,16 @@ export class MemoryQueue implements QueueBackend {
     if (message) this.streams.get(message.stream)?.remove(message.id);
     const held = this.index.get(letter.taskId);
     if (held && held.seq <= seq) this.index.delete(letter.taskId);
-    this.deadLetters.push({ ...letter, at: this.clock() });
-    if (this.deadLetters.length > this.deadLetterMaxLen) this.deadLetters.shift();
+    this.deadLetters.delete(letter.taskId);
+    this.deadLetters.set(letter.taskId, { ...letter, at: this.clock() });
+    if (this.deadLetters.size > this.deadLetterMaxLen) {
+      this.deadLetters.delete(this.deadLetters.keys().next().value!);
+    }
+    return Promise.resolve();
+  }
+
+  removeDeadLetters(refs: readonly TaskRef[]): Promise<void> {
+    for (const r of refs) this.deadLetters.delete(r.taskId);
     return Promise.resolve();
   }
 
@@ -200,11 +220,11 @@ export class MemoryQueue implements QueueBackend {
     return Promise.resolve(moved);
   }
 
-  lookup(taskIds: readonly string[]): Promise<Map<string, number>> {
+  lookup(refs: readonly TaskRef[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
-    for (const id of taskIds) {
-      const held = this.index.get(id);
-      if (held) found.set(id, held.seq);
+    for (const { taskId } of refs) {
+      const held = this.index.get(taskId);
+      if (held) found.set(taskId, held.seq);
     }
     return Promise.resolve(found);
   }

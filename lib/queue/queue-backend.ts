@@ -22,6 +22,12 @@ export interface QueueEntry {
   dueAt?: number | null;
 }
 
+/** A task as the queue finds it: its id and queue (keys are per queue). */
+export interface TaskRef {
+  taskId: string;
+  queue: string;
+}
+
 /** A message delivered to a consumer. */
 export interface QueueMessage {
   /** Where the message lives (the stream key); opaque outside the backend. */
@@ -107,8 +113,13 @@ export interface QueueBackend {
   forget(taskId: string, queue: string, seq: number): Promise<void>;
   /** Moves up to `limit` due delayed tasks into their streams. Returns their ids. */
   promoteDue(limit: number): Promise<string[]>;
-  /** For each task id the queue knows, the seq it holds. Missing ids are not queued. */
-  lookup(taskIds: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * Deletes the dead-letter records of tasks that left the dead-letter queue (replayed,
+   * discarded, pruned). Tasks without one are skipped.
+   */
+  removeDeadLetters(refs: readonly TaskRef[]): Promise<void>;
+  /** For each task the queue knows, by task id, the seq it holds. Missing ids are not queued. */
+  lookup(refs: readonly TaskRef[]): Promise<Map<string, number>>;
   /** Per-queue counts for operators. */
   stats(): Promise<QueueStats[]>;
   /** The queue's clock (epoch ms): the one clock due times are compared with. */

@@ -3,7 +3,14 @@ import type { Priority } from '../tasks/task';
 import { PRIORITIES } from '../tasks/task';
 import { Coalescer } from '../batch/coalescer';
 import { redisKeys } from './keys';
-import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
+import type {
+  DeadLetter,
+  QueueBackend,
+  QueueEntry,
+  QueueMessage,
+  QueueStats,
+  TaskRef,
+} from './queue-backend';
 import { ACTIVE_CONSUMER_MS, CONSUMER_GROUP } from './queue-backend';
 import { defineLuaScripts } from '../redis/lua-scripts';
 import type { ScriptCall } from '../redis/lua-scripts';
@@ -294,6 +301,7 @@ export class RedisQueue implements QueueBackend {
       message?.stream ?? this.keys.stream(letter.queue, 'normal'),
       this.keys.index,
       this.keys.dlq,
+      this.keys.dlqEntries,
       CONSUMER_GROUP,
       message?.id ?? '',
       letter.taskId,
@@ -321,9 +329,21 @@ export class RedisQueue implements QueueBackend {
     return (await this.scripts.procPromoteDue(keys.length, ...keys, CONSUMER_GROUP, limit)) as string[];
   }
 
-  async lookup(taskIds: readonly string[]): Promise<Map<string, number>> {
+  async removeDeadLetters(refs: readonly TaskRef[]): Promise<void> {
+    if (refs.length === 0) return;
+    // One call per queue and chunk, all in one round trip (a chunk keeps each script short).
+    const pipeline = this.redis.pipeline();
+    const runner = pipeline as unknown as ScriptRunner;
+    for (const ids of chunksByQueue(refs, 500)) {
+      void runner.procRemoveDeadLetters(this.keys.dlq, this.keys.dlqEntries, ...ids);
+    }
+    await execPipeline(pipeline);
+  }
+
+  async lookup(refs: readonly TaskRef[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
-    if (taskIds.length === 0) return found;
+    if (refs.length === 0) return found;
+    const taskIds = refs.map((r) => r.taskId);
     const values = await this.redis.hmget(this.keys.index, ...taskIds);
     taskIds.forEach((id, i) => {
       const v = values[i];
@@ -513,6 +533,21 @@ interface StreamRef {
   key: string;
   queue: string;
   priority: Priority;
+}
+
+/** Task ids grouped by queue, in chunks of at most `size`: the calls a per-queue script takes. */
+function chunksByQueue(refs: readonly TaskRef[], size: number): string[][] {
+  const byQueue = new Map<string, string[]>();
+  for (const r of refs) {
+    const ids = byQueue.get(r.queue);
+    if (ids) ids.push(r.taskId);
+    else byQueue.set(r.queue, [r.taskId]);
+  }
+  const chunks: string[][] = [];
+  for (const ids of byQueue.values()) {
+    for (let i = 0; i < ids.length; i += size) chunks.push(ids.slice(i, i + size));
+  }
+  return chunks;
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

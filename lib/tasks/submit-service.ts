@@ -30,6 +30,8 @@ export interface SubmitServiceDeps {
   /** Queue names and MAX_QUEUES. */
   queues: QueueRegistry;
   defaults: SubmissionDefaults;
+  /** How long an Idempotency-Key is remembered; after that the same key makes a new task. */
+  idempotencyTtlMs: number;
   events: TaskEvents;
   logger: Logger;
   failpoints?: FailPoints;
@@ -41,6 +43,7 @@ export class SubmitService {
   private readonly catalog: TaskCatalog;
   private readonly queues: QueueRegistry;
   private readonly defaults: SubmissionDefaults;
+  private readonly idempotencyTtlMs: number;
   private readonly events: TaskEvents;
   private readonly logger: Logger;
   private readonly failpoints: FailPoints;
@@ -51,6 +54,7 @@ export class SubmitService {
     this.catalog = d.catalog;
     this.queues = d.queues;
     this.defaults = d.defaults;
+    this.idempotencyTtlMs = d.idempotencyTtlMs;
     this.events = d.events;
     this.logger = d.logger;
     this.failpoints = d.failpoints ?? NO_FAIL_POINTS;
@@ -73,13 +77,21 @@ export class SubmitService {
     const task: NewTask = idempotencyKey
       ? { ...v.task, idempotencyKey, requestHash: requestHash(submission.body) }
       : v.task;
-    const inserted = await this.store.insertOne({ ...task, requestId });
+    let inserted = await this.store.insertOne({ ...task, requestId });
+    // The key was used before (or is being used right now: the insert waited for that
+    // transaction to commit before reporting the conflict). Used longer ago than the TTL, the
+    // old task lets go of it and this request makes a new task; of two such requests at once,
+    // one releases and inserts and the other conflicts again and replays the new task.
+    if (
+      !inserted &&
+      (await this.store.releaseExpiredIdempotencyKey(principal.id, idempotencyKey!, this.idempotencyTtlMs))
+    ) {
+      inserted = await this.store.insertOne({ ...task, requestId });
+    }
     if (inserted) {
       await this.enqueue([inserted]);
       return { task: inserted, replayed: false };
     }
-    // The key was used before (or is being used right now: the insert waited for that
-    // transaction to commit before reporting the conflict).
     const original = await this.store.findByIdempotencyKey(principal.id, idempotencyKey!);
     if (!original) throw new Error('idempotent insert conflicted but the original task is missing');
     if (original.requestHash !== task.requestHash) {

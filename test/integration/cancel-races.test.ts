@@ -19,7 +19,7 @@ afterEach(async () => {
 
 /** Whether the queue still holds a live message for the task (its index names it). */
 async function queueHolds(s: Stack, id: string): Promise<boolean> {
-  return (await s.queue.lookup([id])).has(id);
+  return (await s.queue.lookup([{ taskId: id, queue: 'default' }])).has(id);
 }
 
 async function events(s: Stack, id: string): Promise<TaskEventView[]> {

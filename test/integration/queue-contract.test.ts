@@ -69,6 +69,9 @@ const entry = (taskId: string, extra: Partial<QueueEntry> = {}): QueueEntry => (
   ...extra,
 });
 
+/** Lookup keys of tasks of the default queue. */
+const refs = (...taskIds: string[]) => taskIds.map((taskId) => ({ taskId, queue: 'default' }));
+
 describe.each(backends)('queue contract: $name', (backend) => {
   it('delivers a message once; unacknowledged it stays pending, not redelivered', async () => {
     const { a } = backend.open();
@@ -96,7 +99,7 @@ describe.each(backends)('queue contract: $name', (backend) => {
     await a.enqueue([entry('t1', { seq: 2 })]);
     const again = await a.read('c1', 10, 0);
     expect(again.map((m) => m.seq)).toEqual([2]);
-    expect((await a.lookup(['t1', 'nope'])).get('t1')).toBe(2);
+    expect((await a.lookup(refs('t1', 'nope'))).get('t1')).toBe(2);
   });
 
   it('delivers higher priorities first under a backlog', async () => {
@@ -118,14 +121,14 @@ describe.each(backends)('queue contract: $name', (backend) => {
     await a.enqueue([entry('t1')]);
     const [m] = await a.read('c1', 1, 0);
     await a.ack(m!);
-    expect((await a.lookup(['t1'])).has('t1')).toBe(false);
+    expect((await a.lookup(refs('t1'))).has('t1')).toBe(false);
     expect((await a.stats())[0]).toMatchObject({ length: 0, pending: 0 });
 
     await a.enqueue([entry('t2')]);
     const [old] = await a.read('c1', 1, 0);
     await a.enqueue([entry('t2', { seq: 2 })]);
     await a.ack(old!);
-    expect((await a.lookup(['t2'])).get('t2')).toBe(2);
+    expect((await a.lookup(refs('t2'))).get('t2')).toBe(2);
   });
 
   it('lets another consumer take over a message idle past the claim time, counting deliveries', async () => {
@@ -192,7 +195,7 @@ describe.each(backends)('queue contract: $name', (backend) => {
     expect(m!.type).toBe('pg.backup');
     await a.postpone(m!, (await a.now()) + 150);
     expect((await a.stats())[0]).toMatchObject({ pending: 0, length: 0, delayed: 1 });
-    expect((await a.lookup(['t1'])).get('t1')).toBe(1);
+    expect((await a.lookup(refs('t1'))).get('t1')).toBe(1);
     await sleep(200);
     expect(await a.promoteDue(10)).toEqual(['t1']);
     const [back] = await a.read('c1', 1, 0);
@@ -207,7 +210,7 @@ describe.each(backends)('queue contract: $name', (backend) => {
     expect((await a.stats())[0]!.delayed).toBe(1);
     await a.forget('later', 'default', 1);
     expect((await a.stats())[0]!.delayed).toBe(0);
-    expect((await a.lookup(['later'])).has('later')).toBe(false);
+    expect((await a.lookup(refs('later'))).has('later')).toBe(false);
   });
 
   it('dead-letters: acknowledges the message and forgets the task', async () => {
@@ -223,7 +226,7 @@ describe.each(backends)('queue contract: $name', (backend) => {
       attempts: 3,
     });
     expect((await a.stats())[0]).toMatchObject({ pending: 0, length: 0 });
-    expect((await a.lookup(['t1'])).size).toBe(0);
+    expect((await a.lookup(refs('t1'))).size).toBe(0);
   });
 
   it('blocks a read until a message arrives, and wake() ends the wait early', async () => {

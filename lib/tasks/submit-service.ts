@@ -77,29 +77,29 @@ export class SubmitService {
     const task: NewTask = idempotencyKey
       ? { ...v.task, idempotencyKey, requestHash: requestHash(submission.body) }
       : v.task;
-    let inserted = await this.store.insertOne({ ...task, requestId });
     // The key was used before (or is being used right now: the insert waited for that
     // transaction to commit before reporting the conflict). Used longer ago than the TTL, the
-    // old task lets go of it and this request makes a new task; of two such requests at once,
-    // one releases and inserts and the other conflicts again and replays the new task.
-    if (
-      !inserted &&
-      (await this.store.releaseExpiredIdempotencyKey(principal.id, idempotencyKey!, this.idempotencyTtlMs))
-    ) {
-      inserted = await this.store.insertOne({ ...task, requestId });
+    // old task lets go of it and this request inserts again. Racing requests for an expired
+    // key: one releases it; another may then find no task under it until the first one's new
+    // task commits, and tries again — its insert waits for that commit and conflicts.
+    for (let tries = 0; tries < 3; tries++) {
+      const inserted = await this.store.insertOne({ ...task, requestId });
+      if (inserted) {
+        await this.enqueue([inserted]);
+        return { task: inserted, replayed: false };
+      }
+      const key = idempotencyKey!;
+      if (await this.store.releaseExpiredIdempotencyKey(principal.id, key, this.idempotencyTtlMs)) continue;
+      const original = await this.store.findByIdempotencyKey(principal.id, key);
+      if (!original) continue;
+      if (original.requestHash !== task.requestHash) {
+        throw new ValidationError('The Idempotency-Key was already used with a different request body.', [
+          { path: 'Idempotency-Key', message: 'already used with a different request body' },
+        ]);
+      }
+      return { task: original, replayed: true };
     }
-    if (inserted) {
-      await this.enqueue([inserted]);
-      return { task: inserted, replayed: false };
-    }
-    const original = await this.store.findByIdempotencyKey(principal.id, idempotencyKey!);
-    if (!original) throw new Error('idempotent insert conflicted but the original task is missing');
-    if (original.requestHash !== task.requestHash) {
-      throw new ValidationError('The Idempotency-Key was already used with a different request body.', [
-        { path: 'Idempotency-Key', message: 'already used with a different request body' },
-      ]);
-    }
-    return { task: original, replayed: true };
+    throw new Error('idempotent insert kept conflicting but no task holds the key');
   }
 
   /** Submits 1..MAX_BATCH tasks, all or none; a refusal names every bad index. */

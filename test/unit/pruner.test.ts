@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../../lib/db/client';
 import { Lease } from '../../lib/leadership/lease';
 import { silentLogger } from '../../lib/logger';
@@ -47,6 +47,7 @@ function pruner(o: Partial<PrunerDeps> & { holder?: string; logger?: Logger } = 
     events,
     logger: o.logger ?? silentLogger(),
     intervalMs: 60_000,
+    pauseMs: 0,
     ...o,
   });
   return { pruner: p, metrics, queue };
@@ -162,9 +163,9 @@ describe('the pruner', () => {
         attempts: 1,
       });
     }
-    p.start(); // logs the retention in force
+    p.start(); // logs the retention in force, then runs its first pass at once
+    await vi.waitFor(() => expect(log.text()).toContain('pruned what retention allows'));
     await p.stop();
-    await p.tick();
     expect([...queue.deadLetters.keys()]).toEqual([kept]);
     const text = await metrics.registry.metrics();
     expect(text).toContain('procurator_pruned_total{table="tasks"} 1');
@@ -177,6 +178,18 @@ describe('the pruner', () => {
     expect(lines.find((l) => l.msg === 'pruned what retention allows')).toMatchObject({
       removed: { tasks: 1, task_events: 2, callback_deliveries: 1, audit_log: 0 },
     });
+  });
+
+  it('rests between statements, and a stop ends a pass at the next statement instead of waiting it out', async () => {
+    for (let i = 0; i < 3; i++) await seedTask(database, { status: 'succeeded', agoMs: DAY });
+    const log = captureLogger('info');
+    const { pruner: p } = pruner({ batchSize: 1, pauseMs: 60_000, logger: log.logger });
+    p.start();
+    await vi.waitFor(async () => expect(await database.rows(sql`SELECT 1 FROM tasks`)).toHaveLength(2));
+    const t0 = Date.now();
+    await p.stop();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await database.rows(sql`SELECT 1 FROM tasks`)).toHaveLength(2);
   });
 
   it('runs on one worker at a time: the lease holder prunes, another waits until it is released', async () => {

@@ -43,9 +43,12 @@ export type PrunedCounts = Record<PrunedTable, number>;
  * callback deliveries, dead-letter records of the dead ones, and old audit entries. One
  * worker at a time (the `pruner` lease, renewed before every batch), in bounded batches, and
  * a bounded number of them per pass — the first pass after an upgrade, facing years of
- * history, does the same bounded work as every other and leaves the rest to the next.
+ * history, does the same bounded work as every other and leaves the rest to the next, which
+ * then follows soon instead of a PRUNE_INTERVAL_MS later.
  */
 export class Pruner extends PeriodicComponent {
+  /** Whether the last pass stopped at its bound with more to delete. */
+  private backlog = false;
   /** Aborted by stop(): a pass in progress ends after its current statement. */
   private stopping = new AbortController();
 
@@ -127,7 +130,13 @@ export class Pruner extends PeriodicComponent {
       if (counts[table] > 0) this.d.events.emit('rows_pruned', { table, count: counts[table] });
     }
     this.d.logger.info({ removed: counts, more, leaseLost }, 'pruned what retention allows');
+    this.backlog = more && !leaseLost;
     return counts;
+  }
+
+  /** A backlog is worked off pass after pass (each one bounded, resting between statements). */
+  protected override nextDelayMs(): number {
+    return this.backlog ? Math.min(this.intervalMs, this.d.pauseMs ?? 100) : this.intervalMs;
   }
 
   override async stop(): Promise<void> {

@@ -192,6 +192,16 @@ describe('the pruner', () => {
     expect(await database.rows(sql`SELECT 1 FROM tasks`)).toHaveLength(2);
   });
 
+  it('works a backlog off pass after pass, without waiting PRUNE_INTERVAL_MS between them', async () => {
+    for (let i = 0; i < 3; i++) await seedTask(database, { status: 'succeeded', agoMs: DAY });
+    const { pruner: p } = pruner({ batchSize: 1, maxBatchesPerPass: 1, intervalMs: 600_000 });
+    p.start();
+    await vi.waitFor(async () => expect(await database.rows(sql`SELECT 1 FROM tasks`)).toHaveLength(0), {
+      timeout: 5000,
+    });
+    await p.stop();
+  });
+
   it('runs on one worker at a time: the lease holder prunes, another waits until it is released', async () => {
     const { pruner: a } = pruner({ holder: 'w1' });
     const { pruner: b } = pruner({ holder: 'w2' });

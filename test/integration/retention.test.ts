@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it, vi } from 'vitest';
 import { Lease } from '../../lib/leadership/lease';
 import { silentLogger } from '../../lib/logger';
 import { redisKeys } from '../../lib/queue/keys';
@@ -50,22 +50,21 @@ it('a dead-letter record goes when its task is replayed, discarded or pruned', a
   const [replayed, discarded, pruned, kept] = dead.map((t) => t.id) as [string, string, string, string];
   expect(await deadLetterTaskIds(prefix)).toEqual([...dead.map((t) => t.id)].sort());
 
-  // Stopped, so that the replayed task does not die again (a new record) before the checks.
+  // Stopped, so that the replayed task does not die again (a new record) before the check.
   await stack.worker!.stop();
   expect((await stack.request('POST', `/v1/dlq/${replayed}/replay`)).status).toBe(202);
   expect((await stack.request('DELETE', `/v1/dlq/${discarded}`)).status).toBe(204);
   expect(await deadLetterTaskIds(prefix)).toEqual([pruned, kept].sort());
 
   await ageTask(stack.database, pruned, 2 * DAY);
-  expect(await stack.worker!.pruner.tick()).toMatchObject({ tasks: 1 });
-  expect(await deadLetterTaskIds(prefix)).toEqual([kept]);
-  expect((await stack.request('GET', `/v1/tasks/${pruned}`)).status).toBe(404);
-  // The task id → record id map keeps only the record left.
-  expect(await redis.hkeys(redisKeys(prefix).dlqEntries)).toEqual([kept]);
-  // Replayed and dead again: one record, the newest.
-  await stack.addWorker('worker-2');
+  // A worker's first pruner pass runs as it starts, and finds the task past its retention.
+  await stack.addWorker('worker-2', { RETENTION_DEAD_MS: String(DAY), PRUNE_INTERVAL_MS: '3600000' });
+  await vi.waitFor(async () => expect((await stack!.request('GET', `/v1/tasks/${pruned}`)).status).toBe(404));
+  // The replayed task runs on worker-2 and dies again: one record, the newest.
   await stack.waitForStatus(replayed, ['dead']);
   expect(await deadLetterTaskIds(prefix)).toEqual([kept, replayed].sort());
+  // The task id → record id map keeps only the records left.
+  expect((await redis.hkeys(redisKeys(prefix).dlqEntries)).sort()).toEqual([kept, replayed].sort());
 });
 
 it('after losing every Redis key, one reconciler pass queues 1,500 tasks again in batches', async () => {
@@ -103,6 +102,8 @@ it('after losing every Redis key, one reconciler pass queues 1,500 tasks again i
 
 it('of two workers, one holds each lease; many takers at once get one lease', async () => {
   stack = await startStack({ queue: 'redis', db: 'postgres', config: { PRUNE_INTERVAL_MS: '3600000' } });
+  // worker-1's first passes (they run just after it starts) take both leases.
+  await vi.waitFor(async () => expect(await stack!.database.rows(sql`SELECT 1 FROM leases`)).toHaveLength(2));
   const second = await stack.addWorker('worker-2', { PRUNE_INTERVAL_MS: '3600000' });
   const holders = await stack.database.rows<{ name: string; holder: string }>(
     sql`SELECT name, holder FROM leases ORDER BY name`,

@@ -23,6 +23,7 @@ const entryPoints = { procurator: 'bin/procurator.ts' };
 try {
   await readFile('bench/main.ts');
   entryPoints.bench = 'bench/main.ts';
+  entryPoints['bench-retention'] = 'bench/retention/main.ts';
 } catch {
   // no benchmark yet
 }

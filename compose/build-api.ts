@@ -79,6 +79,7 @@ export function buildApiServices(p: ApiClients): ApiServices {
         timeoutMs: config.DEFAULT_TIMEOUT_MS,
         checkCallbackUrl: (url) => checkOutboundUrl(url, policy),
       },
+      idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
       events,
       logger,
       failpoints: new FailPoints(config.FAILPOINTS),

@@ -89,6 +89,12 @@ export const tasks = pgTable(
     index('tasks_active_id_idx')
       .on(t.id)
       .where(sql`${t.status} in ('scheduled','queued','running','retrying')`),
+    // The pruner finds what retention allows to delete, oldest end first. For an ended task
+    // `updated_at` is when it reached that status (it never changes again), and only
+    // ended rows enter this index: one entry per task, written by its last transition.
+    index('tasks_ended_idx')
+      .on(t.status, t.updatedAt)
+      .where(sql`${t.status} in ('succeeded','cancelled','discarded','dead')`),
     check(
       'tasks_status_check',
       sql`${t.status} in ('scheduled','queued','running','retrying','succeeded','dead','cancelled','discarded')`,
@@ -219,4 +225,16 @@ export const queueStates = pgTable('queue_states', {
   pausedAt: timestamps('paused_at'),
   pausedBy: text('paused_by'),
   updatedAt: timestamps('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * One row per job that only one worker at a time may do (the pruner, the reconciler): who
+ * holds it and until when. Taken and renewed by one conditional upsert, released by its
+ * holder; a holder that dies simply lets it expire (README, "Retention").
+ */
+export const leases = pgTable('leases', {
+  name: text('name').primaryKey(),
+  holder: text('holder').notNull(),
+  expiresAt: timestamps('expires_at').notNull(),
+  acquiredAt: timestamps('acquired_at').notNull().defaultNow(),
 });

@@ -78,6 +78,12 @@ export const configSchema = z
     RECOVERY_INTERVAL_MS: int(10, 3_600_000).default(5000),
     RECONCILE_INTERVAL_MS: int(10, 3_600_000).default(30000),
     SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(25000),
+    // Retention (README, "Retention"): 0 keeps for ever. Up to ten years.
+    RETENTION_SUCCEEDED_MS: int(0, 315_360_000_000).default(604_800_000),
+    RETENTION_DEAD_MS: int(0, 315_360_000_000).default(2_592_000_000),
+    RETENTION_AUDIT_MS: int(0, 315_360_000_000).default(31_536_000_000),
+    IDEMPOTENCY_TTL_MS: int(1000, 315_360_000_000).default(86_400_000),
+    PRUNE_INTERVAL_MS: int(10, 86_400_000).default(60000),
     RETRY_BASE_MS: int(1, 86_400_000).default(1000),
     RETRY_MAX_MS: int(1, 86_400_000).default(300000),
     DEFAULT_MAX_ATTEMPTS: int(1, 100).default(5),

@@ -19,6 +19,11 @@ export abstract class PeriodicComponent {
   /** One pass of the component's work. */
   abstract tick(): Promise<unknown>;
 
+  /** How long after a pass (given what it returned) the next starts: `intervalMs` unless overridden. */
+  protected nextDelayMs(_result: unknown): number {
+    return this.intervalMs;
+  }
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
@@ -36,12 +41,15 @@ export abstract class PeriodicComponent {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      let next = this.intervalMs;
       this.running = this.tick()
-        .then(() => undefined)
+        .then((result) => {
+          next = this.nextDelayMs(result);
+        })
         .catch((err: unknown) => this.logger.warn({ err, component: this.name }, `${this.name} tick failed`))
         .finally(() => {
           this.running = undefined;
-          this.schedule(this.intervalMs);
+          this.schedule(next);
         });
     }, delayMs);
   }

@@ -15,6 +15,9 @@ import { Heartbeat } from './heartbeat';
 import { PauseWatcher } from './pause-watcher';
 import { QueuePauseStore } from '../lib/queue/queue-pauses';
 import { Reconciler } from './reconciler';
+import { Pruner } from './pruner';
+import { Lease } from '../lib/leadership/lease';
+import { RetentionStore } from '../lib/retention/retention-store';
 import { Recoverer } from './recoverer';
 import { ConsumerSweeper } from './consumer-sweeper';
 import { STALE_CONSUMER_MS } from '../lib/queue/queue-backend';
@@ -30,7 +33,21 @@ export type WorkerSettings = Pick<
   | 'SHUTDOWN_GRACE_MS'
   | 'RETRY_BASE_MS'
   | 'RETRY_MAX_MS'
+  | 'RETENTION_SUCCEEDED_MS'
+  | 'RETENTION_DEAD_MS'
+  | 'RETENTION_AUDIT_MS'
+  | 'IDEMPOTENCY_TTL_MS'
+  | 'PRUNE_INTERVAL_MS'
 >;
+
+/**
+ * How long a leader keeps its lease without renewing it: two periods and a margin, so the
+ * leader renews it at every tick and stays leader, and a dead leader is replaced within
+ * about two periods. A pass renews it before every batch, so no pass outlives it.
+ */
+export function leaderLeaseMs(intervalMs: number): number {
+  return 2 * intervalMs + 5000;
+}
 
 export interface WorkerDeps {
   settings: WorkerSettings;
@@ -60,6 +77,7 @@ export class Worker {
   readonly recoverer: Recoverer;
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
+  readonly pruner: Pruner;
   readonly consumerSweeper: ConsumerSweeper;
   readonly pauses: PauseWatcher;
   private unsubscribeCancel?: () => void;
@@ -129,12 +147,29 @@ export class Worker {
       idleMs: STALE_CONSUMER_MS,
       intervalMs: 60_000,
     });
+    const lease = (name: string, intervalMs: number) =>
+      new Lease(d.database, { name, holder: d.workerId, ttlMs: leaderLeaseMs(intervalMs) });
     this.reconciler = new Reconciler({
       queue: d.queue,
       store,
+      lease: lease('reconciler', s.RECONCILE_INTERVAL_MS),
       logger,
       intervalMs: s.RECONCILE_INTERVAL_MS,
       graceMs: Math.min(5000, s.RECONCILE_INTERVAL_MS),
+    });
+    this.pruner = new Pruner({
+      store: new RetentionStore(d.database),
+      queue: d.queue,
+      lease: lease('pruner', s.PRUNE_INTERVAL_MS),
+      retention: {
+        succeededMs: s.RETENTION_SUCCEEDED_MS,
+        deadMs: s.RETENTION_DEAD_MS,
+        auditMs: s.RETENTION_AUDIT_MS,
+        idempotencyTtlMs: s.IDEMPOTENCY_TTL_MS,
+      },
+      events: d.events,
+      logger,
+      intervalMs: s.PRUNE_INTERVAL_MS,
     });
   }
 
@@ -152,6 +187,7 @@ export class Worker {
     this.recoverer.start();
     this.scheduler.start();
     this.reconciler.start();
+    this.pruner.start();
     this.consumerSweeper.start();
     for (const c of this.d.components ?? []) c.start();
     this.d.logger.info(
@@ -163,7 +199,8 @@ export class Worker {
   /**
    * Shutdown order (deadline: SHUTDOWN_GRACE_MS for attempts in flight):
    * 1. stop everything that takes new work — the consumer's reads, the recoverer, the
-   *    scheduler and the reconciler;
+   *    scheduler, the reconciler and the pruner (these two give up their leases, so another
+   *    worker takes over at its next tick);
    * 2. let attempts in flight finish within the grace period, the heartbeat still keeping
    *    their leases; abandon the rest unacknowledged (another worker recovers them);
    * 3. stop the heartbeat, leave the consumer group where this worker holds nothing, stop the
@@ -178,6 +215,7 @@ export class Worker {
         this.recoverer.stop(),
         this.scheduler.stop(),
         this.reconciler.stop(),
+        this.pruner.stop(),
         this.consumerSweeper.stop(),
         this.pauses.stop(),
       ]);

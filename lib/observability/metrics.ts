@@ -95,6 +95,12 @@ export function createMetrics(registry: Registry = new Registry(), defaults = tr
       labelNames: ['outcome'] as const,
       registers,
     }),
+    pruned: new Counter({
+      name: 'procurator_pruned_total',
+      help: 'Rows retention deleted, by table (tasks, task_events, callback_deliveries, audit_log).',
+      labelNames: ['table'] as const,
+      registers,
+    }),
   };
 }
 
@@ -121,6 +127,7 @@ export function attachTaskMetrics(events: TaskEvents, m: Metrics): void {
     for (const scope of scopes) m.flowLimited.inc({ scope });
   });
   events.on('callback_tried', ({ outcome }) => m.callbacks.inc({ outcome }));
+  events.on('rows_pruned', ({ table, count }) => m.pruned.inc({ table }, count));
 }
 
 /**

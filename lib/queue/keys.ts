@@ -17,8 +17,15 @@ export function redisKeys(prefix: string) {
     index: (queue: string) => `${of(queue)}:index`,
     /** Dead-letter stream of one queue. */
     dlq: (queue: string) => `${of(queue)}:dlq`,
+    /** Hash of one queue: task id -> the entry id of its record in the queue's dead-letter stream. */
+    dlqEntries: (queue: string) => `${of(queue)}:dlq:entries`,
     /** Stream of one queue and priority. */
     stream: (queue: string, priority: Priority) => `${of(queue)}:stream:${priority}`,
+    /**
+     * Set for a while after a queue is deleted, so that a worker that still reads it does not
+     * create its streams again (as it does for a queue whose keys Redis lost).
+     */
+    deleted: (queue: string) => `${of(queue)}:deleted`,
     /** Sorted set of a queue's delayed tasks, scored by due time (ms). */
     delayed: (queue: string) => `${of(queue)}:delayed`,
     /** Every key under this prefix, global or of a queue (a SCAN MATCH pattern). */

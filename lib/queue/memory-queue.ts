@@ -1,6 +1,13 @@
 import type { Priority } from '../tasks/task';
 import { PRIORITIES } from '../tasks/task';
-import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
+import type {
+  DeadLetter,
+  QueueBackend,
+  QueueEntry,
+  QueueMessage,
+  QueueStats,
+  TaskRef,
+} from './queue-backend';
 import { ACTIVE_CONSUMER_MS } from './queue-backend';
 
 interface PendingEntry {
@@ -67,7 +74,12 @@ export class MemoryQueue implements QueueBackend {
   >();
   private readonly waiters = new Set<() => void>();
   private readonly cancelListeners = new Set<(taskId: string) => void>();
-  readonly deadLetters: (DeadLetter & { at: number })[] = [];
+  /**
+   * Dead-letter records by task id, oldest first (a Map keeps insertion order): one per task,
+   * dropped when it is replayed, discarded or pruned, so nothing dead stays longer than
+   * retention allows.
+   */
+  readonly deadLetters = new Map<string, DeadLetter & { at: number }>();
 
   constructor(
     private readonly clock: () => number = Date.now,
@@ -170,8 +182,16 @@ export class MemoryQueue implements QueueBackend {
     if (message) this.streams.get(message.stream)?.remove(message.id);
     const held = this.index.get(letter.taskId);
     if (held && held.seq <= seq) this.index.delete(letter.taskId);
-    this.deadLetters.push({ ...letter, at: this.clock() });
-    if (this.deadLetters.length > this.deadLetterMaxLen) this.deadLetters.shift();
+    this.deadLetters.delete(letter.taskId);
+    this.deadLetters.set(letter.taskId, { ...letter, at: this.clock() });
+    if (this.deadLetters.size > this.deadLetterMaxLen) {
+      this.deadLetters.delete(this.deadLetters.keys().next().value!);
+    }
+    return Promise.resolve();
+  }
+
+  removeDeadLetters(refs: readonly TaskRef[]): Promise<void> {
+    for (const r of refs) this.deadLetters.delete(r.taskId);
     return Promise.resolve();
   }
 
@@ -204,15 +224,13 @@ export class MemoryQueue implements QueueBackend {
     for (const p of PRIORITIES) this.streams.delete(streamKey(queue, p));
     this.delayed.delete(queue);
     for (const [taskId, held] of this.index) if (held.queue === queue) this.index.delete(taskId);
-    for (let i = this.deadLetters.length - 1; i >= 0; i--) {
-      if (this.deadLetters[i]!.queue === queue) this.deadLetters.splice(i, 1);
-    }
+    for (const [taskId, letter] of this.deadLetters) if (letter.queue === queue) this.deadLetters.delete(taskId);
     return Promise.resolve();
   }
 
-  lookup(tasks: readonly { taskId: string; queue: string }[]): Promise<Map<string, number>> {
+  lookup(refs: readonly TaskRef[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
-    for (const { taskId, queue } of tasks) {
+    for (const { taskId, queue } of refs) {
       const held = this.index.get(taskId);
       if (held && held.queue === queue) found.set(taskId, held.seq);
     }

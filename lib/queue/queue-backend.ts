@@ -22,6 +22,12 @@ export interface QueueEntry {
   dueAt?: number | null;
 }
 
+/** A task as the queue finds it: its id and queue (keys are per queue). */
+export interface TaskRef {
+  taskId: string;
+  queue: string;
+}
+
 /** A message delivered to a consumer. */
 export interface QueueMessage {
   /** Where the message lives (the stream key); opaque outside the backend. */
@@ -108,10 +114,12 @@ export interface QueueBackend {
   /** Moves up to `limit` due delayed tasks into their streams. Returns their ids. */
   promoteDue(limit: number): Promise<string[]>;
   /**
-   * For each task the queue knows, by id, the seq it holds. Missing ids are not queued. Each
-   * task comes with its queue: a queue's keys are where its tasks are known.
+   * Deletes the dead-letter records of tasks that left the dead-letter queue (replayed,
+   * discarded, pruned). Tasks without one are skipped.
    */
-  lookup(tasks: readonly { taskId: string; queue: string }[]): Promise<Map<string, number>>;
+  removeDeadLetters(refs: readonly TaskRef[]): Promise<void>;
+  /** For each task the queue knows, by task id, the seq it holds. Missing ids are not queued. */
+  lookup(refs: readonly TaskRef[]): Promise<Map<string, number>>;
   /**
    * Deletes a queue's keys and forgets its name: its streams (with any stale message), its
    * delayed set, its index and its dead letters. Only for a queue the database shows holding

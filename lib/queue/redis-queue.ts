@@ -7,7 +7,14 @@ import { PRIORITIES } from '../tasks/task';
 import { Coalescer } from '../batch/coalescer';
 import { redisKeys } from './keys';
 import type { RedisKeys } from './keys';
-import type { DeadLetter, QueueBackend, QueueEntry, QueueMessage, QueueStats } from './queue-backend';
+import type {
+  DeadLetter,
+  QueueBackend,
+  QueueEntry,
+  QueueMessage,
+  QueueStats,
+  TaskRef,
+} from './queue-backend';
 import { ACTIVE_CONSUMER_MS, CONSUMER_GROUP } from './queue-backend';
 import { defineLuaScripts } from '../redis/lua-scripts';
 import type { ScriptCall } from '../redis/lua-scripts';
@@ -252,10 +259,10 @@ export class RedisQueue implements QueueBackend {
       if (!lost || retried || this.closed) throw err;
       // A stream of the queue (another priority) or its group does not exist yet, or Redis
       // lost them (restart without persistence, FLUSHALL; a read blocked on a stream that is
-      // deleted is woken with UNBLOCKED): create them and block again — only for queues that
-      // still exist (a deleted queue's streams must stay gone).
-      const names = new Set(await this.queueNames(true));
-      const kept = streams.filter((s) => names.has(s.queue));
+      // deleted is woken with UNBLOCKED): create them and block again — except for queues
+      // deleted through the API (their streams must stay gone).
+      const deleted = await this.deletedQueues(streams.map((s) => s.queue));
+      const kept = streams.filter((s) => !deleted.has(s.queue));
       if (kept.length === 0) return [];
       await this.ensureGroups(kept.map((s) => s.key));
       return this.blockingRead(consumer, count, blockMs, kept, true);
@@ -421,6 +428,7 @@ export class RedisQueue implements QueueBackend {
       message?.stream ?? this.keys.stream(letter.queue, 'normal'),
       this.keys.index(letter.queue),
       this.keys.dlq(letter.queue),
+      this.keys.dlqEntries(letter.queue),
       CONSUMER_GROUP,
       message?.id ?? '',
       letter.taskId,
@@ -460,11 +468,26 @@ export class RedisQueue implements QueueBackend {
     return results.flatMap(([, ids]) => ids as string[]);
   }
 
-  async lookup(tasks: readonly { taskId: string; queue: string }[]): Promise<Map<string, number>> {
+  async removeDeadLetters(refs: readonly TaskRef[]): Promise<void> {
+    if (refs.length === 0) return;
+    // One call per queue and chunk (a queue's keys share its slot), all at once; a chunk
+    // keeps each script short.
+    const chunks = chunksByQueue(refs, 500);
+    throwFirstError(
+      await inOneTrip(this.redis, (target) => {
+        const runner = target as unknown as ScriptRunner;
+        for (const { queue, ids } of chunks) {
+          void runner.procRemoveDeadLetters(this.keys.dlq(queue), this.keys.dlqEntries(queue), ...ids);
+        }
+      }),
+    );
+  }
+
+  async lookup(refs: readonly TaskRef[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
-    if (tasks.length === 0) return found;
+    if (refs.length === 0) return found;
     const byQueue = new Map<string, string[]>();
-    for (const t of tasks) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.taskId]);
+    for (const t of refs) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.taskId]);
     const queues = [...byQueue.keys()];
     const results = await inOneTrip(this.redis, (target) => {
       for (const q of queues) void target.hmget(this.keys.index(q), ...byQueue.get(q)!);
@@ -485,12 +508,15 @@ export class RedisQueue implements QueueBackend {
     throwFirstError(
       await inOneTrip(this.redis, (target) => {
         void target.srem(k.queues, queue);
+        // Workers learn the new list of queues within a second; a minute is ample.
+        void target.set(k.deleted(queue), '1', 'PX', 60_000);
         // One DEL: every key of a queue shares its hash slot.
         void target.del(
           ...PRIORITIES.map((p) => k.stream(queue, p)),
           k.delayed(queue),
           k.index(queue),
           k.dlq(queue),
+          k.dlqEntries(queue),
         );
       }),
     );
@@ -633,6 +659,16 @@ export class RedisQueue implements QueueBackend {
     return [...this.knownQueues].sort();
   }
 
+  /** Which of `queues` were deleted a moment ago and are not in the list of queues again. */
+  private async deletedQueues(queues: string[]): Promise<Set<string>> {
+    const names = new Set(await this.queueNames(true));
+    const gone = [...new Set(queues)].filter((q) => !names.has(q));
+    const marks = await inOneTrip(this.redis, (target) => {
+      for (const q of gone) void target.exists(this.keys.deleted(q));
+    });
+    return new Set(gone.filter((_, i) => marks[i]?.[1] === 1));
+  }
+
   /**
    * Queues whose keys one script call may touch together: all of them on a single Redis, each
    * alone on a cluster (its own hash slot).
@@ -681,6 +717,21 @@ interface StreamRef {
   key: string;
   queue: string;
   priority: Priority;
+}
+
+/** Task ids grouped by queue, in chunks of at most `size`: the calls a per-queue script takes. */
+function chunksByQueue(refs: readonly TaskRef[], size: number): { queue: string; ids: string[] }[] {
+  const byQueue = new Map<string, string[]>();
+  for (const r of refs) {
+    const ids = byQueue.get(r.queue);
+    if (ids) ids.push(r.taskId);
+    else byQueue.set(r.queue, [r.taskId]);
+  }
+  const chunks: { queue: string; ids: string[] }[] = [];
+  for (const [queue, ids] of byQueue) {
+    for (let i = 0; i < ids.length; i += size) chunks.push({ queue, ids: ids.slice(i, i + size) });
+  }
+  return chunks;
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

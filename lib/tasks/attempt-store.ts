@@ -200,11 +200,24 @@ export class AttemptStore {
 
   /** Gives the task a new live message seq (fenced on the old one). Null if it changed. */
   async bumpSeq(taskId: string, seq: number): Promise<number | null> {
-    const rows = await this.database.rows<{ enqueue_seq: number }>(sql`
-      UPDATE tasks SET enqueue_seq = enqueue_seq + 1
-      WHERE id = ${taskId}::uuid AND enqueue_seq = ${seq}
-      RETURNING enqueue_seq`);
-    return rows[0] ? Number(rows[0].enqueue_seq) : null;
+    return (await this.bumpSeqs([{ id: taskId, seq }])).get(taskId) ?? null;
+  }
+
+  /**
+   * Gives many tasks a new live message seq in one statement, each fenced on the seq it had.
+   * Returns the new seq by task id; a task whose seq changed meanwhile is left out.
+   */
+  async bumpSeqs(tasks: readonly { id: string; seq: number }[]): Promise<Map<string, number>> {
+    const bumped = new Map<string, number>();
+    if (tasks.length === 0) return bumped;
+    const rows = await this.database.rows<{ id: string; enqueue_seq: number }>(sql`
+      WITH x AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(tasks)}::jsonb) AS x(id uuid, seq int))
+      UPDATE tasks t SET enqueue_seq = t.enqueue_seq + 1
+      FROM x
+      WHERE t.id = ANY(ARRAY(SELECT id FROM x)) AND t.id = x.id AND t.enqueue_seq = x.seq
+      RETURNING t.id, t.enqueue_seq`);
+    for (const r of rows) bumped.set(String(r.id), Number(r.enqueue_seq));
+    return bumped;
   }
 
   /**
@@ -245,7 +258,8 @@ export class AttemptStore {
   /**
    * One page of tasks the queue should hold: waiting ones, and running ones whose lease
    * expired. Only rows untouched for `graceMs` (an API between its commit and its XADD is
-   * not an orphan), ordered by id from `after`.
+   * not an orphan), ordered by id from `after`. Walks tasks_active_id_idx, which holds only
+   * unfinished tasks, so a page costs the same however much history the table keeps.
    */
   async activeTasks(after: string | null, limit: number, graceMs: number): Promise<ActiveTask[]> {
     const rows = await this.database.rows(sql`

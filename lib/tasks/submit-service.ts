@@ -30,6 +30,8 @@ export interface SubmitServiceDeps {
   /** Queue names and MAX_QUEUES. */
   queues: QueueRegistry;
   defaults: SubmissionDefaults;
+  /** How long an Idempotency-Key is remembered; after that the same key makes a new task. */
+  idempotencyTtlMs: number;
   events: TaskEvents;
   logger: Logger;
   failpoints?: FailPoints;
@@ -41,6 +43,7 @@ export class SubmitService {
   private readonly catalog: TaskCatalog;
   private readonly queues: QueueRegistry;
   private readonly defaults: SubmissionDefaults;
+  private readonly idempotencyTtlMs: number;
   private readonly events: TaskEvents;
   private readonly logger: Logger;
   private readonly failpoints: FailPoints;
@@ -51,6 +54,7 @@ export class SubmitService {
     this.catalog = d.catalog;
     this.queues = d.queues;
     this.defaults = d.defaults;
+    this.idempotencyTtlMs = d.idempotencyTtlMs;
     this.events = d.events;
     this.logger = d.logger;
     this.failpoints = d.failpoints ?? NO_FAIL_POINTS;
@@ -73,21 +77,29 @@ export class SubmitService {
     const task: NewTask = idempotencyKey
       ? { ...v.task, idempotencyKey, requestHash: requestHash(submission.body) }
       : v.task;
-    const inserted = await this.store.insertOne({ ...task, requestId });
-    if (inserted) {
-      await this.enqueue([inserted]);
-      return { task: inserted, replayed: false };
-    }
     // The key was used before (or is being used right now: the insert waited for that
-    // transaction to commit before reporting the conflict).
-    const original = await this.store.findByIdempotencyKey(principal.id, idempotencyKey!);
-    if (!original) throw new Error('idempotent insert conflicted but the original task is missing');
-    if (original.requestHash !== task.requestHash) {
-      throw new ValidationError('The Idempotency-Key was already used with a different request body.', [
-        { path: 'Idempotency-Key', message: 'already used with a different request body' },
-      ]);
+    // transaction to commit before reporting the conflict). Used longer ago than the TTL, the
+    // old task lets go of it and this request inserts again. Racing requests for an expired
+    // key: one releases it; another may then find no task under it until the first one's new
+    // task commits, and tries again — its insert waits for that commit and conflicts.
+    for (let tries = 0; tries < 3; tries++) {
+      const inserted = await this.store.insertOne({ ...task, requestId });
+      if (inserted) {
+        await this.enqueue([inserted]);
+        return { task: inserted, replayed: false };
+      }
+      const key = idempotencyKey!;
+      if (await this.store.releaseExpiredIdempotencyKey(principal.id, key, this.idempotencyTtlMs)) continue;
+      const original = await this.store.findByIdempotencyKey(principal.id, key);
+      if (!original) continue;
+      if (original.requestHash !== task.requestHash) {
+        throw new ValidationError('The Idempotency-Key was already used with a different request body.', [
+          { path: 'Idempotency-Key', message: 'already used with a different request body' },
+        ]);
+      }
+      return { task: original, replayed: true };
     }
-    return { task: original, replayed: true };
+    throw new Error('idempotent insert kept conflicting but no task holds the key');
   }
 
   /** Submits 1..MAX_BATCH tasks, all or none; a refusal names every bad index. */

@@ -61,14 +61,14 @@ export class TaskCommands {
   /** Replays one dead task (attempts reset, back to `queued`). Null when it is not dead. */
   async replay(actor: Actor, id: string): Promise<TaskRecord | null> {
     const task = await this.d.deadLetters.replay(id, actor);
-    if (task) await enqueueStoredTasks(this.d.queue, [task], this.d.logger);
+    if (task) await this.requeue([task]);
     return task;
   }
 
   /** Replays the dead tasks a filter names (at most MAX_BULK_REPLAY per call). */
   async replayMatching(actor: Actor, filter: ReplayFilter): Promise<TaskRecord[]> {
     const tasks = await this.d.deadLetters.replayMatching(filter, actor);
-    await enqueueStoredTasks(this.d.queue, tasks, this.d.logger);
+    await this.requeue(tasks);
     return tasks;
   }
 
@@ -79,8 +79,25 @@ export class TaskCommands {
       await this.tellQueue('forget a discarded task', [task.id], () =>
         this.d.queue.forget(task.id, task.queue, task.enqueueSeq),
       );
+      await this.removeDeadLetters([task]);
     }
     return task;
+  }
+
+  /** Replayed tasks leave the dead-letter stream and go back on their queue. */
+  private async requeue(tasks: readonly TaskRecord[]): Promise<void> {
+    if (tasks.length === 0) return;
+    await this.removeDeadLetters(tasks);
+    await enqueueStoredTasks(this.d.queue, tasks, this.d.logger);
+  }
+
+  /** A record left behind (queue down) is only a stale entry for operators; the pruner deletes it with its task. */
+  private async removeDeadLetters(tasks: readonly TaskRecord[]): Promise<void> {
+    await this.tellQueue(
+      'delete dead-letter records',
+      tasks.map((t) => t.id),
+      () => this.d.queue.removeDeadLetters(tasks.map((t) => ({ taskId: t.id, queue: t.queue }))),
+    );
   }
 
   /** Runs a queue update that follows a committed change; a failure is logged, not thrown. */

@@ -166,6 +166,19 @@ export class TaskStore {
   }
 
   /**
+   * Makes an Idempotency-Key first used more than `ttlMs` ago (by the database's clock) free
+   * again: its task keeps everything but the key. False when the key is younger, or gone.
+   */
+  async releaseExpiredIdempotencyKey(createdBy: string, key: string, ttlMs: number): Promise<boolean> {
+    const rows = await this.database.rows(sql`
+      UPDATE tasks SET idempotency_key = NULL, request_hash = NULL
+      WHERE created_by = ${createdBy} AND idempotency_key = ${key}
+        AND created_at < now() - ${ttlMs} * interval '1 millisecond'
+      RETURNING id`);
+    return rows.length > 0;
+  }
+
+  /**
    * Inserts one task, written together with other single submissions made at the same time
    * (one statement and one commit for many concurrent POSTs). Undefined when its idempotency
    * key was already used.

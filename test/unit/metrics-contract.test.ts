@@ -106,7 +106,11 @@ it('exposes every metric of API.md with the values the work done implies', async
   for (const [series, value] of expected)
     expect({ series, value: sample(text, series) }).toEqual({ series, value });
   // Declared with their help, whether or not a value was counted yet.
-  for (const name of ['procurator_callbacks_total', 'procurator_flow_limited_total'])
+  for (const name of [
+    'procurator_callbacks_total',
+    'procurator_flow_limited_total',
+    'procurator_pruned_total',
+  ])
     expect(text).toContain(`# TYPE ${name} counter`);
   // No Redis behind the memory queue: no series claims one.
   expect(text).not.toContain('dependency="redis"');

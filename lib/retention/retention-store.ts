@@ -1,0 +1,91 @@
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client';
+import type { TaskRef } from '../queue/queue-backend';
+import type { TaskStatus } from '../tasks/task';
+
+/** The statuses retention deletes; every other status (live, waiting) is never pruned. */
+export type EndedStatus = Extract<TaskStatus, 'succeeded' | 'cancelled' | 'discarded' | 'dead'>;
+
+/** What one batch deleted. */
+export interface PrunedTasks {
+  /** The tasks deleted, with their queue (their dead-letter records go too). */
+  tasks: TaskRef[];
+  events: number;
+  callbacks: number;
+}
+
+const ms = (n: number) => sql`${n} * interval '1 millisecond'`;
+
+/**
+ * The deletes retention makes, each one bounded statement: it deletes at most `limit` rows of
+ * its main table (and a task's events and callback deliveries with it), locks only the rows
+ * it deletes, and commits on its own — so submissions and claims never wait behind it for
+ * longer than one batch.
+ */
+export class RetentionStore {
+  constructor(private readonly database: Database) {}
+
+  /**
+   * Deletes up to `limit` tasks of one ended status that reached it more than `ageMs` ago,
+   * oldest first, with their events and callback deliveries. A task whose Idempotency-Key is
+   * younger than `idempotencyTtlMs` stays until the key expires, so a retention shorter than
+   * the key's life never lets a repeated request make a second task.
+   */
+  async pruneTasks(
+    status: EndedStatus,
+    ageMs: number,
+    idempotencyTtlMs: number,
+    limit: number,
+  ): Promise<PrunedTasks> {
+    // One status per statement: tasks_ended_idx (status, updated_at) then answers "the oldest
+    // `limit`" by reading `limit` entries, where several statuses at once would be sorted.
+    // SKIP LOCKED: a row some transaction is changing right now is left for the next pass.
+    // ANY(ARRAY(…)) keeps the child deletes one index probe per task whatever the planner
+    // believes about the batch.
+    const [row] = await this.database.rows<{
+      tasks: TaskRef[] | null;
+      events: number;
+      callbacks: number;
+    }>(sql`
+      WITH victims AS (
+        SELECT id FROM tasks
+        WHERE status = ${status} AND updated_at < now() - ${ms(ageMs)}
+          AND (idempotency_key IS NULL OR created_at < now() - ${ms(idempotencyTtlMs)})
+        ORDER BY updated_at LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      ), ev AS (
+        DELETE FROM task_events WHERE task_id = ANY(ARRAY(SELECT id FROM victims)) RETURNING 1
+      ), cb AS (
+        DELETE FROM callback_deliveries WHERE task_id = ANY(ARRAY(SELECT id FROM victims)) RETURNING 1
+      ), t AS (
+        DELETE FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM victims)) RETURNING id, queue
+      )
+      SELECT (SELECT json_agg(json_build_object('taskId', id, 'queue', queue)) FROM t) AS tasks,
+             (SELECT count(*) FROM ev)::int AS events, (SELECT count(*) FROM cb)::int AS callbacks`);
+    return {
+      tasks: row?.tasks ?? [],
+      events: Number(row?.events ?? 0),
+      callbacks: Number(row?.callbacks ?? 0),
+    };
+  }
+
+  /**
+   * Deletes up to `limit` audit entries older than `ageMs`, oldest first. Ids are UUIDv7 of
+   * the entry's time, so the primary key finds them without an index on `at`; `at` (the
+   * database's clock) is checked too, so an entry whose id was made by a fast clock waits.
+   */
+  async pruneAudit(ageMs: number, limit: number): Promise<number> {
+    const [row] = await this.database.rows<{ n: number }>(sql`
+      WITH cut AS (
+        SELECT now() - ${ms(ageMs)} AS at,
+               (lpad(to_hex((extract(epoch FROM now() - ${ms(ageMs)}) * 1000)::bigint), 12, '0')
+                 || repeat('0', 20))::uuid AS id
+      ), a AS (
+        DELETE FROM audit_log WHERE id = ANY(ARRAY(
+          SELECT l.id FROM audit_log l, cut WHERE l.id < cut.id AND l.at < cut.at ORDER BY l.id LIMIT ${limit}))
+        RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM a`);
+    return Number(row?.n ?? 0);
+  }
+}

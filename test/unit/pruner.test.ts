@@ -1,0 +1,219 @@
+import { sql } from 'drizzle-orm';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Database } from '../../lib/db/client';
+import { Lease } from '../../lib/leadership/lease';
+import { silentLogger } from '../../lib/logger';
+import { EventBus } from '../../lib/observability/event-bus';
+import { attachTaskMetrics, createMetrics } from '../../lib/observability/metrics';
+import type { TaskEventMap } from '../../lib/observability/task-events';
+import { MemoryQueue } from '../../lib/queue/memory-queue';
+import { RetentionStore } from '../../lib/retention/retention-store';
+import type { TaskStatus } from '../../lib/tasks/task';
+import type { Logger } from '../../lib/logger';
+import type { PrunerDeps, Retention } from '../../worker/pruner';
+import { Pruner } from '../../worker/pruner';
+import { openTestPglite } from '../helpers/databases';
+import { rowsOf, seedTask } from '../helpers/history';
+import { captureLogger } from '../helpers/log-capture';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+let database: Database;
+beforeEach(async () => {
+  database = await openTestPglite();
+});
+afterEach(async () => {
+  await database.close();
+});
+
+const retention: Retention = {
+  succeededMs: 2 * HOUR,
+  deadMs: DAY,
+  auditMs: 30 * DAY,
+  idempotencyTtlMs: HOUR,
+};
+
+function pruner(o: Partial<PrunerDeps> & { holder?: string; logger?: Logger } = {}) {
+  const events = new EventBus<TaskEventMap>(silentLogger());
+  const metrics = createMetrics(undefined, false);
+  attachTaskMetrics(events, metrics);
+  const queue = new MemoryQueue();
+  const p = new Pruner({
+    store: new RetentionStore(database),
+    queue,
+    lease: new Lease(database, { name: 'pruner', holder: o.holder ?? 'w1', ttlMs: 60_000 }),
+    retention,
+    events,
+    logger: o.logger ?? silentLogger(),
+    intervalMs: 60_000,
+    pauseMs: 0,
+    ...o,
+  });
+  return { pruner: p, metrics, queue };
+}
+
+async function auditIdAt(agoMs: number): Promise<void> {
+  // An id made at that time (UUIDv7 of its `at`), as the audit store makes them.
+  await database.rows(sql`
+    INSERT INTO audit_log (id, at, actor_id, action)
+    SELECT (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 19))::uuid,
+           t, 'actor', 'user.create'
+    FROM (SELECT now() - ${agoMs} * interval '1 millisecond' AS t) x`);
+}
+
+async function auditCount(): Promise<number> {
+  const [r] = await database.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM audit_log`);
+  return r!.n;
+}
+
+describe('the pruner', () => {
+  it('deletes ended tasks past their retention, with their events and callback deliveries; never a live one', async () => {
+    const cases: { status: TaskStatus; agoMs: number; pruned: boolean }[] = [
+      { status: 'succeeded', agoMs: 3 * HOUR, pruned: true },
+      { status: 'succeeded', agoMs: HOUR, pruned: false },
+      { status: 'cancelled', agoMs: 3 * HOUR, pruned: true },
+      { status: 'discarded', agoMs: 3 * HOUR, pruned: true },
+      { status: 'dead', agoMs: 3 * HOUR, pruned: false }, // dead are kept a day here
+      { status: 'dead', agoMs: 2 * DAY, pruned: true },
+      // Live tasks, however old, are never pruned.
+      ...(['scheduled', 'queued', 'running', 'retrying'] as const).map((status) => ({
+        status,
+        agoMs: 400 * DAY,
+        pruned: false,
+      })),
+    ];
+    const ids = await Promise.all(cases.map((c) => seedTask(database, c)));
+    const { pruner: p } = pruner();
+    const counts = await p.tick();
+    expect(counts).toEqual({ tasks: 4, task_events: 8, callback_deliveries: 4, audit_log: 0 });
+    for (const [i, c] of cases.entries()) {
+      const left = await rowsOf(database, ids[i]!);
+      const expected = c.pruned
+        ? { tasks: 0, events: 0, callbacks: 0 }
+        : { tasks: 1, events: 2, callbacks: 1 };
+      expect({ ...c, left }).toEqual({ ...c, left: expected });
+    }
+  });
+
+  it('keeps what a retention of 0 keeps, and a task whose Idempotency-Key is still remembered', async () => {
+    const old = await seedTask(database, { status: 'succeeded', agoMs: 100 * DAY });
+    const dead = await seedTask(database, { status: 'dead', agoMs: 100 * DAY });
+    // Retention (2 h) shorter than the key's life (here 3 h): the key outlives the retention.
+    const keyed = await seedTask(database, { status: 'succeeded', agoMs: 2.5 * HOUR, idempotencyKey: 'k1' });
+    await auditIdAt(400 * DAY);
+    const { pruner: p } = pruner({
+      retention: { ...retention, succeededMs: 0, auditMs: 0, idempotencyTtlMs: 3 * HOUR },
+    });
+    expect(await p.tick()).toMatchObject({ tasks: 1, audit_log: 0 });
+    expect((await rowsOf(database, old)).tasks).toBe(1);
+    expect((await rowsOf(database, dead)).tasks).toBe(0);
+    expect(await auditCount()).toBe(1);
+
+    const { pruner: q } = pruner({ holder: 'w1', retention: { ...retention, idempotencyTtlMs: 3 * HOUR } });
+    await q.tick();
+    expect((await rowsOf(database, keyed)).tasks).toBe(1);
+    const { pruner: r } = pruner({ holder: 'w1', retention: { ...retention, idempotencyTtlMs: 2 * HOUR } });
+    await r.tick();
+    expect((await rowsOf(database, keyed)).tasks).toBe(0);
+  });
+
+  it('deletes audit entries past RETENTION_AUDIT_MS only', async () => {
+    await auditIdAt(31 * DAY);
+    await auditIdAt(29 * DAY);
+    await auditIdAt(0);
+    const { pruner: p } = pruner();
+    expect((await p.tick()).audit_log).toBe(1);
+    expect(await auditCount()).toBe(2);
+  });
+
+  it('works in bounded batches: at most batchSize rows per statement, maxBatchesPerPass per pass', async () => {
+    for (let i = 0; i < 25; i++) await seedTask(database, { status: 'succeeded', agoMs: DAY });
+    const limits: number[] = [];
+    const store = new RetentionStore(database);
+    const { pruner: p } = pruner({
+      batchSize: 10,
+      maxBatchesPerPass: 2,
+      store: {
+        pruneTasks: async (...args) => {
+          limits.push(args[3]);
+          return store.pruneTasks(...args);
+        },
+        pruneAudit: (...args) => store.pruneAudit(...args),
+      },
+    });
+    expect((await p.tick()).tasks).toBe(20); // the pass stops at its bound…
+    expect((await p.tick()).tasks).toBe(5); // …and the next goes on
+    expect((await p.tick()).tasks).toBe(0);
+    expect(new Set(limits)).toEqual(new Set([10]));
+  });
+
+  it('counts procurator_pruned_total{table}, logs each pass and the retention at start, and drops dead letters', async () => {
+    const dead = await seedTask(database, { status: 'dead', agoMs: 2 * DAY });
+    const kept = await seedTask(database, { status: 'dead', agoMs: HOUR });
+    const log = captureLogger('info');
+    const { pruner: p, metrics, queue } = pruner({ logger: log.logger });
+    for (const taskId of [dead, kept]) {
+      await queue.deadLetter(null, 1, {
+        taskId,
+        type: 'demo.echo',
+        queue: 'default',
+        payload: { big: 'x'.repeat(100) },
+        error: { message: 'no', code: 'failed' },
+        attempts: 1,
+      });
+    }
+    p.start(); // logs the retention in force, then runs its first pass at once
+    await vi.waitFor(() => expect(log.text()).toContain('pruned what retention allows'));
+    await p.stop();
+    expect([...queue.deadLetters.keys()]).toEqual([kept]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('procurator_pruned_total{table="tasks"} 1');
+    expect(text).toContain('procurator_pruned_total{table="task_events"} 2');
+    expect(text).toContain('procurator_pruned_total{table="callback_deliveries"} 1');
+    const lines = log.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.find((l) => String(l.msg).startsWith('retention in force'))).toMatchObject({
+      retention: { succeeded: `${2 * HOUR} ms`, dead: `${DAY} ms` },
+    });
+    expect(lines.find((l) => l.msg === 'pruned what retention allows')).toMatchObject({
+      removed: { tasks: 1, task_events: 2, callback_deliveries: 1, audit_log: 0 },
+    });
+  });
+
+  it('rests between statements, and a stop ends a pass at the next statement instead of waiting it out', async () => {
+    for (let i = 0; i < 3; i++) await seedTask(database, { status: 'succeeded', agoMs: DAY });
+    const log = captureLogger('info');
+    const { pruner: p } = pruner({ batchSize: 1, pauseMs: 60_000, logger: log.logger });
+    p.start();
+    await vi.waitFor(async () => expect(await database.rows(sql`SELECT 1 FROM tasks`)).toHaveLength(2));
+    const t0 = Date.now();
+    await p.stop();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await database.rows(sql`SELECT 1 FROM tasks`)).toHaveLength(2);
+  });
+
+  it('works a backlog off pass after pass, without waiting PRUNE_INTERVAL_MS between them', async () => {
+    for (let i = 0; i < 3; i++) await seedTask(database, { status: 'succeeded', agoMs: DAY });
+    const { pruner: p } = pruner({ batchSize: 1, maxBatchesPerPass: 1, intervalMs: 600_000 });
+    p.start();
+    await vi.waitFor(async () => expect(await database.rows(sql`SELECT 1 FROM tasks`)).toHaveLength(0), {
+      timeout: 5000,
+    });
+    await p.stop();
+  });
+
+  it('runs on one worker at a time: the lease holder prunes, another waits until it is released', async () => {
+    const { pruner: a } = pruner({ holder: 'w1' });
+    const { pruner: b } = pruner({ holder: 'w2' });
+    await seedTask(database, { status: 'succeeded', agoMs: DAY });
+    expect((await a.tick()).tasks).toBe(1);
+    await seedTask(database, { status: 'succeeded', agoMs: DAY });
+    expect((await b.tick()).tasks).toBe(0); // w1 still holds the lease
+    await a.stop(); // gives it up
+    expect((await b.tick()).tasks).toBe(1);
+    const holders = await database.rows<{ holder: string }>(
+      sql`SELECT holder FROM leases WHERE name = 'pruner'`,
+    );
+    expect(holders).toEqual([{ holder: 'w2' }]);
+  });
+});

@@ -1,0 +1,165 @@
+import type { Lease } from '../lib/leadership/lease';
+import type { Logger } from '../lib/logger';
+import type { TaskEventMap, TaskEvents } from '../lib/observability/task-events';
+import type { QueueBackend } from '../lib/queue/queue-backend';
+import type { EndedStatus, RetentionStore } from '../lib/retention/retention-store';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PeriodicComponent } from './periodic';
+
+/** How long each kind of history is kept, in ms; 0 keeps it for ever. */
+export interface Retention {
+  succeededMs: number;
+  deadMs: number;
+  auditMs: number;
+  /** Tasks keep their Idempotency-Key at least this long, whatever their retention. */
+  idempotencyTtlMs: number;
+}
+
+export interface PrunerDeps {
+  store: Pick<RetentionStore, 'pruneTasks' | 'pruneAudit'>;
+  queue: Pick<QueueBackend, 'removeDeadLetters'>;
+  /** One pruner at a time across all workers. */
+  lease: Lease;
+  retention: Retention;
+  events: TaskEvents;
+  logger: Logger;
+  intervalMs: number;
+  /** Rows per statement. */
+  batchSize?: number;
+  /** Statements per target (a status, the audit log) and pass; the rest waits for the next pass. */
+  maxBatchesPerPass?: number;
+  /**
+   * Rest between two statements, so that a long backlog leaves the database to submissions
+   * and claims most of the time (README, "Retention": their figures with and without it).
+   */
+  pauseMs?: number;
+}
+
+export type PrunedTable = TaskEventMap['rows_pruned']['table'];
+export type PrunedCounts = Record<PrunedTable, number>;
+
+/**
+ * Deletes what retention allows (README, "Retention"): ended tasks with their events and
+ * callback deliveries, dead-letter records of the dead ones, and old audit entries. One
+ * worker at a time (the `pruner` lease, renewed before every batch), in bounded batches, and
+ * a bounded number of them per pass — the first pass after an upgrade, facing years of
+ * history, does the same bounded work as every other and leaves the rest to the next, which
+ * then follows soon instead of a PRUNE_INTERVAL_MS later.
+ */
+export class Pruner extends PeriodicComponent {
+  /** Whether the last pass stopped at its bound with more to delete. */
+  private backlog = false;
+  /** Aborted by stop(): a pass in progress ends after its current statement. */
+  private stopping = new AbortController();
+
+  constructor(private readonly d: PrunerDeps) {
+    super('pruner', d.intervalMs, d.logger);
+  }
+
+  override start(): void {
+    const r = this.d.retention;
+    const kept = (v: number) => (v === 0 ? 'kept' : `${v} ms`);
+    this.d.logger.info(
+      {
+        retention: {
+          succeeded: kept(r.succeededMs),
+          dead: kept(r.deadMs),
+          audit: kept(r.auditMs),
+          idempotencyKeys: `${r.idempotencyTtlMs} ms`,
+        },
+        intervalMs: this.intervalMs,
+      },
+      'retention in force (0 keeps): ended tasks, their events and callback deliveries, and audit entries older than this are deleted',
+    );
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
+    super.start();
+  }
+
+  async tick(): Promise<PrunedCounts> {
+    const counts: PrunedCounts = { tasks: 0, task_events: 0, callback_deliveries: 0, audit_log: 0 };
+    if (!(await this.d.lease.acquire())) return counts;
+    const r = this.d.retention;
+    const targets: { status: EndedStatus; ageMs: number }[] = [
+      { status: 'succeeded', ageMs: r.succeededMs },
+      { status: 'cancelled', ageMs: r.succeededMs },
+      { status: 'discarded', ageMs: r.succeededMs },
+      { status: 'dead', ageMs: r.deadMs },
+    ];
+    let more = false;
+    let leaseLost = false;
+    const { signal } = this.stopping;
+    const batches = async (step: () => Promise<number>): Promise<void> => {
+      const max = this.d.maxBatchesPerPass ?? 40;
+      for (let i = 0; i < max; i++) {
+        if (i > 0) {
+          await sleep(this.d.pauseMs ?? 100, undefined, { signal }).catch(() => undefined);
+          if (signal.aborted) {
+            more = true;
+            return;
+          }
+          if (!(await this.d.lease.acquire())) {
+            leaseLost = true;
+            return;
+          }
+        }
+        if ((await step()) < this.batchSize) return;
+      }
+      more = true;
+    };
+    for (const { status, ageMs } of targets) {
+      if (ageMs === 0 || leaseLost || signal.aborted) continue;
+      await batches(async () => {
+        const pruned = await this.d.store.pruneTasks(status, ageMs, r.idempotencyTtlMs, this.batchSize);
+        counts.tasks += pruned.tasks.length;
+        counts.task_events += pruned.events;
+        counts.callback_deliveries += pruned.callbacks;
+        // Every pruned task, not only dead ones: a replay or a discard that could not reach
+        // the queue left its task's record behind, and this is its last chance to go.
+        if (pruned.tasks.length > 0) await this.removeDeadLetters(pruned.tasks);
+        return pruned.tasks.length;
+      });
+    }
+    if (r.auditMs > 0 && !leaseLost && !signal.aborted) {
+      await batches(async () => {
+        const n = await this.d.store.pruneAudit(r.auditMs, this.batchSize);
+        counts.audit_log += n;
+        return n;
+      });
+    }
+    for (const table of Object.keys(counts) as PrunedTable[]) {
+      if (counts[table] > 0) this.d.events.emit('rows_pruned', { table, count: counts[table] });
+    }
+    this.d.logger.info({ removed: counts, more, leaseLost }, 'pruned what retention allows');
+    this.backlog = more && !leaseLost;
+    return counts;
+  }
+
+  /** A backlog is worked off pass after pass (each one bounded, resting between statements). */
+  protected override nextDelayMs(): number {
+    return this.backlog ? Math.min(this.intervalMs, this.d.pauseMs ?? 100) : this.intervalMs;
+  }
+
+  override async stop(): Promise<void> {
+    this.stopping.abort();
+    await super.stop();
+    await this.d.lease
+      .release()
+      .catch((err: unknown) => this.d.logger.warn({ err }, 'could not release the pruner lease'));
+  }
+
+  private get batchSize(): number {
+    return this.d.batchSize ?? 500;
+  }
+
+  /** The queue is told after the commit; one it cannot reach is logged (the records stay). */
+  private async removeDeadLetters(refs: Parameters<QueueBackend['removeDeadLetters']>[0]): Promise<void> {
+    try {
+      await this.d.queue.removeDeadLetters(refs);
+    } catch (err) {
+      this.d.logger.warn(
+        { err, tasks: refs.length },
+        'could not delete the dead-letter records of pruned tasks',
+      );
+    }
+  }
+}

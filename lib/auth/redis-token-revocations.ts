@@ -23,7 +23,8 @@ export class RedisTokenRevocations implements TokenRevocations {
   async revoke(tokenHashes: readonly string[]): Promise<void> {
     if (tokenHashes.length === 0) return;
     const trip = inOneTrip(this.redis, (target) => {
-      for (const hash of tokenHashes) void target.set(revocationKey(this.prefix, hash), '1', 'PX', REVOCATION_MARK_MS);
+      for (const hash of tokenHashes)
+        void target.set(revocationKey(this.prefix, hash), '1', 'PX', REVOCATION_MARK_MS);
     });
     const results = await withTimeout(trip, this.timeoutMs * 4, 'Redis');
     const failed = results.find(([err]) => err);
@@ -33,7 +34,13 @@ export class RedisTokenRevocations implements TokenRevocations {
   async isRevoked(tokenHash: string): Promise<boolean | null> {
     if (DOWN.has(this.redis.status)) return null;
     try {
-      return (await withTimeout(this.redis.exists(revocationKey(this.prefix, tokenHash)), this.timeoutMs, 'Redis')) === 1;
+      return (
+        (await withTimeout(
+          this.redis.exists(revocationKey(this.prefix, tokenHash)),
+          this.timeoutMs,
+          'Redis',
+        )) === 1
+      );
     } catch {
       return null;
     }

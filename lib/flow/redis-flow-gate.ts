@@ -58,7 +58,10 @@ export class RedisFlowGate implements FlowGate {
         }
       }
       if (keys.length === 0) continue;
-      const [waitMs, at] = (await this.scripts.procAcquireFlow(keys.length, ...keys, ...args)) as [number, number];
+      const [waitMs, at] = (await this.scripts.procAcquireFlow(keys.length, ...keys, ...args)) as [
+        number,
+        number,
+      ];
       now = Number(at);
       if (Number(waitMs) > 0) {
         await this.release(holder, taken);

@@ -224,7 +224,8 @@ export class MemoryQueue implements QueueBackend {
     for (const p of PRIORITIES) this.streams.delete(streamKey(queue, p));
     this.delayed.delete(queue);
     for (const [taskId, held] of this.index) if (held.queue === queue) this.index.delete(taskId);
-    for (const [taskId, letter] of this.deadLetters) if (letter.queue === queue) this.deadLetters.delete(taskId);
+    for (const [taskId, letter] of this.deadLetters)
+      if (letter.queue === queue) this.deadLetters.delete(taskId);
     return Promise.resolve();
   }
 

@@ -16,7 +16,11 @@ import { RedisQueue } from './redis-queue';
  * of crashing the process: a cluster client when REDIS_CLUSTER_NODES is set (REDIS_URL then
  * only gives the credentials and TLS every node is reached with), else a single Redis.
  */
-export function openRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>, logger: Logger, name: string): RedisClient {
+export function openRedis(
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>,
+  logger: Logger,
+  name: string,
+): RedisClient {
   const options: RedisOptions = {
     connectionName: `procurator-${name}`,
     // Fail commands fast while Redis is down (the API answers 503, the worker backs off)

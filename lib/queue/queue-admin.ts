@@ -62,7 +62,10 @@ export class QueueAdmin {
     const { live: after } = await this.d.registry.remove(name, actor);
     if (after > 0) {
       await this.d.registry.ensure([{ queue: name, path: 'name' }]);
-      this.d.logger.warn({ queue: name, live: after }, 'a submission raced a queue delete; the queue was kept');
+      this.d.logger.warn(
+        { queue: name, live: after },
+        'a submission raced a queue delete; the queue was kept',
+      );
     }
   }
 

@@ -64,7 +64,9 @@ it('a dead-letter record goes when its task is replayed, discarded or pruned', a
   await stack.waitForStatus(replayed, ['dead']);
   expect(await deadLetterTaskIds(prefix)).toEqual([kept, replayed].sort());
   // The task id → record id map keeps only the records left.
-  expect((await redis.hkeys(redisKeys(prefix).dlqEntries('default'))).sort()).toEqual([kept, replayed].sort());
+  expect((await redis.hkeys(redisKeys(prefix).dlqEntries('default'))).sort()).toEqual(
+    [kept, replayed].sort(),
+  );
 });
 
 it('after losing every Redis key, one reconciler pass queues 1,500 tasks again in batches', async () => {

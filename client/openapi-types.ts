@@ -586,6 +586,8 @@ export interface components {
       queue: string;
       /** @enum {string} */
       priority: 'high' | 'normal' | 'low';
+      /** @description Fair-sharing key: inside a queue, tasks of different keys start round-robin. */
+      concurrencyKey: string | null;
       /** @enum {string} */
       status:
         'scheduled' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'dead' | 'cancelled' | 'discarded';
@@ -630,6 +632,7 @@ export interface components {
       queue?: string;
       /** @enum {string} */
       priority?: 'high' | 'normal' | 'low';
+      concurrencyKey?: string | null;
       delayMs?: number;
       /** Format: date-time */
       runAt?: string | null;

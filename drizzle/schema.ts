@@ -50,6 +50,8 @@ export const tasks = pgTable(
     type: text('type').notNull(),
     queue: text('queue').notNull(),
     priority: text('priority').notNull(),
+    /** Fair sharing inside the queue: tasks of different keys start round-robin. */
+    concurrencyKey: text('concurrency_key'),
     status: text('status').notNull(),
     payload: jsonb('payload').notNull(),
     result: jsonb('result'),

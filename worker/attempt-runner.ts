@@ -67,6 +67,9 @@ export interface AttemptRunnerDeps {
 /** How long a message of a paused queue waits before it is looked at again. */
 const PAUSED_RECHECK_MS = 1000;
 
+/** Longest wait of a task with a concurrency key held back by a flow limit (see `run`). */
+const KEYED_RETRY_MS = 40;
+
 /** Deliveries beyond maxAttempts + this mean the message keeps stopping its worker. */
 const EXTRA_DELIVERIES = 2;
 
@@ -97,10 +100,14 @@ export class AttemptRunner {
     const { waitMs, now } = await flow.gate.acquire(holder, rules, this.d.leaseMs);
     if (waitMs > 0) {
       // Over a limit: wait in the delayed set (no attempt spent, nothing written), with jitter
-      // so that waiting tasks do not all come back at the same instant.
-      const jitter = Math.floor((this.d.random ?? Math.random)() * Math.min(waitMs, 250));
-      await this.d.queue.postpone(a.message, now + waitMs + jitter);
-      this.d.events.emit('flow_limited', { scopes: rules.map((r) => r.scope) });
+      // so that waiting tasks do not all come back at the same instant. A task with a
+      // concurrency key waits at the front of its key's lane instead, the only one of its key
+      // that waits: it looks again sooner, or its key would start far less often than
+      // a slot frees.
+      const wait = a.message.concurrencyKey ? Math.min(waitMs, KEYED_RETRY_MS) : waitMs;
+      const jitter = Math.floor((this.d.random ?? Math.random)() * Math.min(wait, 250));
+      await this.d.queue.postpone(a.message, now + wait + jitter);
+      this.d.events.emit('flow_limited', { scopes: rules.map((r) => r.configured ?? r.scope) });
       return;
     }
     a.flow = { rules, holder };
@@ -140,6 +147,7 @@ export class AttemptRunner {
           queue: claim.task.queue,
           priority: claim.task.priority,
           type: claim.task.type,
+          concurrencyKey: claim.task.concurrencyKey,
           dueAt: claim.runAt.getTime(),
         });
         return;
@@ -254,6 +262,7 @@ export class AttemptRunner {
         queue: ended.queue,
         priority: ended.priority,
         type: ended.type,
+        concurrencyKey: ended.concurrencyKey,
         dueAt: (ended.runAt ?? new Date()).getTime(),
       });
     } else if (ended.status === 'dead') {

@@ -79,6 +79,7 @@ export class Reconciler extends PeriodicComponent {
         queue: t.queue,
         priority: t.priority,
         type: t.type,
+        concurrencyKey: t.concurrencyKey,
         dueAt: t.runAt?.getTime() ?? null,
       });
     }

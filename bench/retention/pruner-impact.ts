@@ -63,6 +63,7 @@ export async function measurePrunerImpact(
         type: 'demo.echo',
         queue: 'default',
         priority: 'normal',
+        concurrencyKey: null,
         payload: { data: 'x'.repeat(180) },
         maxAttempts: 5,
         timeoutMs: 60000,

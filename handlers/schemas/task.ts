@@ -16,6 +16,10 @@ export const TaskSchema = z
     type: z.string(),
     queue: z.string(),
     priority: z.enum(PRIORITIES),
+    concurrencyKey: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Fair-sharing key: inside a queue, tasks of different keys start round-robin.' }),
     status: z.enum(TASK_STATUSES),
     payload: z.unknown().openapi({ description: 'As submitted.' }),
     result: z.unknown().openapi({ description: 'What the executor returned; null until it succeeded.' }),

@@ -2,14 +2,19 @@ import { z } from 'zod';
 import type { QueueMessage } from '../queue/queue-backend';
 
 /**
- * Flow limits across every worker, configured in one place (FLOW_LIMITS): for a task type or
- * a queue, at most `concurrency` attempts at once and/or at most `ratePerSecond` starts a
- * second (token bucket, `burst` deep). Tasks over a limit wait; they are not failed and spend
- * no attempt.
+ * Flow limits across every worker, configured in one place (FLOW_LIMITS): for a task type, a
+ * queue, or each concurrency key of a queue (`key:<queue>`), at most `concurrency` attempts at
+ * once and/or at most `ratePerSecond` starts a second (token bucket, `burst` deep). Tasks over
+ * a limit wait; they are not failed and spend no attempt.
  */
 export interface FlowRule {
-  /** `type:<task type>` or `queue:<queue name>`. */
+  /**
+   * What the gate counts under: `type:<task type>`, `queue:<queue name>`, or for a key-scoped
+   * rule `key:<queue>:<concurrency key>` (each key its own counter).
+   */
   scope: string;
+  /** The scope as configured (`key:<queue>` for every key of it): the metric's label. */
+  configured?: string;
   concurrency?: number;
   ratePerSecond?: number;
   burst?: number;
@@ -26,7 +31,7 @@ const ruleSchema = z
   });
 
 export const flowLimitsSchema = z.record(
-  z.string().regex(/^(type|queue):[A-Za-z0-9_.-]{1,200}$/),
+  z.string().regex(/^(type|queue|key):[A-Za-z0-9_.-]{1,200}$/),
   ruleSchema,
 );
 
@@ -42,13 +47,15 @@ export class FlowLimits {
     return this.byScope.size === 0;
   }
 
-  /** The rules a message falls under: its type's and its queue's. */
-  rulesFor(message: Pick<QueueMessage, 'type' | 'queue'>): FlowRule[] {
+  /** The rules a message falls under: its type's, its queue's, and its key's in its queue. */
+  rulesFor(message: Pick<QueueMessage, 'type' | 'queue' | 'concurrencyKey'>): FlowRule[] {
     const out: FlowRule[] = [];
     const byType = this.byScope.get(`type:${message.type}`);
     const byQueue = this.byScope.get(`queue:${message.queue}`);
+    const byKey = message.concurrencyKey ? this.byScope.get(`key:${message.queue}`) : undefined;
     if (byType) out.push(byType);
     if (byQueue) out.push(byQueue);
+    if (byKey) out.push({ ...byKey, scope: `${byKey.scope}:${message.concurrencyKey}`, configured: byKey.scope });
     return out;
   }
 

@@ -26,6 +26,14 @@ export function redisKeys(prefix: string) {
      * create its streams again (as it does for a queue whose keys Redis lost).
      */
     deleted: (queue: string) => `${of(queue)}:deleted`,
+    /** Fair sharing (lanes.include.lua): the keys with tasks in lanes, of one priority. */
+    ring: (queue: string, priority: Priority) => `${of(queue)}:ring:${priority}`,
+    /** The tasks of one concurrency key waiting to be fed into the stream of their priority. */
+    lane: (queue: string, priority: Priority, key: string) => `${of(queue)}:lane:${priority}:${key}`,
+    /** Hash: concurrency key -> ms before which its lane is not fed (held back by a flow limit). */
+    laneAfter: (queue: string, priority: Priority) => `${of(queue)}:after:${priority}`,
+    /** Hash: priority -> how many tasks of the queue wait in lanes. */
+    laned: (queue: string) => `${of(queue)}:laned`,
     /** Sorted set of a queue's delayed tasks, scored by due time (ms). */
     delayed: (queue: string) => `${of(queue)}:delayed`,
     /** Every key under this prefix, global or of a queue (a SCAN MATCH pattern). */

@@ -16,13 +16,30 @@ interface PendingEntry {
   deliveries: number;
 }
 
-/** One stream with its consumer group, as Redis keeps it. */
+interface StreamEntry {
+  taskId: string;
+  seq: number;
+  type: string;
+  concurrencyKey: string | null;
+}
+
+/**
+ * One stream with its consumer group, as Redis keeps it, and its fair-sharing lanes: tasks
+ * with a concurrency key wait in their key's lane while the stream has work, and are fed into
+ * the stream round-robin across keys as consumers read it.
+ */
 class MemoryStream {
   private seqInMs = 0;
   private lastMs = 0;
   /** Entries not yet delivered, oldest first. */
   readonly waiting: string[] = [];
-  readonly entries = new Map<string, { taskId: string; seq: number; type: string }>();
+  readonly entries = new Map<string, StreamEntry>();
+  /** Key → its tasks waiting to be fed, oldest first. */
+  readonly lanes = new Map<string, { taskId: string; seq: number }[]>();
+  /** Keys with a non-empty lane, in the order they are fed. */
+  readonly ring: string[] = [];
+  /** Key → before when its lane is not fed (its front task was held back by a flow limit). */
+  readonly after = new Map<string, number>();
   readonly pending = new Map<string, PendingEntry>();
   /** Consumer → when it last read or claimed (as XINFO CONSUMERS' idle time). */
   readonly consumers = new Map<string, number>();
@@ -39,7 +56,68 @@ class MemoryStream {
     readonly priority: Priority,
   ) {}
 
-  add(taskId: string, seq: number, type: string, now: number): string {
+  /** Tasks in lanes, not yet fed into the stream. */
+  laned(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) n += lane.length;
+    return n;
+  }
+
+  /**
+   * Adds a task: straight to the stream when it has no key, or when nothing waits in the
+   * stream or the lanes; else to the end of its key's lane.
+   */
+  place(taskId: string, seq: number, type: string, key: string | null, now: number): void {
+    if (!key || (this.ring.length === 0 && this.entries.size - this.pending.size === 0)) {
+      this.add(taskId, seq, type, key, now);
+      return;
+    }
+    const lane = this.lanes.get(key);
+    if (lane) lane.push({ taskId, seq });
+    else {
+      this.lanes.set(key, [{ taskId, seq }]);
+      this.ring.push(key);
+    }
+  }
+
+  /** Puts a task held back by a flow limit at the front of its key's lane, fed from `notBefore`. */
+  hold(taskId: string, seq: number, key: string, notBefore: number): void {
+    const lane = this.lanes.get(key);
+    if (lane) lane.unshift({ taskId, seq });
+    else {
+      this.lanes.set(key, [{ taskId, seq }]);
+      this.ring.push(key);
+    }
+    this.after.set(key, notBefore);
+  }
+
+  /**
+   * Moves up to `n` tasks from the lanes into the stream, one per key in turn (a lane held
+   * back is passed over until its time). A lane entry whose task the index no longer holds
+   * under that seq (cancelled, re-queued) is dropped.
+   */
+  feed(n: number, live: (taskId: string, seq: number) => string | undefined, now: number): void {
+    let fed = 0;
+    for (let tries = 0; fed < n && this.ring.length > 0 && tries < n * 4 + 16; tries++) {
+      const key = this.ring.shift()!;
+      const lane = this.lanes.get(key)!;
+      const wait = this.after.get(key);
+      if (wait !== undefined && wait > now) {
+        this.ring.push(key);
+        continue;
+      }
+      this.after.delete(key);
+      const next = lane.shift()!;
+      if (lane.length > 0) this.ring.push(key);
+      else this.lanes.delete(key);
+      const type = live(next.taskId, next.seq);
+      if (type === undefined) continue;
+      this.add(next.taskId, next.seq, type, key, now);
+      fed++;
+    }
+  }
+
+  add(taskId: string, seq: number, type: string, concurrencyKey: string | null, now: number): string {
     if (now > this.lastMs) {
       this.lastMs = now;
       this.seqInMs = 0;
@@ -47,7 +125,7 @@ class MemoryStream {
       this.seqInMs++;
     }
     const id = `${this.lastMs}-${this.seqInMs}`;
-    this.entries.set(id, { taskId, seq, type });
+    this.entries.set(id, { taskId, seq, type, concurrencyKey });
     this.waiting.push(id);
     return id;
   }
@@ -70,7 +148,7 @@ export class MemoryQueue implements QueueBackend {
   private readonly delayed = new Map<string, Map<string, number>>();
   private readonly index = new Map<
     string,
-    { seq: number; queue: string; priority: Priority; type: string }
+    { seq: number; queue: string; priority: Priority; type: string; concurrencyKey: string | null }
   >();
   private readonly waiters = new Set<() => void>();
   private readonly cancelListeners = new Set<(taskId: string) => void>();
@@ -171,7 +249,12 @@ export class MemoryQueue implements QueueBackend {
   }
 
   postpone(message: QueueMessage, dueAt: number): Promise<void> {
-    this.streams.get(message.stream)?.remove(message.id);
+    const stream = this.streams.get(message.stream);
+    stream?.remove(message.id);
+    if (stream && message.concurrencyKey) {
+      stream.hold(message.taskId, message.seq, message.concurrencyKey, dueAt);
+      return Promise.resolve();
+    }
     let delayedSet = this.delayed.get(message.queue);
     if (!delayedSet) this.delayed.set(message.queue, (delayedSet = new Map<string, number>()));
     delayedSet.set(message.taskId, dueAt);
@@ -212,11 +295,13 @@ export class MemoryQueue implements QueueBackend {
         set.delete(taskId);
         const held = this.index.get(taskId);
         if (!held) continue;
-        this.stream(queue, held.priority).add(taskId, held.seq, held.type, now);
+        this.stream(queue, held.priority).place(taskId, held.seq, held.type, held.concurrencyKey, now);
         moved.push(taskId);
       }
     }
-    if (moved.length > 0) this.wake();
+    // Lanes held back by a flow limit are looked at again on each tick, as on Redis.
+    const lanesWait = [...this.streams.values()].some((st) => st.ring.length > 0 && st.waiting.length === 0);
+    if (moved.length > 0 || lanesWait) this.wake();
     return Promise.resolve(moved);
   }
 
@@ -251,7 +336,7 @@ export class MemoryQueue implements QueueBackend {
         const s = this.streams.get(streamKey(name, p));
         if (!s) continue;
         pending += s.pending.size;
-        length += s.entries.size - s.pending.size;
+        length += s.entries.size - s.pending.size + s.laned();
         const first = s.waiting.find((id) => s.entries.has(id));
         if (first) oldest = Math.min(oldest, Number(first.slice(0, first.indexOf('-'))));
         for (const [c, seen] of s.consumers) {
@@ -324,7 +409,14 @@ export class MemoryQueue implements QueueBackend {
   private addTask(e: QueueEntry): number {
     const held = this.index.get(e.taskId);
     if (held && held.seq >= e.seq) return 0;
-    this.index.set(e.taskId, { seq: e.seq, queue: e.queue, priority: e.priority, type: e.type });
+    const concurrencyKey = e.concurrencyKey ?? null;
+    this.index.set(e.taskId, {
+      seq: e.seq,
+      queue: e.queue,
+      priority: e.priority,
+      type: e.type,
+      concurrencyKey,
+    });
     const now = this.clock();
     let delayedSet = this.delayed.get(e.queue);
     if (e.dueAt && e.dueAt > now) {
@@ -333,7 +425,7 @@ export class MemoryQueue implements QueueBackend {
       return 2;
     }
     delayedSet?.delete(e.taskId);
-    this.stream(e.queue, e.priority).add(e.taskId, e.seq, e.type, now);
+    this.stream(e.queue, e.priority).place(e.taskId, e.seq, e.type, concurrencyKey, now);
     this.wake();
     return 1;
   }
@@ -344,12 +436,16 @@ export class MemoryQueue implements QueueBackend {
     for (const stream of this.orderedStreams()) {
       if (skip?.has(stream.queue)) continue;
       stream.consumers.set(consumer, now);
-      while (out.length < count && stream.waiting.length > 0) {
-        const id = stream.waiting.shift()!;
-        const entry = stream.entries.get(id);
-        if (!entry) continue;
-        stream.pending.set(id, { consumer, deliveredAt: now, deliveries: 1 });
-        out.push(this.message(stream, id, entry, 1));
+      for (let fed = false; ; fed = true) {
+        while (out.length < count && stream.waiting.length > 0) {
+          const id = stream.waiting.shift()!;
+          const entry = stream.entries.get(id);
+          if (!entry) continue;
+          stream.pending.set(id, { consumer, deliveredAt: now, deliveries: 1 });
+          out.push(this.message(stream, id, entry, 1));
+        }
+        if (fed || out.length >= count || stream.ring.length === 0) break;
+        stream.feed(count - out.length, (taskId, seq) => this.liveType(stream.queue, taskId, seq), now);
       }
       if (out.length >= count) break;
     }
@@ -371,12 +467,13 @@ export class MemoryQueue implements QueueBackend {
     return s;
   }
 
-  private message(
-    s: MemoryStream,
-    id: string,
-    entry: { taskId: string; seq: number; type: string },
-    deliveries: number,
-  ): QueueMessage {
+  /** The type of a task the index holds in `queue` under `seq`; undefined when it does not. */
+  private liveType(queue: string, taskId: string, seq: number): string | undefined {
+    const held = this.index.get(taskId);
+    return held && held.seq === seq && held.queue === queue ? held.type : undefined;
+  }
+
+  private message(s: MemoryStream, id: string, entry: StreamEntry, deliveries: number): QueueMessage {
     return { stream: s.key, id, ...entry, queue: s.queue, priority: s.priority, deliveries };
   }
 }

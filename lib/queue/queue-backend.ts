@@ -19,6 +19,8 @@ export interface QueueEntry {
   priority: Priority;
   /** The task's type, carried in the message so flow limits can be checked before a claim. */
   type: string;
+  /** Fair sharing: tasks of different keys start round-robin inside their queue. */
+  concurrencyKey?: string | null;
   dueAt?: number | null;
 }
 
@@ -39,6 +41,8 @@ export interface QueueMessage {
   queue: string;
   priority: Priority;
   type: string;
+  /** The task's fair-sharing key, or null (carried for the `key:<queue>` flow limits). */
+  concurrencyKey: string | null;
   /** How many times this message has been delivered, this delivery included. */
   deliveries: number;
 }

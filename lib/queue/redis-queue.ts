@@ -106,7 +106,13 @@ export class RedisQueue implements QueueBackend {
             const { queue, priority } = group[0]!;
             const args: ScriptArg[] = [CONSUMER_GROUP, queue, priority];
             for (const e of group)
-              args.push(e.taskId, e.seq, e.type, e.dueAt && e.dueAt > 0 ? Math.ceil(e.dueAt) : 0);
+              args.push(
+                e.taskId,
+                e.seq,
+                e.type,
+                e.concurrencyKey ?? '',
+                e.dueAt && e.dueAt > 0 ? Math.ceil(e.dueAt) : 0,
+              );
             void runner.procEnqueueBatch(
               this.keys.stream(queue, priority),
               this.keys.delayed(queue),
@@ -164,17 +170,19 @@ export class RedisQueue implements QueueBackend {
         for (const s of streams) {
           void target.xlen(s.key);
           void target.xinfo('GROUPS', s.key);
+          void target.hget(this.keys.laned(s.queue), s.priority);
         }
       });
       const start = this.readCursor++;
       const ready = streams
         .map((s, i) => {
-          const len = Number(probe[2 * i]?.[1] ?? 0);
-          const groups = (probe[2 * i + 1]?.[1] as unknown[][] | null) ?? [];
+          const len = Number(probe[3 * i]?.[1] ?? 0);
+          const groups = (probe[3 * i + 1]?.[1] as unknown[][] | null) ?? [];
           const group = groups.map(pairsToObject).find((g) => g.name === CONSUMER_GROUP);
+          const laned = Number(probe[3 * i + 2]?.[1] ?? 0);
           return {
             s,
-            waiting: len - Number(group?.pending ?? 0),
+            waiting: len - Number(group?.pending ?? 0) + Math.max(0, laned),
             rank: modulo(queues.indexOf(s.queue) - start, queues.length),
           };
         })
@@ -203,7 +211,7 @@ export class RedisQueue implements QueueBackend {
       count,
     )) as (string | number)[];
     const messages: QueueMessage[] = [];
-    for (let i = 0; i + 4 < flat.length; i += 5) {
+    for (let i = 0; i + 5 < flat.length; i += 6) {
       const s = streams[Number(flat[i]) - 1];
       if (s) {
         messages.push(
@@ -213,6 +221,7 @@ export class RedisQueue implements QueueBackend {
             String(flat[i + 2]),
             Number(flat[i + 3]),
             String(flat[i + 4]),
+            String(flat[i + 5]),
             1,
           ),
         );
@@ -275,7 +284,7 @@ export class RedisQueue implements QueueBackend {
       if (!s) continue;
       for (const [id, fields] of entries) {
         const f = fieldMap(fields);
-        messages.push(this.message(s, id, f.t ?? '', Number(f.s ?? 0), f.y ?? '', 1));
+        messages.push(this.message(s, id, f.t ?? '', Number(f.s ?? 0), f.y ?? '', f.k ?? '', 1));
       }
     }
     return messages;
@@ -323,7 +332,7 @@ export class RedisQueue implements QueueBackend {
       CLAIM_ROUNDS_PER_STREAM,
     )) as (string | number)[];
     const claimed: QueueMessage[] = [];
-    for (let i = 0; i + 5 < flat.length; i += 6) {
+    for (let i = 0; i + 6 < flat.length; i += 7) {
       const s = streams[Number(flat[i]) - 1];
       if (!s) continue;
       claimed.push(
@@ -333,7 +342,8 @@ export class RedisQueue implements QueueBackend {
           String(flat[i + 2]),
           Number(flat[i + 3]),
           String(flat[i + 4]),
-          Number(flat[i + 5]),
+          String(flat[i + 5]),
+          Number(flat[i + 6]),
         ),
       );
     }
@@ -409,6 +419,7 @@ export class RedisQueue implements QueueBackend {
       entry.priority,
       entry.type,
       entry.dueAt,
+      entry.concurrencyKey ?? '',
     );
   }
 
@@ -420,6 +431,8 @@ export class RedisQueue implements QueueBackend {
       message.id,
       message.taskId,
       Math.ceil(dueAt),
+      message.seq,
+      message.concurrencyKey ?? '',
     );
   }
 
@@ -505,6 +518,13 @@ export class RedisQueue implements QueueBackend {
 
   async removeQueue(queue: string): Promise<void> {
     const k = this.keys;
+    const rings = await inOneTrip(this.redis, (target) => {
+      for (const p of PRIORITIES) void target.lrange(k.ring(queue, p), 0, -1);
+    });
+    throwFirstError(rings);
+    const lanes = PRIORITIES.flatMap((p, i) =>
+      (rings[i]![1] as string[]).map((key) => k.lane(queue, p, key)),
+    );
     throwFirstError(
       await inOneTrip(this.redis, (target) => {
         void target.srem(k.queues, queue);
@@ -517,6 +537,10 @@ export class RedisQueue implements QueueBackend {
           k.index(queue),
           k.dlq(queue),
           k.dlqEntries(queue),
+          k.laned(queue),
+          ...PRIORITIES.map((p) => k.ring(queue, p)),
+          ...PRIORITIES.map((p) => k.laneAfter(queue, p)),
+          ...lanes,
         );
       }),
     );
@@ -533,6 +557,7 @@ export class RedisQueue implements QueueBackend {
           void target.xinfo('CONSUMERS', this.keys.stream(q, p), CONSUMER_GROUP);
         }
         void target.zcard(this.keys.delayed(q));
+        void target.hgetall(this.keys.laned(q));
       }
     });
     let i = 0;
@@ -566,6 +591,9 @@ export class RedisQueue implements QueueBackend {
         }
       }
       const delayed = Number(next() ?? 0);
+      // Tasks waiting in fair-sharing lanes wait to be delivered too.
+      for (const n of Object.values((next() as Record<string, string> | null) ?? {}))
+        length += Math.max(0, Number(n));
       return { name, length, pending, delayed, consumers: active.size, oldestAgeSeconds: 0 };
     });
     if (waiting.length > 0) {
@@ -707,9 +735,20 @@ export class RedisQueue implements QueueBackend {
     taskId: string,
     seq: number,
     type: string,
+    concurrencyKey: string,
     deliveries: number,
   ): QueueMessage {
-    return { stream: s.key, id, taskId, seq, queue: s.queue, priority: s.priority, type, deliveries };
+    return {
+      stream: s.key,
+      id,
+      taskId,
+      seq,
+      queue: s.queue,
+      priority: s.priority,
+      type,
+      concurrencyKey: concurrencyKey === '' ? null : concurrencyKey,
+      deliveries,
+    };
   }
 }
 

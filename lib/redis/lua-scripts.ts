@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import addTask from './scripts/add-task.include.lua?raw';
 import bucket from './scripts/bucket.include.lua?raw';
 import indexEntry from './scripts/index-entry.include.lua?raw';
+import lanes from './scripts/lanes.include.lua?raw';
 import redisNowMs from './scripts/redis-now-ms.include.lua?raw';
 
 /**
@@ -17,6 +18,7 @@ const INCLUDES: Readonly<Record<string, string>> = {
   'add-task': addTask,
   bucket,
   'index-entry': indexEntry,
+  lanes,
   'redis-now-ms': redisNowMs,
 };
 

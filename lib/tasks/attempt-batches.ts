@@ -42,7 +42,7 @@ const CLAIM_SQL = `
       lease_owner = $2::text, lease_expires_at = now() + $3::int * interval '1 millisecond',
       started_at = now(), updated_at = now()
     FROM prev WHERE t.id = prev.id
-    RETURNING t.id, t.type, t.queue, t.priority, t.status, t.payload, t.attempts, t.max_attempts,
+    RETURNING t.id, t.type, t.queue, t.priority, t.concurrency_key, t.status, t.payload, t.attempts, t.max_attempts,
       t.timeout_ms, t.run_at, t.metadata, t.created_by, t.enqueue_seq, t.lease_epoch, t.replays,
       t.created_at, t.callback_url, prev.prev_status, prev.e1, prev.e2
   ), recovered AS (

@@ -27,6 +27,7 @@ export interface ActiveTask {
   id: string;
   queue: string;
   priority: TaskRecord['priority'];
+  concurrencyKey: string | null;
   type: string;
   status: string;
   seq: number;
@@ -263,7 +264,7 @@ export class AttemptStore {
    */
   async activeTasks(after: string | null, limit: number, graceMs: number): Promise<ActiveTask[]> {
     const rows = await this.database.rows(sql`
-      SELECT id, queue, priority, type, status, enqueue_seq, run_at FROM tasks
+      SELECT id, queue, priority, concurrency_key, type, status, enqueue_seq, run_at FROM tasks
       WHERE status IN ('scheduled', 'queued', 'retrying', 'running')
         AND id > ${after ?? '00000000-0000-0000-0000-000000000000'}::uuid
         AND ((status IN ('scheduled', 'queued', 'retrying')
@@ -274,6 +275,7 @@ export class AttemptStore {
       id: String(r.id),
       queue: String(r.queue),
       priority: r.priority as ActiveTask['priority'],
+      concurrencyKey: (r.concurrency_key as string | null) ?? null,
       type: String(r.type),
       status: String(r.status),
       seq: Number(r.enqueue_seq),

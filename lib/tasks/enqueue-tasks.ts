@@ -21,6 +21,7 @@ export async function enqueueStoredTasks(
         queue: t.queue,
         priority: t.priority,
         type: t.type,
+        concurrencyKey: t.concurrencyKey,
         dueAt: t.status === 'scheduled' && t.runAt ? t.runAt.getTime() : null,
       })),
     );

@@ -8,6 +8,12 @@ import { QUEUE_NAME_RE } from '../queue/queue-backend';
 import { PRIORITIES } from './task';
 import type { NewTask } from './task-store';
 
+/**
+ * A task's fair-sharing key (a tenant id, say): inside a queue, tasks of different keys start
+ * round-robin. Kept to an alphabet that can be part of Redis key names.
+ */
+export const CONCURRENCY_KEY_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
 /** How far ahead a task may be scheduled. */
 export const MAX_SCHEDULE_AHEAD_MS = 366 * 86_400_000;
 export const MAX_TIMEOUT_MS = 86_400_000;
@@ -26,6 +32,11 @@ export const submissionSchema = z
       .regex(QUEUE_NAME_RE, { error: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' })
       .optional(),
     priority: z.enum(PRIORITIES).optional(),
+    concurrencyKey: z
+      .string()
+      .regex(CONCURRENCY_KEY_RE, { error: 'must be 1-128 characters of A-Z a-z 0-9 _ . : -' })
+      .nullable()
+      .optional(),
     delayMs: z.number().int().min(0).max(MAX_SCHEDULE_AHEAD_MS).optional(),
     runAt: z.iso.datetime({ offset: true }).nullable().optional(),
     maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS).optional(),
@@ -160,6 +171,7 @@ export function completeSubmission(
       type: s.type,
       queue: s.queue ?? definition?.defaults?.queue ?? 'default',
       priority: s.priority ?? definition?.defaults?.priority ?? 'normal',
+      concurrencyKey: s.concurrencyKey ?? null,
       payload,
       maxAttempts: s.maxAttempts ?? definition?.defaults?.maxAttempts ?? defaults.maxAttempts,
       timeoutMs: s.timeoutMs ?? definition?.defaults?.timeoutMs ?? defaults.timeoutMs,

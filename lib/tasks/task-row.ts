@@ -68,6 +68,7 @@ export function claimedFromRow(r: Record<string, unknown>): ClaimedTask {
     type: String(r.type),
     queue: String(r.queue),
     priority: r.priority as Priority,
+    concurrencyKey: (r.concurrency_key as string | null | undefined) ?? null,
     status: r.status as TaskStatus,
     payload: json(r.payload),
     attempts: Number(r.attempts),

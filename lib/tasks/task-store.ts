@@ -14,6 +14,7 @@ export interface NewTask {
   type: string;
   queue: string;
   priority: Priority;
+  concurrencyKey: string | null;
   payload: unknown;
   maxAttempts: number;
   timeoutMs: number;
@@ -45,16 +46,16 @@ export interface ListFilter {
 const INSERT_SQL = `
   WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-      id uuid, event_id uuid, type text, queue text, priority text, payload jsonb, max_attempts int,
+      id uuid, event_id uuid, type text, queue text, priority text, concurrency_key text, payload jsonb, max_attempts int,
       timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
       created_by text, idempotency_key text, request_hash text, request_id text)
   ), prepared AS (
     SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
     FROM input
   ), ins AS (
-    INSERT INTO tasks (id, type, queue, priority, status, payload, max_attempts, timeout_ms, run_at,
+    INSERT INTO tasks (id, type, queue, priority, concurrency_key, status, payload, max_attempts, timeout_ms, run_at,
                        callback_url, metadata, created_by, idempotency_key, request_hash)
-    SELECT id, type, queue, priority, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
+    SELECT id, type, queue, priority, concurrency_key, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
            max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash
     FROM prepared
     ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -75,6 +76,7 @@ function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
     type: t.type,
     queue: t.queue,
     priority: t.priority,
+    concurrencyKey: t.concurrencyKey,
     status: r.status as TaskStatus,
     payload: t.payload,
     result: null,
@@ -134,6 +136,7 @@ export class TaskStore {
       type: t.type,
       queue: t.queue,
       priority: t.priority,
+      concurrency_key: t.concurrencyKey,
       payload: t.payload,
       max_attempts: t.maxAttempts,
       timeout_ms: t.timeoutMs,

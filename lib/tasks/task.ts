@@ -42,6 +42,7 @@ export interface TaskRecord {
   type: string;
   queue: string;
   priority: Priority;
+  concurrencyKey: string | null;
   status: TaskStatus;
   payload: unknown;
   result: unknown;
@@ -74,6 +75,7 @@ export type ClaimedTask = Pick<
   | 'type'
   | 'queue'
   | 'priority'
+  | 'concurrencyKey'
   | 'status'
   | 'payload'
   | 'attempts'
@@ -100,6 +102,7 @@ export interface TaskView {
   type: string;
   queue: string;
   priority: Priority;
+  concurrencyKey: string | null;
   status: TaskStatus;
   payload: unknown;
   result: unknown;
@@ -137,6 +140,7 @@ export function toTaskView(t: TaskRecord): TaskView {
     type: t.type,
     queue: t.queue,
     priority: t.priority,
+    concurrencyKey: t.concurrencyKey,
     status: t.status,
     payload: t.payload,
     result: t.result ?? null,

@@ -80,6 +80,41 @@ describe('the Redis Cluster layout', () => {
   });
 });
 
+describe('fair sharing on the Redis Cluster', () => {
+  it('feeds the lanes of two keys in turn, holds a key back at its lane front, all in one slot', async () => {
+    const prefix = testPrefix('fair');
+    const redis = onCluster();
+    const queue = new RedisQueue(redis, { prefix, openConnection: onCluster });
+    try {
+      const task = (id: string, key: string) => ({
+        taskId: id,
+        seq: 1,
+        queue: 'fair',
+        priority: 'normal' as const,
+        type: 'demo.echo',
+        concurrencyKey: key,
+      });
+      await queue.enqueue(Array.from({ length: 50 }, (_, i) => task(`a${i}`, 'A')));
+      await queue.enqueue(Array.from({ length: 5 }, (_, i) => task(`b${i}`, 'B')));
+      const first = await queue.read('c1', 12, 0);
+      expect(first.map((m) => m.taskId.slice(0, 1)).join('')).toBe('aababababab' + 'a');
+      expect(first[2]!.concurrencyKey).toBe('B');
+      expect((await queue.stats())[0]).toMatchObject({ name: 'fair', length: 43, pending: 12 });
+      // Held back (a flow limit): b0 waits at the front of B's lane, and comes back first.
+      const b0 = first.find((m) => m.taskId === 'b0')!;
+      await queue.postpone(b0, (await queue.now()) + 100);
+      await sleep(150);
+      await queue.promoteDue(10);
+      const next = await queue.read('c1', 4, 0);
+      expect(next.map((m) => m.taskId)).toContain('b0');
+    } finally {
+      await queue.close();
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+    }
+  });
+});
+
 describe('serve and worker processes on the Redis Cluster', () => {
   it('run tasks of several queues through REDIS_CLUSTER_NODES, REDIS_URL giving only credentials', async () => {
     const procs = await startProcesses({

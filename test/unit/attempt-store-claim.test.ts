@@ -33,6 +33,7 @@ async function runningTask(
       type: 'demo.echo',
       queue: 'default',
       priority: 'normal',
+      concurrencyKey: null,
       payload: {},
       maxAttempts,
       timeoutMs: 1000,

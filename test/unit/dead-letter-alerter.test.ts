@@ -28,6 +28,7 @@ function task(type: string, queue: string, status: TaskStatus = 'dead', message 
     type,
     queue,
     priority: 'normal',
+    concurrencyKey: null,
     status,
     payload: {},
     result: null,

@@ -10,7 +10,7 @@
   ARGV[3] minimum idle time in ms
   ARGV[4] maximum number of messages, all streams together
   ARGV[5] most XAUTOCLAIM rounds per stream
-  Returns: a flat list {keyIndex, entryId, taskId, seq, type, deliveries, ...}
+  Returns: a flat list {keyIndex, entryId, taskId, seq, type, concurrencyKey, deliveries, ...}
   A stream without the group (never read yet, or lost) is skipped.
 ]]
 local wanted = tonumber(ARGV[4])
@@ -27,12 +27,12 @@ for i, key in ipairs(KEYS) do
       for _, entry in ipairs(res[2]) do
         if entry and entry ~= false then
           local id, fields = entry[1], entry[2]
-          local taskId, seq, taskType = '', '0', ''
+          local taskId, seq, taskType, concurrencyKey = '', '0', '', ''
           if fields then
             for j = 1, #fields, 2 do
               local f = fields[j]
               if f == 't' then taskId = fields[j + 1] elseif f == 's' then seq = fields[j + 1]
-              elseif f == 'y' then taskType = fields[j + 1] end
+              elseif f == 'y' then taskType = fields[j + 1] elseif f == 'k' then concurrencyKey = fields[j + 1] end
             end
           end
           local p = redis.call('XPENDING', key, ARGV[1], id, id, 1)
@@ -43,6 +43,7 @@ for i, key in ipairs(KEYS) do
           out[#out + 1] = taskId
           out[#out + 1] = seq
           out[#out + 1] = taskType
+          out[#out + 1] = concurrencyKey
           out[#out + 1] = deliveries
           taken = taken + 1
         end

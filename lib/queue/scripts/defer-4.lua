@@ -15,10 +15,11 @@
   ARGV[6] priority
   ARGV[7] task type
   ARGV[8] due time in ms since epoch
+  ARGV[9] concurrency key ('' for none)
   Returns: 1 back in the stream, 2 delayed, 0 ignored (seq not newer; the message is acked anyway)
 ]]
 --#include add-task
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return addTask(KEYS[4], KEYS[2], KEYS[3], ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6],
-  ARGV[7], tonumber(ARGV[8]))
+  ARGV[7], ARGV[9], tonumber(ARGV[8]))

@@ -11,14 +11,15 @@
   ARGV[1] consumer group
   ARGV[2] queue name
   ARGV[3] priority
-  ARGV[4+4i], ARGV[5+4i], ARGV[6+4i], ARGV[7+4i] task id, seq, type and due time (ms, 0 for now)
+  ARGV[4+5i] .. ARGV[8+5i] task id, seq, type, concurrency key ('' for none) and due time (ms,
+          0 for now)
   Returns: how many tasks were added (to the stream or the delayed set)
 ]]
 --#include add-task
 local added = 0
-for i = 4, #ARGV, 4 do
+for i = 4, #ARGV, 5 do
   local r = addTask(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[i], tonumber(ARGV[i + 1]), ARGV[2], ARGV[3],
-    ARGV[i + 2], tonumber(ARGV[i + 3]))
+    ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]))
   if r > 0 then added = added + 1 end
 end
 return added

@@ -1,6 +1,7 @@
 --[[
   Shared by enqueue-batch-3 and defer-4: adds a task under a seq.
-  Stream entries carry t (task id), s (seq), y (type).
+  Stream entries carry t (task id), s (seq), y (type), k (concurrency key, '' for none); a
+  task with a key may wait in its key's lane first (lanes.include.lua).
   Invariant: the index holds, per task, the seq of its one live message. An entry whose seq
   is not greater than the held one is ignored, so enqueueing is idempotent and a stale
   producer (an API that stalled between commit and XADD) cannot add a second live message.
@@ -11,13 +12,14 @@
 ]]
 --#include redis-now-ms
 --#include index-entry
+--#include lanes
 local registered = {}
 local nowMs = nil
 
-local function addTask(stream, delayed, index, group, taskId, seq, queue, priority, taskType, due)
+local function addTask(stream, delayed, index, group, taskId, seq, queue, priority, taskType, key, due)
   local held = heldSeq(index, taskId)
   if held and held >= seq then return 0 end
-  redis.call('HSET', index, taskId, formatEntry(seq, queue, priority, taskType))
+  redis.call('HSET', index, taskId, formatEntry(seq, queue, priority, taskType, key))
   if due > 0 then
     nowMs = nowMs or redisNowMs()
     if due > nowMs then
@@ -33,6 +35,6 @@ local function addTask(stream, delayed, index, group, taskId, seq, queue, priori
     end
     registered[stream] = true
   end
-  redis.call('XADD', stream, '*', 't', taskId, 's', seq, 'y', taskType)
+  placeTask(stream, group, taskId, seq, taskType, key)
   return 1
 end

@@ -1,5 +1,6 @@
 --[[
-  The index hash holds, per task, "seq|queue|priority|type" of its one live message.
+  The index hash holds, per task, "seq|queue|priority|type|key" of its one live message (key:
+  its concurrency key, empty when none; entries written before keys existed end at type).
   heldSeq answers the seq the index holds for a task (nil when none); parseEntry splits an
   entry; forgetIfHeldAtMost drops the task when the held seq is not newer than `seq` (a
   newer message of the task is someone else's and stays).
@@ -11,12 +12,12 @@ local function heldSeq(index, taskId)
 end
 
 local function parseEntry(held)
-  local seq, queue, priority, taskType = string.match(held, '^(%d+)|([^|]*)|(%a+)|?(.*)$')
-  return tonumber(seq), queue, priority, taskType
+  local seq, queue, priority, taskType, key = string.match(held, '^(%d+)|([^|]*)|(%a+)|?([^|]*)|?(.*)$')
+  return tonumber(seq), queue, priority, taskType, key or ''
 end
 
-local function formatEntry(seq, queue, priority, taskType)
-  return seq .. '|' .. queue .. '|' .. priority .. '|' .. taskType
+local function formatEntry(seq, queue, priority, taskType, key)
+  return seq .. '|' .. queue .. '|' .. priority .. '|' .. taskType .. '|' .. key
 end
 
 local function forgetIfHeldAtMost(index, taskId, seq)

@@ -6,6 +6,7 @@ import { attachDependencyGauge, attachTaskMetrics, createMetrics } from '../lib/
 import type { TaskEventMap } from '../lib/observability/task-events';
 import { openQueue } from '../lib/queue/open-queue';
 import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
+import { openTracing, tracingShutdownMs } from '../lib/tracing/open-tracing';
 import { dependencyProbes } from './build-api';
 import { buildWorker } from './build-worker';
 import { startMetricsServer } from './metrics-server';
@@ -30,6 +31,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const metrics = createMetrics();
   attachTaskMetrics(events, metrics);
   attachDependencyGauge(metrics, dependencyProbes(database, queue));
+  const tracing = await openTracing(config, logger);
   const built = buildWorker({
     redis,
     config,
@@ -38,6 +40,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     catalog: builtinCatalog(config),
     events,
     logger,
+    tracing,
   });
   const { worker, close: closeWorkerClients } = built;
   await built.start();
@@ -49,11 +52,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     metricsPort: server.port,
     stop() {
       // Shutdown order: the worker (stop reading, finish in flight within SHUTDOWN_GRACE_MS,
-      // stop its helpers), then the metrics server, then the queue's Redis connections and
-      // the database pool, last because the worker writes outcomes until it stops.
+      // stop its helpers), then the metrics server, then the spans still buffered (all have
+      // ended with the worker; at most OTEL_EXPORTER_OTLP_TIMEOUT), then the queue's Redis
+      // connections and the database pool, last because the worker writes outcomes until it
+      // stops.
       stopping ??= (async () => {
         await worker.stop();
         await server.close();
+        await tracing.shutdown();
         await closeWorkerClients();
         await closeQueue();
         await database.close();
@@ -66,5 +72,9 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 /** Runs the worker until SIGTERM/SIGINT. */
 export async function runWorker(config: Config, logger: Logger): Promise<void> {
   const running = await startWorker(config, logger);
-  onShutdownSignals(logger, () => running.stop(), config.SHUTDOWN_GRACE_MS + SHUTDOWN_CLOSE_MS);
+  onShutdownSignals(
+    logger,
+    () => running.stop(),
+    config.SHUTDOWN_GRACE_MS + tracingShutdownMs(config) + SHUTDOWN_CLOSE_MS,
+  );
 }

@@ -6,7 +6,7 @@ import { newId } from '../ids';
 import { canonicalJson, findJsonProblems } from '../json-limits';
 import { QUEUE_NAME_RE } from '../queue/queue-backend';
 import { PRIORITIES } from './task';
-import type { NewTask } from './task-store';
+import type { ValidTask } from './task-store';
 
 /** How far ahead a task may be scheduled. */
 export const MAX_SCHEDULE_AHEAD_MS = 366 * 86_400_000;
@@ -53,7 +53,7 @@ export interface SubmissionDefaults {
   checkCallbackUrl?: (url: string) => string | null;
 }
 
-export type Validated = { ok: true; task: NewTask } | { ok: false; errors: FieldProblem[] };
+export type Validated = { ok: true; task: ValidTask } | { ok: false; errors: FieldProblem[] };
 
 /** A zod issue path as `a.b[2].c`, under `prefix`. */
 export function issuePath(prefix: string, path: readonly PropertyKey[]): string {

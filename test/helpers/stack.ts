@@ -23,6 +23,7 @@ import { MemoryQueue } from '../../lib/queue/memory-queue';
 import type { QueueBackend } from '../../lib/queue/queue-backend';
 import { RedisQueue } from '../../lib/queue/redis-queue';
 import type { TaskView } from '../../lib/tasks/task';
+import type { Tracing } from '../../lib/tracing/tracing';
 import type { CallbackDelivererOptions } from '../../worker/callback-deliverer';
 import type { Worker } from '../../worker/worker';
 import { createTestPostgres, openTestPglite } from './databases';
@@ -48,6 +49,8 @@ export interface StackOptions {
   callbacks?: CallbackDelivererOptions;
   /** Pause points for every worker of the stack (see FailPoints.hooked). */
   failpoints?: FailPoints;
+  /** Spans of the API and every worker (e.g. otelTracing with an in-memory exporter). */
+  tracing?: Tracing;
 }
 
 /** The two backends suites run on both: everything in this process, and the real services. */
@@ -145,6 +148,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     events,
     logger,
     metrics,
+    tracing: opts.tracing,
     version: 'test',
   });
   const workers: { worker: Worker; close: () => Promise<void> }[] = [];
@@ -170,6 +174,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         catalog,
         events,
         logger,
+        tracing: opts.tracing,
       },
       {
         workerId: id,

@@ -77,6 +77,26 @@ describe('OTEL_* configuration', () => {
     }
   });
 
+  it('exports http/protobuf by default', async () => {
+    const collector = await startRequestRecorder();
+    const tracing = await openTracing(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.url }),
+      captureLogger().logger,
+    );
+    try {
+      const span = tracing.start('a span', null, { kind: 'server' });
+      span.end();
+      await tracing.shutdown();
+      const post = await collector.waitFor('/v1/traces');
+      expect(post.headers['content-type']).toBe('application/x-protobuf');
+      // Protobuf carries ids as raw bytes.
+      expect(post.body.includes(Buffer.from(span.spanId, 'hex'))).toBe(true);
+      expect(post.body.includes(Buffer.from(span.traceId, 'hex'))).toBe(true);
+    } finally {
+      await collector.close();
+    }
+  });
+
   it('with a collector that is down: logs the spans lost, and a shutdown waits no longer than the timeout', async () => {
     const collector = await startRequestRecorder(() => ({ status: 503 }));
     const log = captureLogger();

@@ -6,8 +6,9 @@ import type { SpanKindName, SpanOptions, SpanParent, TraceSpan, Tracing } from '
 
 /**
  * Tracing through the OpenTelemetry SDK: a tracer provider of our own (not the global one —
- * nothing else in the process is instrumented, and a global would make every test share it),
- * parent-based sampling, and the given exporter. Every OpenTelemetry module is imported when
+ * nothing else in the process is instrumented, and a global would make every test share it)
+ * and the given exporter. The sampler is the SDK's choice from OTEL_TRACES_SAMPLER, by default
+ * parent-based: a caller that did not sample its trace gets nothing of it recorded. Every OpenTelemetry module is imported when
  * this is built (the bundle keeps dynamic imports of packages lazy), so a process with tracing
  * off never loads one.
  */
@@ -102,7 +103,6 @@ export async function otelTracing(o: OtelTracingOptions): Promise<Tracing> {
         'service.version': o.serviceVersion,
       }),
     ),
-    sampler: new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() }),
     idGenerator: ids,
     spanProcessors: [processor],
   });

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { httpLoad } from './load/http-load';
 import { submitBatches } from './procurator/measure';
 import { ProcuratorStack } from './procurator/stack';
@@ -42,13 +44,42 @@ interface RunFigures {
   singlePerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /**
+   * CPU time (user + system) of the `serve` process per task it accepted during the single
+   * submits, warm-up included: less sensitive than throughput to what else the machine runs.
+   */
+  singleCpuUs: number;
   batchTasksPerSecond: number;
+}
+
+/** User + system CPU of a process so far, in microseconds (Linux /proc). */
+async function cpuUs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1e6) / CLOCK_TICKS;
+}
+/** sysconf(_SC_CLK_TCK): 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+async function taskCount(stack: ProcuratorStack): Promise<number> {
+  const db = new pg.Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM tasks');
+    return rows[0]!.n;
+  } finally {
+    await db.end();
+  }
 }
 
 async function measure(entry: string, seconds: number): Promise<RunFigures> {
   const stack = new ProcuratorStack(env, entry);
   await stack.start({ LOG_LEVEL: 'warn' });
   try {
+    const pid = stack.serve!.child.pid!;
+    const cpuBefore = await cpuUs(pid);
     const single = await httpLoad({
       url: `${stack.url}/v1/tasks`,
       method: 'POST',
@@ -60,11 +91,13 @@ async function measure(entry: string, seconds: number): Promise<RunFigures> {
     });
     if (single.non2xx > 0 || single.errors > 0)
       throw new Error(`single submit: ${single.non2xx} non-2xx answers, ${single.errors} errors`);
+    const singleCpuUs = ((await cpuUs(pid)) - cpuBefore) / (await taskCount(stack));
     const batch = await submitBatches(stack, BATCH_TASKS, 4, 'batch');
     return {
       singlePerSecond: single.requestsPerSecond,
       p50Ms: single.p50Ms,
       p99Ms: single.p99Ms,
+      singleCpuUs,
       batchTasksPerSecond: batch.tasksPerSecond,
     };
   } finally {
@@ -90,7 +123,8 @@ async function main(): Promise<void> {
       const f = await measure(b.entry, seconds);
       results.get(b.label)!.push(f);
       console.log(
-        `run ${r} ${b.label}: single ${Math.round(f.singlePerSecond)} req/s (p50/p99 ${f.p50Ms}/${f.p99Ms} ms), ` +
+        `run ${r} ${b.label}: single ${Math.round(f.singlePerSecond)} req/s (p50/p99 ${f.p50Ms}/${f.p99Ms} ms, ` +
+          `serve CPU ${Math.round(f.singleCpuUs)} µs/task), ` +
           `batch ${Math.round(f.batchTasksPerSecond)} tasks/s`,
       );
     }
@@ -101,6 +135,10 @@ async function main(): Promise<void> {
   console.log(`\nmedians of ${runs} runs each (${builds[0]!.label} / ${builds[1]!.label}):`);
   console.log(
     `  single submit: ${Math.round(single[0]!)} / ${Math.round(single[1]!)} req/s, ratio ${(single[1]! / single[0]!).toFixed(3)}`,
+  );
+  const cpu = [median(a!.map((f) => f.singleCpuUs)), median(b!.map((f) => f.singleCpuUs))];
+  console.log(
+    `  serve CPU per single submit: ${Math.round(cpu[0]!)} / ${Math.round(cpu[1]!)} µs, ratio ${(cpu[1]! / cpu[0]!).toFixed(3)}`,
   );
   console.log(
     `  batch submit:  ${Math.round(batch[0]!)} / ${Math.round(batch[1]!)} tasks/s, ratio ${(batch[1]! / batch[0]!).toFixed(3)}`,

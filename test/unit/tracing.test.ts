@@ -148,6 +148,13 @@ describe('tracing with an exporter', () => {
     expect(tasks.map((t) => t.traceId)).toEqual(['ab'.repeat(16), 'ab'.repeat(16)]);
     const submission = await span('POST /v1/tasks/batch', 'ab'.repeat(16));
     expect(submission.parentSpanContext?.spanId).toBe(CALLER_SPAN);
+    // One span for the request: the middleware of POST /v1/tasks does not match the batch's path.
+    expect(
+      exporter
+        .getFinishedSpans()
+        .filter((s) => s.spanContext().traceId === 'ab'.repeat(16) && s.name.startsWith('POST'))
+        .map((s) => s.name),
+    ).toEqual(['POST /v1/tasks/batch']);
     for (const t of tasks) await stack.waitForStatus(t.id, ['succeeded']);
     await sleep(50);
     const attempts = exporter

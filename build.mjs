@@ -20,12 +20,18 @@ const rawText = {
 };
 
 const entryPoints = { procurator: 'bin/procurator.ts' };
-try {
-  await readFile('bench/main.ts');
-  entryPoints.bench = 'bench/main.ts';
-  entryPoints['bench-retention'] = 'bench/retention/main.ts';
-} catch {
-  // no benchmark yet
+for (const [name, file] of [
+  ['bench', 'bench/main.ts'],
+  ['bench-retention', 'bench/retention/main.ts'],
+  // Two builds' submit throughput in turns (README "Tracing").
+  ['bench-submit', 'bench/submit-compare.ts'],
+]) {
+  try {
+    await readFile(file);
+    entryPoints[name] = file;
+  } catch {
+    // no such benchmark yet
+  }
 }
 
 const shared = {

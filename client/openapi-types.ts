@@ -614,6 +614,11 @@ export interface components {
       finishedAt: string | null;
       /** Format: date-time */
       updatedAt: string;
+      /**
+       * @description The W3C trace of the task: from the submission’s `traceparent`, else a new one. Its attempts, outbound `http` requests and callbacks are in it.
+       * @example 4bf92f3577b34da6a3ce929d0e0e4736
+       */
+      traceId: string;
     };
     /** @description Why the last attempt failed. */
     TaskError: {
@@ -1068,6 +1073,8 @@ export interface operations {
       header?: {
         /** @description 1-255 printable ASCII characters. */
         'idempotency-key'?: string;
+        /** @description W3C Trace Context: the tasks join this trace (their `traceId`). A malformed value is ignored: the request is served in a new trace. */
+        traceparent?: string;
       };
       path?: never;
       cookie?: never;
@@ -1173,7 +1180,10 @@ export interface operations {
   submitBatch: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description W3C Trace Context: the tasks join this trace (their `traceId`). A malformed value is ignored: the request is served in a new trace. */
+        traceparent?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -2633,7 +2643,10 @@ export interface operations {
   receiveAlerts: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description W3C Trace Context: the tasks join this trace (their `traceId`). A malformed value is ignored: the request is served in a new trace. */
+        traceparent?: string;
+      };
       path?: never;
       cookie?: never;
     };

@@ -48,15 +48,26 @@ export class ProcuratorClient {
     this.send = o.fetch ?? ((input, init) => fetch(input, init));
   }
 
-  /** Submits one task; answers it as stored (status `queued` or `scheduled`). */
-  async submit(task: Submission, opts: { idempotencyKey?: string } = {}): Promise<Task> {
+  /**
+   * Submits one task; answers it as stored (status `queued` or `scheduled`). `traceparent`
+   * (W3C Trace Context) puts the task in the caller's trace.
+   */
+  async submit(
+    task: Submission,
+    opts: { idempotencyKey?: string; traceparent?: string } = {},
+  ): Promise<Task> {
     const key = opts.idempotencyKey ?? crypto.randomUUID();
-    return this.call<Task>('POST', '/v1/tasks', { body: task, headers: { 'Idempotency-Key': key } });
+    const headers: Record<string, string> = { 'Idempotency-Key': key };
+    if (opts.traceparent !== undefined) headers.traceparent = opts.traceparent;
+    return this.call<Task>('POST', '/v1/tasks', { body: task, headers });
   }
 
-  /** Submits 1 to 1000 tasks, all or none. */
-  async submitBatch(tasks: Submission[]): Promise<Task[]> {
-    return (await this.call<{ tasks: Task[] }>('POST', '/v1/tasks/batch', { body: { tasks } })).tasks;
+  /** Submits 1 to 1000 tasks, all or none; with `traceparent`, all in the caller's trace. */
+  async submitBatch(tasks: Submission[], opts: { traceparent?: string } = {}): Promise<Task[]> {
+    const headers: Record<string, string> =
+      opts.traceparent !== undefined ? { traceparent: opts.traceparent } : {};
+    return (await this.call<{ tasks: Task[] }>('POST', '/v1/tasks/batch', { body: { tasks }, headers }))
+      .tasks;
   }
 
   get(id: string): Promise<Task> {

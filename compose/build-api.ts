@@ -27,6 +27,8 @@ import { DeadLetterStore } from '../lib/tasks/dead-letter-store';
 import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskCommands } from '../lib/tasks/task-commands';
 import { TaskStore } from '../lib/tasks/task-store';
+import { noTracing } from '../lib/tracing/tracing';
+import type { Tracing } from '../lib/tracing/tracing';
 
 export interface ApiClients {
   config: Config;
@@ -37,6 +39,8 @@ export interface ApiClients {
   catalog: TaskCatalog;
   events: TaskEvents;
   logger: Logger;
+  /** Spans of submissions (openTracing); default: ids only, nothing exported. */
+  tracing?: Tracing;
 }
 
 /** The services the API's handlers call, built from its clients: the one place they are made. */
@@ -114,6 +118,7 @@ export function buildApi(p: ApiClients & { metrics: Metrics; version: string }):
     catalog: p.catalog,
     metrics: p.metrics,
     logger: p.logger,
+    tracing: p.tracing ?? noTracing,
     version: p.version,
     readiness: { db: () => database.ping(), queue: () => queue.ping() },
     info: { queueBackend: queue.kind, database: database.kind === 'pglite' ? 'embedded' : 'postgres' },

@@ -18,6 +18,7 @@ import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
 import { SafeOutboundClient } from '../lib/outbound/safe-outbound-client';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import { signingKeyStore } from '../lib/signing/key-store';
+import type { Tracing } from '../lib/tracing/tracing';
 import { CallbackDeliverer } from '../worker/callback-deliverer';
 import type { CallbackDelivererOptions } from '../worker/callback-deliverer';
 import { DeadLetterAlerter } from '../worker/dead-letter-alerter';
@@ -37,6 +38,8 @@ export interface WorkerClients {
   catalog: TaskCatalog;
   events: TaskEvents;
   logger: Logger;
+  /** Spans of attempts and callbacks (openTracing); default: ids only, nothing exported. */
+  tracing?: Tracing;
 }
 
 /** What a test (or an embedding) may change about a worker; production passes none. */
@@ -86,6 +89,7 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
         logger,
         events: p.events,
         workerId,
+        tracing: p.tracing,
       }),
     );
   }
@@ -109,6 +113,7 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
     schedulerIntervalMs: o.schedulerIntervalMs,
     failpoints: o.failpoints ?? new FailPoints(config.FAILPOINTS),
     random: o.random,
+    tracing: p.tracing,
   });
   const start = async () => {
     await prepareBackups({

@@ -9,6 +9,7 @@ import { attachTaskMetrics, createMetrics } from '../lib/observability/metrics';
 import type { TaskEventMap } from '../lib/observability/task-events';
 import { openQueue, openRedis } from '../lib/queue/open-queue';
 import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
+import { openTracing, tracingShutdownMs } from '../lib/tracing/open-tracing';
 import { VERSION } from '../lib/version';
 import { buildApi } from './build-api';
 import { bootstrapAdmin } from './bootstrap-admin';
@@ -33,10 +34,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const metrics = createMetrics();
   attachTaskMetrics(events, metrics);
   const catalog = builtinCatalog(config);
+  const tracing = await openTracing(config, logger);
   // Rate limits and revocation marks go through Redis whenever replicas may be many; their
   // own connection keeps the limiter's one call per request out of the queue's way.
-  const accessRedis =
-    config.QUEUE_BACKEND === 'redis' ? openRedis(config, logger, 'api-access') : null;
+  const accessRedis = config.QUEUE_BACKEND === 'redis' ? openRedis(config, logger, 'api-access') : null;
   const { app, services } = buildApi({
     config,
     database,
@@ -46,6 +47,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     events,
     logger,
     metrics,
+    tracing,
     version: VERSION,
   });
 
@@ -53,7 +55,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   let worker: BuiltWorker | undefined;
   if (queue.kind === 'memory') {
-    worker = buildWorker({ config, database, queue, catalog, events, logger });
+    worker = buildWorker({ config, database, queue, catalog, events, logger, tracing });
     await worker.start();
   }
 
@@ -73,12 +75,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       // Shutdown order (each step bounded):
       // 1. stop accepting connections; requests in flight get up to HTTP_DRAIN_MS;
       // 2. the in-process worker: stop reading, finish attempts within SHUTDOWN_GRACE_MS;
-      // 3. close the queue's Redis connections, then the database — last, as the worker
+      // 3. export the spans still buffered (every span has ended by now), for at most
+      //    OTEL_EXPORTER_OTLP_TIMEOUT;
+      // 4. close the queue's Redis connections, then the database — last, as the worker
       //    writes outcomes until step 2 ends.
       stopping ??= (async () => {
         await closeServer(server, HTTP_DRAIN_MS);
         await worker?.worker.stop();
         await worker?.close();
+        await tracing.shutdown();
         await closeQueue();
         await accessRedis?.quit().catch(() => accessRedis.disconnect());
         await database.close();
@@ -95,7 +100,10 @@ export async function runServe(config: Config, logger: Logger): Promise<void> {
   onShutdownSignals(
     logger,
     () => running.stop(),
-    HTTP_DRAIN_MS + (config.QUEUE_BACKEND === 'memory' ? config.SHUTDOWN_GRACE_MS : 0) + SHUTDOWN_CLOSE_MS,
+    HTTP_DRAIN_MS +
+      (config.QUEUE_BACKEND === 'memory' ? config.SHUTDOWN_GRACE_MS : 0) +
+      tracingShutdownMs(config) +
+      SHUTDOWN_CLOSE_MS,
   );
 }
 

@@ -7,6 +7,7 @@ import type { TaskEventMap } from '../lib/observability/task-events';
 import { dropLegacyLayout } from '../lib/queue/legacy-layout';
 import { openQueue } from '../lib/queue/open-queue';
 import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
+import { openTracing, tracingShutdownMs } from '../lib/tracing/open-tracing';
 import { dependencyProbes } from './build-api';
 import { buildWorker } from './build-worker';
 import { startMetricsServer } from './metrics-server';
@@ -31,6 +32,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
   const metrics = createMetrics();
   attachTaskMetrics(events, metrics);
   attachDependencyGauge(metrics, dependencyProbes(database, queue));
+  const tracing = await openTracing(config, logger);
   const built = buildWorker({
     redis,
     config,
@@ -39,6 +41,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     catalog: builtinCatalog(config),
     events,
     logger,
+    tracing,
   });
   const { worker, close: closeWorkerClients } = built;
   // An upgrade from the layout before per-queue hash tags: see "Redis Cluster" in the README.
@@ -52,11 +55,14 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     metricsPort: server.port,
     stop() {
       // Shutdown order: the worker (stop reading, finish in flight within SHUTDOWN_GRACE_MS,
-      // stop its helpers), then the metrics server, then the queue's Redis connections and
-      // the database pool, last because the worker writes outcomes until it stops.
+      // stop its helpers), then the metrics server, then the spans still buffered (all have
+      // ended with the worker; at most OTEL_EXPORTER_OTLP_TIMEOUT), then the queue's Redis
+      // connections and the database pool, last because the worker writes outcomes until it
+      // stops.
       stopping ??= (async () => {
         await worker.stop();
         await server.close();
+        await tracing.shutdown();
         await closeWorkerClients();
         await closeQueue();
         await database.close();
@@ -69,5 +75,9 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 /** Runs the worker until SIGTERM/SIGINT. */
 export async function runWorker(config: Config, logger: Logger): Promise<void> {
   const running = await startWorker(config, logger);
-  onShutdownSignals(logger, () => running.stop(), config.SHUTDOWN_GRACE_MS + SHUTDOWN_CLOSE_MS);
+  onShutdownSignals(
+    logger,
+    () => running.stop(),
+    config.SHUTDOWN_GRACE_MS + tracingShutdownMs(config) + SHUTDOWN_CLOSE_MS,
+  );
 }

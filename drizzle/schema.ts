@@ -5,6 +5,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -75,6 +76,12 @@ export const tasks = pgTable(
     startedAt: timestamps('started_at'),
     finishedAt: timestamps('finished_at'),
     updatedAt: timestamps('updated_at').notNull().defaultNow(),
+    // W3C trace context (README "Tracing"): the task's trace, the span its attempts are
+    // children of (null: they are the trace's roots) and the trace flags. Null trace_id: a
+    // task stored before tracing existed (its id stands in as its trace id).
+    traceId: text('trace_id'),
+    parentSpanId: text('parent_span_id'),
+    traceFlags: smallint('trace_flags'),
   },
   (t) => [
     uniqueIndex('tasks_idempotency_key')

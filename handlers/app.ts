@@ -13,6 +13,7 @@ import { notFound, onError } from './middleware/errors';
 import { httpMetrics } from './middleware/http-metrics';
 import { jsonBody } from './middleware/json-body';
 import { requestContext } from './middleware/request-context';
+import { submissionTrace } from './middleware/submission-trace';
 import { openApiRoutes } from './openapi';
 import { queueRoutes } from './queues';
 import { ROUTE_ROLES, routeKey } from './route-roles';
@@ -32,6 +33,11 @@ export function createApp(deps: ApiDeps): Api {
   const app = newApi();
   app.use('*', requestContext({ logger: deps.logger }));
   app.use('*', httpMetrics(metrics));
+  // Before admission, so that the span covers the whole request, refusals included.
+  for (const r of [routes.submitTask, routes.submitBatch, routes.receiveAlerts]) {
+    const path = r.route.getRoutingPath();
+    app.use(path, submissionTrace(deps.tracing, path));
+  }
   // Order matters: a throttled address is refused before its token is looked at; the user's
   // rate limit counts every authenticated request, including those its role then refuses; a
   // body is read only once its sender may send it.

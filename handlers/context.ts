@@ -17,6 +17,8 @@ import type { SigningKeyStore } from '../lib/signing/key-store';
 import type { SubmitService } from '../lib/tasks/submit-service';
 import type { TaskCommands } from '../lib/tasks/task-commands';
 import type { TaskStore } from '../lib/tasks/task-store';
+import type { TaskTrace } from '../lib/tasks/task-trace';
+import type { Tracing } from '../lib/tracing/tracing';
 
 /** The settings the API reads; the rest of the configuration is the composition root's. */
 export type ApiSettings = Pick<
@@ -57,6 +59,8 @@ export interface ApiDeps {
   catalog: TaskCatalog;
   metrics: Metrics;
   logger: Logger;
+  /** Spans of submissions; `noTracing` when no exporter is configured. */
+  tracing: Tracing;
   version: string;
   /** What `/readyz` asks: each throws when its dependency cannot answer. */
   readiness: { db: () => Promise<void>; queue: () => Promise<void> };
@@ -70,6 +74,8 @@ export interface AppEnv {
     requestId: string;
     logger: Logger;
     principal: Principal;
+    /** The trace a submission's tasks keep (set on the submission routes only). */
+    trace: TaskTrace | undefined;
   };
 }
 

@@ -15,7 +15,7 @@ export function integrationRoutes(app: Api, d: { submit: SubmitService }): void 
       c.get('principal'),
       { accepted: task, body: task },
       null,
-      c.get('requestId'),
+      { requestId: c.get('requestId'), trace: c.get('trace') },
     );
     return c.json({ taskId: accepted.id }, 202);
   });

@@ -46,6 +46,13 @@ function open<const C extends Parameters<typeof createRoute>[0]>(config: C) {
   return { access: 'public' as const, route: createRoute({ ...config, security: [] }) };
 }
 
+/** W3C trace context of a submission (README "Tracing"): never validated, a bad one is ignored. */
+const TRACEPARENT = z.string().optional().openapi({
+  description:
+    'W3C Trace Context: the tasks join this trace (their `traceId`). A malformed value is ignored: the request is served in a new trace.',
+  example: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+});
+
 const v1Problems = (...more: Parameters<typeof problems>) => problems(401, 403, 429, 503, ...more);
 
 export const routes = {
@@ -117,6 +124,7 @@ export const routes = {
           .string()
           .optional()
           .openapi({ description: '1-255 printable ASCII characters.' }),
+        traceparent: TRACEPARENT,
       }),
       body: json(SubmissionSchema),
     },
@@ -132,7 +140,7 @@ export const routes = {
     operationId: 'submitBatch',
     summary: 'Submit 1 to 1000 tasks, all or none.',
     tags: ['tasks'],
-    request: { body: json(BatchSchema) },
+    request: { headers: z.object({ traceparent: TRACEPARENT }), body: json(BatchSchema) },
     responses: {
       202: answer(z.object({ tasks: z.array(TaskSchema) }).openapi('AcceptedBatch'), 'All accepted.'),
       ...v1Problems(400, 413, 415, 422),
@@ -339,7 +347,7 @@ export const routes = {
     operationId: 'receiveAlerts',
     summary: 'Alertmanager webhook receiver: each notification becomes one feishu.notify task.',
     tags: ['integrations'],
-    request: { body: json(AlertmanagerNotificationSchema) },
+    request: { headers: z.object({ traceparent: TRACEPARENT }), body: json(AlertmanagerNotificationSchema) },
     responses: {
       202: answer(AlertTaskSchema, 'The task that delivers it.'),
       ...v1Problems(400, 413, 415, 422),

@@ -50,7 +50,7 @@ export function taskRoutes(app: Api, d: TaskRoutesDeps): void {
       c.get('principal'),
       { accepted: c.req.valid('json'), body },
       key,
-      c.get('requestId'),
+      { requestId: c.get('requestId'), trace: c.get('trace') },
     );
     c.header('Location', `/v1/tasks/${task.id}`);
     if (replayed) {
@@ -66,7 +66,7 @@ export function taskRoutes(app: Api, d: TaskRoutesDeps): void {
     const tasks = await d.submit.submitBatch(
       c.get('principal'),
       accepted.map((s, i) => ({ accepted: s, body: body.tasks[i] })),
-      c.get('requestId'),
+      { requestId: c.get('requestId'), trace: c.get('trace') },
     );
     return c.json({ tasks: tasks.map(toTaskView) }, 202);
   });

@@ -145,6 +145,20 @@ export const configSchema = z
         error: 'must be name[:n],... (test-only crash points)',
       })
       .optional(),
+    // The standard OpenTelemetry variables (README "Tracing"): spans are exported only when an
+    // endpoint is set. OTLP over gRPC would need another exporter and its native dependencies.
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .optional(),
+    OTEL_EXPORTER_OTLP_PROTOCOL: z
+      .enum(['http/protobuf', 'http/json'], {
+        error: 'must be http/protobuf or http/json (grpc is not supported)',
+      })
+      .default('http/protobuf'),
+    OTEL_SERVICE_NAME: z.string().min(1).max(200).optional(),
+    // Of one export, retries included; a shutdown waits this long at most for the last one.
+    OTEL_EXPORTER_OTLP_TIMEOUT: int(1, 600_000).default(10_000),
     LOG_LEVEL: z
       .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
         error: 'must be one of trace, debug, info, warn, error, fatal, silent',

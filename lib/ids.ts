@@ -11,7 +11,11 @@ let poolAt = pool.length;
 let lastMs = -1;
 let seq = 0;
 
-function randomBytes(n: number): Buffer {
+/**
+ * `n` random bytes from the pool (at most its 4096). The answer is a view of the pool: read it
+ * at once, the next call may overwrite it.
+ */
+export function pooledRandomBytes(n: number): Buffer {
   if (poolAt + n > pool.length) {
     randomFillSync(pool);
     poolAt = 0;
@@ -24,7 +28,7 @@ function randomBytes(n: number): Buffer {
 export function newId(): string {
   let ms = Date.now();
   if (ms > lastMs) {
-    seq = randomBytes(4).readUInt32BE(0) >>> 1; // leave room to count up
+    seq = pooledRandomBytes(4).readUInt32BE(0) >>> 1; // leave room to count up
     lastMs = ms;
   } else {
     seq = (seq + 1) >>> 0;
@@ -37,7 +41,7 @@ export function newId(): string {
   b[7] = (seq >>> 20) & 0xff;
   b[8] = 0x80 | ((seq >>> 14) & 0x3f);
   b[9] = (seq >>> 6) & 0xff;
-  const r = randomBytes(6);
+  const r = pooledRandomBytes(6);
   b[10] = ((seq << 2) & 0xfc) | (r[0]! & 0x03);
   r.copy(b, 11, 1, 6);
   const h = b.toString('hex');

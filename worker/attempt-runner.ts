@@ -24,6 +24,9 @@ import { resultToJson } from '../lib/tasks/result-json';
 import { decideFailure } from '../lib/tasks/retry-policy';
 import type { RetrySettings } from '../lib/tasks/retry-policy';
 import type { ClaimedTask, TaskError, TaskRecord, TaskSummary } from '../lib/tasks/task';
+import { noTracing } from '../lib/tracing/tracing';
+import type { TraceSpan, Tracing } from '../lib/tracing/tracing';
+import { startAttemptSpan } from './attempt-span';
 import { withWriteRetries } from './write-retries';
 
 /** Why an attempt's signal fired. Only timeout and cancel lead to an outcome write. */
@@ -62,6 +65,8 @@ export interface AttemptRunnerDeps {
   flow?: Flow;
   /** Queues paused by ops: a message of one read before the pause (or recovered) waits. */
   pausedQueues?: () => ReadonlySet<string>;
+  /** Each attempt is a span of its task's trace (default: ids only, nothing exported). */
+  tracing?: Tracing;
 }
 
 /** How long a message of a paused queue waits before it is looked at again. */
@@ -166,10 +171,38 @@ export class AttemptRunner {
     }
   }
 
+  /**
+   * One attempt as one span of the task's trace, under the span its submission left (README
+   * "Tracing"); its id is the parent the attempt's outbound requests name. Ended whatever the
+   * attempt's end, even one that throws.
+   */
   private async execute(a: RunningAttempt, task: ClaimedTask, recovered: boolean): Promise<void> {
+    const span = startAttemptSpan(this.d.tracing ?? noTracing, task, this.d.workerId);
+    try {
+      await this.attempt(a, task, recovered, span);
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async attempt(
+    a: RunningAttempt,
+    task: ClaimedTask,
+    recovered: boolean,
+    span: TraceSpan,
+  ): Promise<void> {
     const dueAt = task.runAt ?? task.createdAt;
     this.d.events.emit('started', { task, recovered, waitMs: Date.now() - dueAt.getTime() });
-    const logger = lazyChild(this.d.logger, { taskId: task.id, type: task.type, attempt: task.attempts });
+    const logger = lazyChild(this.d.logger, {
+      taskId: task.id,
+      type: task.type,
+      attempt: task.attempts,
+      traceId: span.traceId,
+      spanId: span.spanId,
+    });
     if (this.d.logger.isLevelEnabled('debug')) logger.debug('attempt started');
     const startedAt = performance.now();
 
@@ -180,7 +213,7 @@ export class AttemptRunner {
     } else {
       const timer = setTimeout(() => a.controller.abort('timeout' satisfies AbortReason), task.timeoutMs);
       try {
-        resultJson = resultToJson(await this.invoke(a, task, logger));
+        resultJson = resultToJson(await this.invoke(a, task, logger, span.traceparent()));
       } catch (err) {
         failure = err;
       } finally {
@@ -192,6 +225,10 @@ export class AttemptRunner {
     if (held) await held;
     const reason = a.controller.signal.aborted ? (a.controller.signal.reason as AbortReason) : undefined;
 
+    span.setAttribute(
+      'procurator.attempt.outcome',
+      reason ?? (failure === undefined ? 'succeeded' : 'failed'),
+    );
     if (reason === 'lease_lost' || reason === 'shutdown') {
       // Another worker owns the task now, or we are leaving: write nothing, ack nothing.
       this.d.events.emit('attempt_finished', { task, outcome: 'lost', durationMs });
@@ -228,6 +265,8 @@ export class AttemptRunner {
     }
     const error: TaskError & { retryAfterMs?: number } =
       reason === 'timeout' ? describeTaskError(new TaskTimeoutError(task.timeoutMs)) : errorInfo(failure);
+    span.fail(new Error(error.message));
+    span.setAttribute('procurator.error.code', error.code);
     this.d.events.emit('attempt_finished', {
       task,
       outcome: reason === 'timeout' ? 'timeout' : 'failed',
@@ -274,7 +313,12 @@ export class AttemptRunner {
   }
 
   /** Runs the task's type; a fired signal wins the race even if the executor ignores it. */
-  private async invoke(a: RunningAttempt, task: ClaimedTask, logger: Logger): Promise<unknown> {
+  private async invoke(
+    a: RunningAttempt,
+    task: ClaimedTask,
+    logger: Logger,
+    traceparent: string,
+  ): Promise<unknown> {
     const type = this.d.catalog.get(task.type);
     if (!type) {
       throw new PermanentTaskError(`This worker knows no task type ${task.type}.`, 'unknown_type');
@@ -301,6 +345,7 @@ export class AttemptRunner {
         attempt: task.attempts,
         signal,
         logger,
+        traceparent,
       },
       this.d.services,
     );

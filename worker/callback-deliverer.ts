@@ -18,6 +18,9 @@ import { VERSION } from '../lib/version';
 import { retryAfterMs } from './executors/http';
 import { backoffDelay } from '../lib/backoff';
 import { cutText } from '../lib/text';
+import { spanParentOf } from '../lib/tasks/task-trace';
+import { noTracing } from '../lib/tracing/tracing';
+import type { TraceSpan, Tracing } from '../lib/tracing/tracing';
 import { PeriodicComponent } from './periodic';
 
 /** Limits of delivery; the defaults are documented in the README ("Callbacks"). */
@@ -46,6 +49,8 @@ export interface CallbackDelivererDeps extends CallbackDelivererOptions {
   /** Where each try's outcome is announced (procurator_callbacks_total). */
   events?: TaskEvents;
   workerId: string;
+  /** Each try is a span of the task's trace (default: ids only, nothing exported). */
+  tracing?: Tracing;
 }
 
 /** Enough of an answer to say why a try failed. */
@@ -187,6 +192,36 @@ export class CallbackDeliverer extends PeriodicComponent {
       this.d.events?.emit('callback_tried', { outcome: 'given_up' });
       return;
     }
+    const tracing = this.d.tracing ?? noTracing;
+    // One span per try, a sibling of the task's attempts; the receiver's `traceparent` names it.
+    const span = tracing.start(`callback ${d.event}`, spanParentOf(d.trace), {
+      kind: 'client',
+      attributes: tracing.exporting
+        ? {
+            'http.request.method': 'POST',
+            'procurator.task.id': d.taskId,
+            'procurator.delivery.id': d.id,
+            'procurator.delivery.try': d.tries,
+          }
+        : undefined,
+    });
+    try {
+      await this.send(d, key, span, base);
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async send(
+    d: ClaimedDelivery,
+    key: SigningKey,
+    span: TraceSpan,
+    base: Record<string, unknown>,
+  ): Promise<void> {
+    const owner = this.d.workerId;
     const body = JSON.stringify({ event: d.event, task: d.task });
     const nowMs = Date.now();
     const token = await signCallback(key, { taskId: d.taskId, deliveryId: d.id, url: d.url, body }, nowMs);
@@ -208,6 +243,7 @@ export class CallbackDeliverer extends PeriodicComponent {
           [DELIVERY_HEADER]: d.id,
           [SIGNATURE_HEADER]: token,
           ...webhook,
+          traceparent: span.traceparent(),
         },
         body,
         timeoutMs: this.timeoutMs,
@@ -226,6 +262,8 @@ export class CallbackDeliverer extends PeriodicComponent {
     }
     const durationMs = Date.now() - started;
     const data = { ...base, status: outcome.ok ? outcome.status : (outcome.status ?? null), durationMs };
+    if (outcome.status !== undefined) span.setAttribute('http.response.status_code', outcome.status);
+    if (!outcome.ok) span.fail(new Error(outcome.message));
     if (outcome.ok) {
       await this.store.delivered(d, owner, { message: `callback delivered (HTTP ${outcome.status})`, data });
       this.d.events?.emit('callback_tried', { outcome: 'delivered' });

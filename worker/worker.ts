@@ -6,6 +6,7 @@ import type { FailPoints } from '../lib/failpoints';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend } from '../lib/queue/queue-backend';
+import type { Tracing } from '../lib/tracing/tracing';
 import { AttemptStore } from '../lib/tasks/attempt-store';
 import { OutcomeStore } from '../lib/tasks/outcome-store';
 import { AttemptRunner } from './attempt-runner';
@@ -68,6 +69,8 @@ export interface WorkerDeps {
   /** Test-only crash (or pause) points. */
   failpoints?: FailPoints;
   random?: () => number;
+  /** Spans of attempts (default: ids only, nothing exported). */
+  tracing?: Tracing;
 }
 
 /** The worker: a fixed set of cooperating loops over injected clients. */
@@ -104,6 +107,7 @@ export class Worker {
       failpoints: d.failpoints,
       flow: d.flow,
       pausedQueues,
+      tracing: d.tracing,
     });
     this.consumer = new Consumer({
       queue: d.queue,

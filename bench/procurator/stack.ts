@@ -70,9 +70,10 @@ export function spawnProcurator(
   args: string[],
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  entry: string = ENTRY,
 ): ProcuratorProcess {
   return new ProcuratorProcess(
-    spawn(process.execPath, [...nodeArgs, ENTRY, ...args], {
+    spawn(process.execPath, [...nodeArgs, entry, ...args], {
       env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
@@ -98,7 +99,14 @@ export class ProcuratorStack {
   /** Extra node arguments for the serve process. */
   serveNodeArgs: string[] = [];
 
-  constructor(private readonly bench: BenchEnv) {}
+  /**
+   * `entry`: the built command line to run (default: the one beside this bundle); another
+   * build of Procurator (an older commit's dist/procurator.js) is measured the same way.
+   */
+  constructor(
+    private readonly bench: BenchEnv,
+    private readonly entry: string = ENTRY,
+  ) {}
 
   get databaseUrl(): string {
     const u = new URL(this.bench.pgAdminUrl);
@@ -111,7 +119,8 @@ export class ProcuratorStack {
     await admin.connect();
     await admin.query(`CREATE DATABASE ${this.database}`);
     await admin.end();
-    await migratePostgres(this.databaseUrl);
+    if (this.entry === ENTRY) await migratePostgres(this.databaseUrl);
+    else await this.migrateWithEntry();
     this.env = {
       DATABASE_URL: this.databaseUrl,
       DATABASE_POOL_SIZE: '20',
@@ -126,14 +135,25 @@ export class ProcuratorStack {
       RATE_LIMIT_BURST: '10000000',
       ...extraEnv,
     };
-    const created = spawnProcurator(['create-admin', '--name', 'bench', '--json'], this.env);
+    const created = spawnProcurator(['create-admin', '--name', 'bench', '--json'], this.env, [], this.entry);
     await created.exited;
     const json = created.lines.find((l) => l.startsWith('{"id"'));
     if (!json) throw new Error(`create-admin failed:\n${created.lines.join('\n')}`);
     this.token = (JSON.parse(json) as { token: string }).token;
-    this.serve = spawnProcurator(['serve'], { ...this.env, LOG_LEVEL: 'info' }, this.serveNodeArgs);
+    this.serve = spawnProcurator(
+      ['serve'],
+      { ...this.env, LOG_LEVEL: 'info' },
+      this.serveNodeArgs,
+      this.entry,
+    );
     const line = await this.serve.waitFor((l) => l.includes('Procurator listening'));
     this.url = `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`;
+  }
+
+  /** Another build's own migrations: its schema, not this one's. */
+  private async migrateWithEntry(): Promise<void> {
+    const m = spawnProcurator(['migrate'], { DATABASE_URL: this.databaseUrl }, [], this.entry);
+    if ((await m.exited) !== 0) throw new Error(`migrate failed:\n${m.lines.join('\n')}`);
   }
 
   async startWorkers(n: number, extraEnv: Record<string, string> = {}): Promise<ProcuratorProcess[]> {
@@ -148,6 +168,7 @@ export class ProcuratorStack {
           LOG_LEVEL: 'info',
         },
         this.workerNodeArgs,
+        this.entry,
       );
       this.workers.push(w);
       started.push(w);

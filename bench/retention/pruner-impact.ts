@@ -13,6 +13,7 @@ import { Pruner } from '../../worker/pruner';
 import { benchDatabase } from './bench-database';
 import type { LoadFigures } from './load-loop';
 import { loadWhile, sleep } from './load-loop';
+import { newTaskTrace } from '../../lib/tasks/task-trace';
 
 export interface PrunerImpactFigures {
   historyTasks: number;
@@ -64,6 +65,7 @@ export async function measurePrunerImpact(
         queue: 'default',
         priority: 'normal',
         concurrencyKey: null,
+        ...newTaskTrace(),
         payload: { data: 'x'.repeat(180) },
         maxAttempts: 5,
         timeoutMs: 60000,

@@ -7,13 +7,11 @@ export function pageOf<T extends z.ZodType>(item: T) {
 
 /** `{id}` in a path. Anything is accepted: an id that is no UUID is simply not found (404). */
 export const IdParams = z.object({
-  id: z
-    .string()
-    .openapi({
-      param: { name: 'id', in: 'path' },
-      format: 'uuid',
-      example: '019a5a2e-0f60-7e66-9466-010e182e636f',
-    }),
+  id: z.string().openapi({
+    param: { name: 'id', in: 'path' },
+    format: 'uuid',
+    example: '019a5a2e-0f60-7e66-9466-010e182e636f',
+  }),
 });
 
 export const CURSOR = z

@@ -19,7 +19,9 @@ export const TaskSchema = z
     concurrencyKey: z
       .string()
       .nullable()
-      .openapi({ description: 'Fair-sharing key: inside a queue, tasks of different keys start round-robin.' }),
+      .openapi({
+        description: 'Fair-sharing key: inside a queue, tasks of different keys start round-robin.',
+      }),
     status: z.enum(TASK_STATUSES),
     payload: z.unknown().openapi({ description: 'As submitted.' }),
     result: z.unknown().openapi({ description: 'What the executor returned; null until it succeeded.' }),
@@ -35,6 +37,14 @@ export const TaskSchema = z
     startedAt: when.nullable(),
     finishedAt: when.nullable(),
     updatedAt: when,
+    traceId: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .openapi({
+        description:
+          'The W3C trace of the task: from the submission’s `traceparent`, else a new one. Its attempts, outbound `http` requests and callbacks are in it.',
+        example: '4bf92f3577b34da6a3ce929d0e0e4736',
+      }),
   })
   .openapi('Task');
 

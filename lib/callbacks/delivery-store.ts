@@ -5,6 +5,7 @@ import { jsonbText } from '../text';
 import type { TaskView } from '../tasks/task';
 import { toTaskView } from '../tasks/task';
 import { taskFromRow } from '../tasks/task-row';
+import type { TaskTrace } from '../tasks/task-trace';
 
 /** A delivery this worker holds the lease of, ready to send. */
 export interface ClaimedDelivery {
@@ -17,6 +18,8 @@ export interface ClaimedDelivery {
   task: TaskView;
   /** This try's number, counted at the claim (1 for the first). */
   tries: number;
+  /** The task's trace: each try is a span of it. */
+  trace: TaskTrace;
 }
 
 /** What one try's event says. */
@@ -52,15 +55,19 @@ export class CallbackDeliveryStore {
           attempts = d.attempts + 1, updated_at = now()
       FROM due WHERE d.id = due.id
       RETURNING d.id, d.task_id, d.run, d.event, d.url, d.task, d.attempts`);
-    return rows.map((r) => ({
-      id: String(r.id),
-      taskId: String(r.task_id),
-      run: Number(r.run),
-      event: String(r.event),
-      url: String(r.url),
-      task: toTaskView(taskFromRow(snapshot(r.task))),
-      tries: Number(r.attempts),
-    }));
+    return rows.map((r) => {
+      const task = taskFromRow(snapshot(r.task));
+      return {
+        id: String(r.id),
+        taskId: String(r.task_id),
+        run: Number(r.run),
+        event: String(r.event),
+        url: String(r.url),
+        task: toTaskView(task),
+        tries: Number(r.attempts),
+        trace: { traceId: task.traceId, parentSpanId: task.parentSpanId, traceFlags: task.traceFlags },
+      };
+    });
   }
 
   /** The receiver took it: settled, with a `callback_delivered` event. False if the lease was lost. */

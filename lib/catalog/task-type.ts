@@ -29,6 +29,11 @@ export interface TaskContext<P = unknown> {
   attempt: number;
   signal: AbortSignal;
   logger: Logger;
+  /**
+   * The W3C `traceparent` naming this attempt's span, for outbound requests: the receiver's
+   * spans join the task's trace as children of the attempt.
+   */
+  traceparent: string;
 }
 
 /** What executors share, built once per worker process (compose/build-worker.ts). */

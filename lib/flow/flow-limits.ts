@@ -55,7 +55,8 @@ export class FlowLimits {
     const byKey = message.concurrencyKey ? this.byScope.get(`key:${message.queue}`) : undefined;
     if (byType) out.push(byType);
     if (byQueue) out.push(byQueue);
-    if (byKey) out.push({ ...byKey, scope: `${byKey.scope}:${message.concurrencyKey}`, configured: byKey.scope });
+    if (byKey)
+      out.push({ ...byKey, scope: `${byKey.scope}:${message.concurrencyKey}`, configured: byKey.scope });
     return out;
   }
 

@@ -44,7 +44,7 @@ const CLAIM_SQL = `
     FROM prev WHERE t.id = prev.id
     RETURNING t.id, t.type, t.queue, t.priority, t.concurrency_key, t.status, t.payload, t.attempts, t.max_attempts,
       t.timeout_ms, t.run_at, t.metadata, t.created_by, t.enqueue_seq, t.lease_epoch, t.replays,
-      t.created_at, t.callback_url, prev.prev_status, prev.e1, prev.e2
+      t.created_at, t.callback_url, t.trace_id, t.parent_span_id, t.trace_flags, prev.prev_status, prev.e1, prev.e2
   ), recovered AS (
     INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, message, data)
     SELECT e1, id, replays, 'recovered', attempts, $2::text, $4::text, $5::jsonb

@@ -6,7 +6,7 @@ import { newId } from '../ids';
 import { canonicalJson, findJsonProblems } from '../json-limits';
 import { QUEUE_NAME_RE } from '../queue/queue-backend';
 import { PRIORITIES } from './task';
-import type { NewTask } from './task-store';
+import type { ValidTask } from './task-store';
 
 /**
  * A task's fair-sharing key (a tenant id, say): inside a queue, tasks of different keys start
@@ -64,7 +64,7 @@ export interface SubmissionDefaults {
   checkCallbackUrl?: (url: string) => string | null;
 }
 
-export type Validated = { ok: true; task: NewTask } | { ok: false; errors: FieldProblem[] };
+export type Validated = { ok: true; task: ValidTask } | { ok: false; errors: FieldProblem[] };
 
 /** A zod issue path as `a.b[2].c`, under `prefix`. */
 export function issuePath(prefix: string, path: readonly PropertyKey[]): string {

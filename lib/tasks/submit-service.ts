@@ -15,8 +15,17 @@ import { completeSubmission, requestHash } from './submission';
 import type { AcceptedSubmission } from './submission';
 import type { TaskRecord } from './task';
 import type { NewTask, TaskStore } from './task-store';
+import { newTaskTrace } from './task-trace';
+import type { TaskTrace } from './task-trace';
 
 export const MAX_BATCH = 1000;
+
+/** What the request adds to a submission: who sent it, and in which trace. */
+export interface SubmitContext {
+  requestId: string | null;
+  /** The request's trace; a new one when the request had none (a caller outside HTTP). */
+  trace?: TaskTrace;
+}
 
 /**
  * Accepting tasks: validate, write to the database (the 202 promise: the row exists before
@@ -68,22 +77,23 @@ export class SubmitService {
     principal: Principal,
     submission: AcceptedSubmission,
     idempotencyKey: string | null,
-    requestId: string | null,
+    context: SubmitContext,
   ): Promise<{ task: TaskRecord; replayed: boolean }> {
     this.authorize(principal, [submission]);
     const v = completeSubmission(submission, '', this.catalog, this.defaults, principal.id);
     if (!v.ok) throw new ValidationError('The task is invalid.', v.errors);
     await this.queues.ensure([{ queue: v.task.queue, path: 'queue' }]);
+    const trace = context.trace ?? newTaskTrace();
     const task: NewTask = idempotencyKey
-      ? { ...v.task, idempotencyKey, requestHash: requestHash(submission.body) }
-      : v.task;
+      ? { ...v.task, ...trace, idempotencyKey, requestHash: requestHash(submission.body) }
+      : { ...v.task, ...trace };
     // The key was used before (or is being used right now: the insert waited for that
     // transaction to commit before reporting the conflict). Used longer ago than the TTL, the
     // old task lets go of it and this request inserts again. Racing requests for an expired
     // key: one releases it; another may then find no task under it until the first one's new
     // task commits, and tries again — its insert waits for that commit and conflicts.
     for (let tries = 0; tries < 3; tries++) {
-      const inserted = await this.store.insertOne({ ...task, requestId });
+      const inserted = await this.store.insertOne({ ...task, requestId: context.requestId });
       if (inserted) {
         await this.enqueue([inserted]);
         return { task: inserted, replayed: false };
@@ -102,11 +112,14 @@ export class SubmitService {
     throw new Error('idempotent insert kept conflicting but no task holds the key');
   }
 
-  /** Submits 1..MAX_BATCH tasks, all or none; a refusal names every bad index. */
+  /**
+   * Submits 1..MAX_BATCH tasks, all or none; a refusal names every bad index. Every task of
+   * the batch is in the request's trace.
+   */
   async submitBatch(
     principal: Principal,
     items: readonly AcceptedSubmission[],
-    requestId: string | null,
+    context: SubmitContext,
   ): Promise<TaskRecord[]> {
     if (items.length === 0 || items.length > MAX_BATCH) {
       throw new ValidationError(`A batch holds 1 to ${MAX_BATCH} tasks.`, [
@@ -117,15 +130,16 @@ export class SubmitService {
     const tasks: NewTask[] = [];
     const errors: FieldProblem[] = [];
     const now = Date.now();
+    const trace = context.trace ?? newTaskTrace();
     items.forEach((item, i) => {
       const v = completeSubmission(item, `tasks[${i}]`, this.catalog, this.defaults, principal.id, now);
-      if (v.ok) tasks.push(v.task);
+      if (v.ok) tasks.push({ ...v.task, ...trace });
       else errors.push(...v.errors);
     });
     if (errors.length > 0)
       throw new ValidationError('Some tasks of the batch are invalid; none was accepted.', errors);
     await this.queues.ensure(tasks.map((t, i) => ({ queue: t.queue, path: `tasks[${i}].queue` })));
-    const inserted = await this.store.insert(tasks.map((t) => ({ ...t, requestId })));
+    const inserted = await this.store.insert(tasks.map((t) => ({ ...t, requestId: context.requestId })));
     await this.enqueue(inserted);
     return inserted;
   }

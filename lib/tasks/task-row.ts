@@ -1,3 +1,4 @@
+import { TRACE_FLAG_SAMPLED } from '../tracing/trace-context';
 import type { ClaimedTask, Priority, TaskError, TaskEventView, TaskRecord, TaskStatus } from './task';
 
 /** Raw SQL answers timestamps as text ("2026-01-02 03:04:05.678+00"); drivers differ. */
@@ -82,6 +83,12 @@ export function claimedFromRow(r: Record<string, unknown>): ClaimedTask {
     replays: Number(r.replays),
     createdAt: toDate(r.created_at),
     callbackUrl: (r.callback_url as string | null) ?? null,
+    // A task stored before tracing existed has none: its id (32 hex digits without the
+    // dashes, never all zero) is a stable stand-in, so its attempts still share one trace.
+    traceId: (r.trace_id as string | null) ?? String(r.id).replaceAll('-', ''),
+    parentSpanId: (r.parent_span_id as string | null) ?? null,
+    traceFlags:
+      r.trace_flags === null || r.trace_flags === undefined ? TRACE_FLAG_SAMPLED : Number(r.trace_flags),
   };
 }
 

@@ -29,7 +29,14 @@ export interface NewTask {
   requestHash: string | null;
   /** The request that submitted it, kept in its `submitted` event. */
   requestId?: string | null;
+  /** Its trace (README "Tracing"): the submission's, and the span attempts hang under. */
+  traceId: string;
+  parentSpanId: string | null;
+  traceFlags: number;
 }
+
+/** A submission as validation completes it; the trace is added by whoever started the span. */
+export type ValidTask = Omit<NewTask, 'traceId' | 'parentSpanId' | 'traceFlags'>;
 
 export interface ListFilter {
   /** Only this submitter's tasks (a dev sees its own). */
@@ -48,15 +55,18 @@ const INSERT_SQL = `
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
       id uuid, event_id uuid, type text, queue text, priority text, concurrency_key text, payload jsonb, max_attempts int,
       timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
-      created_by text, idempotency_key text, request_hash text, request_id text)
+      created_by text, idempotency_key text, request_hash text, request_id text, trace_id text,
+      parent_span_id text, trace_flags smallint)
   ), prepared AS (
     SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
     FROM input
   ), ins AS (
     INSERT INTO tasks (id, type, queue, priority, concurrency_key, status, payload, max_attempts, timeout_ms, run_at,
-                       callback_url, metadata, created_by, idempotency_key, request_hash)
+                       callback_url, metadata, created_by, idempotency_key, request_hash, trace_id,
+                       parent_span_id, trace_flags)
     SELECT id, type, queue, priority, concurrency_key, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
-           max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash
+           max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash,
+           trace_id, parent_span_id, trace_flags
     FROM prepared
     ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, status, run_at, created_at, enqueue_seq
@@ -100,6 +110,9 @@ function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
     startedAt: null,
     finishedAt: null,
     updatedAt: createdAt,
+    traceId: t.traceId,
+    parentSpanId: t.parentSpanId,
+    traceFlags: t.traceFlags,
   };
 }
 
@@ -147,6 +160,9 @@ export class TaskStore {
       created_by: t.createdBy,
       idempotency_key: t.idempotencyKey,
       request_hash: t.requestHash,
+      trace_id: t.traceId,
+      parent_span_id: t.parentSpanId,
+      trace_flags: t.traceFlags,
     }));
     // Only what the database decided comes back (status, due time, creation time): the rest
     // is what was sent. Echoing each payload back and parsing it again cost more than the insert.

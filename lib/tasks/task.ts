@@ -66,6 +66,12 @@ export interface TaskRecord {
   startedAt: Date | null;
   finishedAt: Date | null;
   updatedAt: Date;
+  /** The task's W3C trace (32 hex characters). */
+  traceId: string;
+  /** The span its attempts and callbacks are children of; null: they start the trace. */
+  parentSpanId: string | null;
+  /** W3C trace flags (bit 0: sampled). */
+  traceFlags: number;
 }
 
 /** What a worker reads of a task it claims: what the attempt needs, nothing more. */
@@ -89,6 +95,9 @@ export type ClaimedTask = Pick<
   | 'replays'
   | 'createdAt'
   | 'callbackUrl'
+  | 'traceId'
+  | 'parentSpanId'
+  | 'traceFlags'
 >;
 
 /** What is announced of a task that ended (metrics, alerts). */
@@ -118,6 +127,7 @@ export interface TaskView {
   startedAt: string | null;
   finishedAt: string | null;
   updatedAt: string;
+  traceId: string;
 }
 
 export interface TaskEventView {
@@ -156,5 +166,6 @@ export function toTaskView(t: TaskRecord): TaskView {
     startedAt: iso(t.startedAt),
     finishedAt: iso(t.finishedAt),
     updatedAt: t.updatedAt.toISOString(),
+    traceId: t.traceId,
   };
 }

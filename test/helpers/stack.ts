@@ -24,6 +24,7 @@ import type { QueueBackend } from '../../lib/queue/queue-backend';
 import { RedisQueue } from '../../lib/queue/redis-queue';
 import type { RedisClient } from '../../lib/redis/client';
 import type { TaskView } from '../../lib/tasks/task';
+import type { Tracing } from '../../lib/tracing/tracing';
 import type { CallbackDelivererOptions } from '../../worker/callback-deliverer';
 import type { Worker } from '../../worker/worker';
 import { createTestPostgres, openTestPglite } from './databases';
@@ -51,6 +52,8 @@ export interface StackOptions {
   failpoints?: FailPoints;
   /** Opens the stack's Redis clients (queue: 'redis'): the local Redis unless given, e.g. a cluster's. */
   redis?: () => RedisClient;
+  /** Spans of the API and every worker (e.g. otelTracing with an in-memory exporter). */
+  tracing?: Tracing;
 }
 
 /** The two backends suites run on both: everything in this process, and the real services. */
@@ -149,6 +152,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     events,
     logger,
     metrics,
+    tracing: opts.tracing,
     version: 'test',
   });
   const workers: { worker: Worker; close: () => Promise<void> }[] = [];
@@ -174,6 +178,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         catalog,
         events,
         logger,
+        tracing: opts.tracing,
       },
       {
         workerId: id,

@@ -8,6 +8,8 @@ import { startStack, taskCount } from '../helpers/stack';
 // The typed client (`procurator/client`) against the API on Redis and PostgreSQL, through the
 // app's own fetch.
 
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
 let stack: Stack;
 let token: string;
 const requests: { method: string; path: string; at: number; key: string | null }[] = [];
@@ -46,11 +48,16 @@ describe('ProcuratorClient', () => {
     expect(done).toMatchObject({ id: task.id, status: 'succeeded', result: { hello: 'client' } });
     expect((await c.events(task.id)).map((e) => e.kind)).toEqual(['submitted', 'started', 'succeeded']);
     expect((await c.get(task.id)).id).toBe(task.id);
+    expect(task.traceId).toMatch(/^[0-9a-f]{32}$/);
+    const traced = await c.submit({ type: 'demo.echo' }, { traceparent: TRACEPARENT });
+    expect(traced.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
 
     const batch = await c.submitBatch(
       Array.from({ length: 5 }, (_, i) => ({ type: 'demo.echo', queue: 'paged', payload: { i } })),
+      { traceparent: TRACEPARENT },
     );
     expect(batch).toHaveLength(5);
+    expect(new Set(batch.map((t) => t.traceId))).toEqual(new Set(['4bf92f3577b34da6a3ce929d0e0e4736']));
     const first = await c.list({ queue: 'paged', limit: 2 });
     expect(first.items).toHaveLength(2);
     expect(first.nextCursor).toBeTruthy();

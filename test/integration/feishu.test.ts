@@ -156,6 +156,7 @@ function notifyContext(payload: unknown): TaskContext {
     attempt: 1,
     signal: new AbortController().signal,
     logger: silentLogger(),
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
   };
 }
 

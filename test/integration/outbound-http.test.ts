@@ -69,6 +69,9 @@ function scriptedLookup(...answers: string[][]): LookupAll & { calls: number } {
   return fn;
 }
 
+/** The attempt's span as the runner would name it. */
+const ATTEMPT_TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
 function context(payload: unknown, overrides: { attempt?: number; signal?: AbortSignal } = {}): TaskContext {
   const attempt = overrides.attempt ?? 1;
   return {
@@ -86,6 +89,7 @@ function context(payload: unknown, overrides: { attempt?: number; signal?: Abort
     attempt,
     signal: overrides.signal ?? new AbortController().signal,
     logger: silentLogger(),
+    traceparent: ATTEMPT_TRACEPARENT,
   };
 }
 
@@ -549,7 +553,14 @@ describe('http executor against a reachable server', () => {
         {
           url: `${server.url}/json`,
           body: { hello: 'world' },
-          headers: { 'X-Trace': 't1', 'idempotency-key': 'mine', 'Procurator-Attempt': '99' },
+          headers: {
+            'X-Trace': 't1',
+            'idempotency-key': 'mine',
+            'Procurator-Attempt': '99',
+            // The task's own trace context gives way to the attempt's.
+            traceparent: '00-11111111111111111111111111111111-2222222222222222-01',
+            tracestate: 'vendor=theirs',
+          },
         },
         { attempt: 2 },
       ),
@@ -564,7 +575,9 @@ describe('http executor against a reachable server', () => {
       'idempotency-key': 'task-123',
       'procurator-attempt': '2',
       'procurator-task-id': 'task-123',
+      traceparent: ATTEMPT_TRACEPARENT,
     });
+    expect(seen.headers.tracestate).toBeUndefined();
   });
 
   it('sends a string body as text and keeps a text answer as text', async () => {

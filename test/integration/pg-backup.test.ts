@@ -51,6 +51,7 @@ function ctx(
     attempt: 1,
     signal,
     logger,
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
   };
 }
 

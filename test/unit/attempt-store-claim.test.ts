@@ -5,6 +5,7 @@ import { newId } from '../../lib/ids';
 import { newClaimIds } from '../../lib/tasks/attempt-batches';
 import { AttemptStore } from '../../lib/tasks/attempt-store';
 import { TaskStore } from '../../lib/tasks/task-store';
+import { newTaskTrace } from '../../lib/tasks/task-trace';
 import { openTestPglite } from '../helpers/databases';
 
 /**
@@ -44,6 +45,7 @@ async function runningTask(
       createdBy: 'u',
       idempotencyKey: null,
       requestHash: null,
+      ...newTaskTrace(),
     },
   ]);
   await database.rows(sql`

@@ -52,6 +52,9 @@ function task(type: string, queue: string, status: TaskStatus = 'dead', message 
     startedAt: now,
     finishedAt: now,
     updatedAt: now,
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    parentSpanId: null,
+    traceFlags: 1,
   };
 }
 

@@ -13,8 +13,18 @@ export const HTTP_RESULT_MAX_BYTES = 64 * 1024;
 export const MAX_RETRY_AFTER_MS = 3_600_000;
 const ERROR_BODY_CHARS = 500;
 
-/** Our headers win over a task's own of the same name: receivers deduplicate on them. */
-const RESERVED_HEADERS = ['idempotency-key', 'procurator-attempt', 'procurator-task-id'];
+/**
+ * Our headers win over a task's own of the same name: receivers deduplicate on the first
+ * three; the trace context is the attempt's (a task's own tracestate would describe another
+ * parent, so it goes too).
+ */
+const RESERVED_HEADERS = [
+  'idempotency-key',
+  'procurator-attempt',
+  'procurator-task-id',
+  'traceparent',
+  'tracestate',
+];
 
 export interface HttpResult {
   status: number;
@@ -34,7 +44,8 @@ export function httpTaskType(policy: AddressPolicy) {
     description:
       'Sends one HTTP request (redirects not followed); 2xx succeeds, 408/429/5xx and network errors retry.',
     payload: httpPayloadSchema(policy),
-    execute: ({ task, attempt, signal }, { outbound }) => sendHttp(outbound, task, attempt, signal),
+    execute: ({ task, attempt, signal, traceparent }, { outbound }) =>
+      sendHttp(outbound, task, attempt, signal, traceparent),
   });
 }
 
@@ -43,6 +54,7 @@ async function sendHttp(
   task: ExecutingTask<HttpPayload>,
   attempt: number,
   signal: AbortSignal,
+  traceparent: string,
 ): Promise<HttpResult> {
   const p = task.payload;
   const { body, contentType } = encodeBody(p);
@@ -55,6 +67,7 @@ async function sendHttp(
     ['Idempotency-Key', task.id],
     ['Procurator-Attempt', String(attempt)],
     ['Procurator-Task-Id', task.id],
+    ['traceparent', traceparent],
   );
   const res = await client.request({
     url: p.url,

@@ -76,6 +76,8 @@ async function taskCount(stack: ProcuratorStack): Promise<number> {
 
 async function measure(entry: string, seconds: number): Promise<RunFigures> {
   const stack = new ProcuratorStack(env, entry);
+  // e.g. BENCH_SERVE_NODE_ARGS=--cpu-prof to profile each build's serve.
+  stack.serveNodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean);
   await stack.start({ LOG_LEVEL: 'warn' });
   try {
     const pid = stack.serve!.child.pid!;

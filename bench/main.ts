@@ -6,7 +6,7 @@ import { startBareHonoXadd } from './peers/bare-hono-xadd';
 import { measureBullmq } from './peers/bullmq';
 import { measurePgBoss } from './peers/pg-boss';
 import { measureDrain, measureLatency, measureWorkerMemory, submitBatches } from './procurator/measure';
-import { ProcuratorStack } from './procurator/stack';
+import { ProcuratorStack, benchEnv } from './procurator/stack';
 import { machineReport } from './report/machine';
 import { startRedisCluster } from '../test/helpers/redis-cluster';
 import { printTable, type Row } from './report/table';
@@ -19,10 +19,7 @@ import { printTable, type Row } from './report/table';
  */
 
 const quick = process.argv.includes('--quick');
-const env = {
-  pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
-};
+const env = benchEnv();
 const size = quick
   ? {
       httpSeconds: 3,

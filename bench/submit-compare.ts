@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { httpLoad } from './load/http-load';
 import { submitBatches } from './procurator/measure';
-import { ProcuratorStack } from './procurator/stack';
+import { ProcuratorStack, benchEnv } from './procurator/stack';
 
 /**
  * `node dist/bench-submit.js --a NAME=path/to/dist/procurator.js --b NAME=path/... [--runs 3]
@@ -19,10 +19,7 @@ import { ProcuratorStack } from './procurator/stack';
  * tracing off against the commit before it).
  */
 
-const env = {
-  pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
-};
+const env = benchEnv();
 const PAYLOAD = JSON.stringify({ type: 'demo.echo', payload: { data: 'x'.repeat(180) } });
 const BATCH_TASKS = 20_000;
 

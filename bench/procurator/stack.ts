@@ -17,6 +17,14 @@ export interface BenchEnv {
   redisUrl: string;
 }
 
+/** The services every bench measures against: BENCH_PG_URL and BENCH_REDIS_URL, else the local ones. */
+export function benchEnv(): BenchEnv {
+  return {
+    pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
+  };
+}
+
 /** A child `procurator` process and what it printed. */
 export class ProcuratorProcess {
   readonly lines: string[] = [];

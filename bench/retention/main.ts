@@ -3,6 +3,7 @@ import path from 'node:path';
 import { measurePartitions } from './partitions';
 import { measurePrunerImpact } from './pruner-impact';
 import { measureRebuild } from './rebuild';
+import { benchEnv } from '../procurator/stack';
 
 /**
  * `npm run bench:retention [-- --quick]`: the figures behind the README's "Retention" and
@@ -13,10 +14,7 @@ import { measureRebuild } from './rebuild';
  * - the time to queue 100,000 tasks again after their Redis keys are flushed.
  */
 const quick = process.argv.includes('--quick');
-const env = {
-  pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
-};
+const env = benchEnv();
 const size = quick
   ? {
       days: 6,

@@ -88,13 +88,7 @@ export class RedisQueue implements QueueBackend {
   private readonly enqueuer = new Coalescer<QueueEntry, void>(
     async (entries) => {
       // One script call per queue and priority, all in one round trip.
-      const groups = new Map<string, QueueEntry[]>();
-      for (const e of entries) {
-        const key = `${e.queue}\n${e.priority}`;
-        const group = groups.get(key);
-        if (group) group.push(e);
-        else groups.set(key, [e]);
-      }
+      const groups = groupBy(entries, (e) => `${e.queue}\n${e.priority}`);
       const queues = new Set(entries.map((e) => e.queue));
       throwFirstError(
         await inOneTrip(this.redis, (target) => {
@@ -352,9 +346,7 @@ export class RedisQueue implements QueueBackend {
 
   async touch(consumer: string, messages: readonly QueueMessage[]): Promise<QueueMessage[]> {
     if (messages.length === 0) return [];
-    const byStream = new Map<string, QueueMessage[]>();
-    for (const m of messages) byStream.set(m.stream, [...(byStream.get(m.stream) ?? []), m]);
-    const groups = [...byStream.values()];
+    const groups = [...groupBy(messages, (m) => m.stream).values()];
     const results = await inOneTrip(this.redis, (target) => {
       const runner = target as unknown as ScriptRunner;
       for (const group of groups) {
@@ -499,18 +491,16 @@ export class RedisQueue implements QueueBackend {
   async lookup(refs: readonly TaskRef[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
     if (refs.length === 0) return found;
-    const byQueue = new Map<string, string[]>();
-    for (const t of refs) byQueue.set(t.queue, [...(byQueue.get(t.queue) ?? []), t.taskId]);
-    const queues = [...byQueue.keys()];
+    const byQueue = [...groupBy(refs, (r) => r.queue)];
     const results = await inOneTrip(this.redis, (target) => {
-      for (const q of queues) void target.hmget(this.keys.index(q), ...byQueue.get(q)!);
+      for (const [q, tasks] of byQueue) void target.hmget(this.keys.index(q), ...tasks.map((t) => t.taskId));
     });
     throwFirstError(results);
-    queues.forEach((q, i) => {
+    byQueue.forEach(([, tasks], i) => {
       const values = results[i]![1] as (string | null)[];
-      byQueue.get(q)!.forEach((id, j) => {
+      tasks.forEach(({ taskId }, j) => {
         const v = values[j];
-        if (v) found.set(id, Number(v.slice(0, v.indexOf('|'))));
+        if (v) found.set(taskId, Number(v.slice(0, v.indexOf('|'))));
       });
     });
     return found;
@@ -760,17 +750,25 @@ interface StreamRef {
 
 /** Task ids grouped by queue, in chunks of at most `size`: the calls a per-queue script takes. */
 function chunksByQueue(refs: readonly TaskRef[], size: number): { queue: string; ids: string[] }[] {
-  const byQueue = new Map<string, string[]>();
-  for (const r of refs) {
-    const ids = byQueue.get(r.queue);
-    if (ids) ids.push(r.taskId);
-    else byQueue.set(r.queue, [r.taskId]);
-  }
   const chunks: { queue: string; ids: string[] }[] = [];
-  for (const [queue, ids] of byQueue) {
-    for (let i = 0; i < ids.length; i += size) chunks.push({ queue, ids: ids.slice(i, i + size) });
+  for (const [queue, tasks] of groupBy(refs, (r) => r.queue)) {
+    for (let i = 0; i < tasks.length; i += size) {
+      chunks.push({ queue, ids: tasks.slice(i, i + size).map((t) => t.taskId) });
+    }
   }
   return chunks;
+}
+
+/** `items` by `keyOf`, each group in the items' order, groups in the order first seen. */
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { migratePostgres } from '../../lib/db/migrate';
 import { redisKeys } from '../../lib/queue/keys';
+import { unlinkMatching } from '../peers/redis-prefix';
 
 /** The built command line, next to this bundle (dist/bench.js → dist/procurator.js). */
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'procurator.js');
@@ -206,12 +207,7 @@ export class ProcuratorStack {
     await admin.query(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`);
     await admin.end();
     const redis = new Redis(this.bench.redisUrl);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', redisKeys(this.prefix).pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await unlinkMatching(redis, redisKeys(this.prefix).pattern);
     redis.disconnect();
   }
 }

@@ -8,6 +8,7 @@ import { RedisQueue } from '../../lib/queue/redis-queue';
 import { AttemptStore } from '../../lib/tasks/attempt-store';
 import { Reconciler } from '../../worker/reconciler';
 import { benchDatabase } from './bench-database';
+import { unlinkMatching } from '../peers/redis-prefix';
 
 export interface RebuildFigures {
   tasks: number;
@@ -94,10 +95,5 @@ async function perTaskRepair(store: AttemptStore, queue: RedisQueue): Promise<vo
 }
 
 async function flush(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', redisKeys(prefix).pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await unlinkMatching(redis, redisKeys(prefix).pattern);
 }

@@ -6,6 +6,7 @@ import { startBareHonoXadd } from './peers/bare-hono-xadd';
 import { measureBullmq } from './peers/bullmq';
 import { measurePgBoss } from './peers/pg-boss';
 import { measureDrain, measureLatency, measureWorkerMemory, submitBatches } from './procurator/measure';
+import { measureSoak } from './procurator/soak';
 import { ProcuratorStack, benchEnv } from './procurator/stack';
 import { machineReport } from './report/machine';
 import { startRedisCluster } from '../test/helpers/redis-cluster';
@@ -30,6 +31,7 @@ const size = quick
       memory: [5_000, 50_000],
       peers: 10_000,
       scale: 8_000,
+      soak: { total: 50_000, every: 10_000, perSecond: 2_500 },
     }
   : {
       httpSeconds: 10,
@@ -40,6 +42,7 @@ const size = quick
       memory: [20_000, 200_000],
       peers: 50_000,
       scale: 30_000,
+      soak: { total: 1_000_000, every: 100_000, perSecond: 2_500 },
     };
 
 // Worker processes (ours and the peers') get a larger young generation: a queue worker
@@ -96,7 +99,15 @@ async function procuratorFigures() {
   const drain2 = await withStack((stack) => measureDrain(stack, size.drain, 2));
   log(`worker memory after ${size.memory.join(' and ')} tasks`);
   const memory = await withStack((stack) => measureWorkerMemory(stack, size.memory));
-  return { ...submits, drain1, drain2, memory };
+  log(`soak: ${size.soak.total} tasks at ${size.soak.perSecond}/s, retention 5 s, pruning every second`);
+  const soak = await withStack(
+    (stack) => measureSoak(stack, size.soak.total, size.soak.every, size.soak.perSecond),
+    {
+      RETENTION_SUCCEEDED_MS: '5000',
+      PRUNE_INTERVAL_MS: '1000',
+    },
+  );
+  return { ...submits, drain1, drain2, memory, soak };
 }
 
 const SCALE_WORKERS = [1, 2, 4] as const;
@@ -227,6 +238,34 @@ async function main(): Promise<void> {
       limit: (rss20k?.rssMb ?? 0) * 1.2,
     },
   ];
+  const soak = ours.soak.checkpoints;
+  const [soakFirst, soakSecond, soakLast] = [soak[0]!, soak[1] ?? soak[0]!, soak.at(-1)!];
+  const soakK = (n: number) => `${Math.round(n / 1000)}k`;
+  rows.push(
+    {
+      measure: `soak, retention 5 s: worker RSS (MiB) after ${soakK(soakLast.finished)} vs ${soakK(soakFirst.finished)} tasks`,
+      ours: soakLast.workerRssMb,
+      peer: `after ${soakK(soakFirst.finished)}`,
+      theirs: soakFirst.workerRssMb,
+      limit: soakFirst.workerRssMb * 1.1,
+    },
+    {
+      measure: `soak: database size (MiB) after ${soakK(soakLast.finished)} vs ${soakK(soakSecond.finished)} tasks`,
+      ours: soakLast.databaseMb,
+      peer: `after ${soakK(soakSecond.finished)}`,
+      theirs: soakSecond.databaseMb,
+      limit: soakSecond.databaseMb * 1.5,
+      note: `${soakLast.taskRows} task rows left, ${soakLast.prunedTasks} pruned`,
+    },
+    {
+      measure: `soak: single-submit p99 (ms) in the last vs the first ${soakK(soakFirst.finished)} tasks, pruner running`,
+      ours: soakLast.probeP99Ms,
+      peer: 'first window',
+      theirs: soakFirst.probeP99Ms,
+      limit: soakFirst.probeP99Ms * 1.5,
+      note: `worst window ${Math.max(...soak.map((c) => c.probeP99Ms)).toFixed(1)} ms; ${ours.soak.seconds.toFixed(0)} s in all`,
+    },
+  );
   // On this 2-core machine more worker processes measure contention (they share the cores
   // with Redis, PostgreSQL and the API), not scaling.
   SCALE_WORKERS.forEach((workers, i) => {

@@ -16,7 +16,7 @@ export interface Retention {
 }
 
 export interface PrunerDeps {
-  store: Pick<RetentionStore, 'pruneTasks' | 'pruneAudit'>;
+  store: Pick<RetentionStore, 'pruneTasks' | 'pruneAudit' | 'autovacuumRuns' | 'vacuum'>;
   queue: Pick<QueueBackend, 'removeDeadLetters'>;
   /** One pruner at a time across all workers. */
   lease: Lease;
@@ -33,7 +33,18 @@ export interface PrunerDeps {
    * and claims most of the time (README, "Retention": their figures with and without it).
    */
   pauseMs?: number;
+  /**
+   * Where no autovacuum runs, the least time between two VACUUMs the pruner makes itself
+   * (default VACUUM_EVERY_MS).
+   */
+  vacuumEveryMs?: number;
 }
+
+/**
+ * Without autovacuum, deleted rows keep their space until a VACUUM: the tables would grow as
+ * if nothing were deleted. Every 10 s at most bounds what vacuuming costs a busy database.
+ */
+export const VACUUM_EVERY_MS = 10_000;
 
 export type PrunedTable = TaskEventMap['rows_pruned']['table'];
 export type PrunedCounts = Record<PrunedTable, number>;
@@ -51,6 +62,11 @@ export class Pruner extends PeriodicComponent {
   private backlog = false;
   /** Aborted by stop(): a pass in progress ends after its current statement. */
   private stopping = new AbortController();
+  /** Whether this pruner vacuums what it deleted from (decided at its first pass). */
+  private vacuums: boolean | undefined;
+  private lastVacuumAt = 0;
+  /** Tables deleted from since the last VACUUM. */
+  private readonly unvacuumed = new Set<PrunedTable>();
 
   constructor(private readonly d: PrunerDeps) {
     super('pruner', d.intervalMs, d.logger);
@@ -131,7 +147,37 @@ export class Pruner extends PeriodicComponent {
     }
     this.d.logger.info({ removed: counts, more, leaseLost }, 'pruned what retention allows');
     this.backlog = more && !leaseLost;
+    if (!leaseLost && !signal.aborted) await this.vacuumIfNeeded(counts);
     return counts;
+  }
+
+  /**
+   * Where nothing else vacuums (PGlite; a PostgreSQL with autovacuum off), the tables this
+   * pruner deleted from, at most every `vacuumEveryMs`, so that new rows reuse the space of
+   * deleted ones and the database stays the size of what retention keeps.
+   */
+  private async vacuumIfNeeded(counts: PrunedCounts): Promise<void> {
+    for (const table of Object.keys(counts) as PrunedTable[])
+      if (counts[table] > 0) this.unvacuumed.add(table);
+    if (this.unvacuumed.size === 0) return;
+    if (Date.now() - this.lastVacuumAt < (this.d.vacuumEveryMs ?? VACUUM_EVERY_MS)) return;
+    try {
+      if (this.vacuums === undefined) {
+        this.vacuums = !(await this.d.store.autovacuumRuns());
+        if (this.vacuums)
+          this.d.logger.info('no autovacuum runs here: the pruner vacuums the tables it deletes from');
+      }
+      if (!this.vacuums) return;
+      const tables = [...this.unvacuumed];
+      const started = performance.now();
+      await this.d.store.vacuum(tables);
+      this.unvacuumed.clear();
+      this.d.logger.info({ tables, ms: Math.round(performance.now() - started) }, 'vacuumed after pruning');
+    } catch (err) {
+      this.d.logger.warn({ err }, 'could not vacuum after pruning; the next pass tries again');
+    } finally {
+      this.lastVacuumAt = Date.now();
+    }
   }
 
   /** A backlog is worked off pass after pass (each one bounded, resting between statements). */

@@ -89,7 +89,7 @@ function share(total: number, parts: number, i: number): number {
 }
 
 /** POST with node:http on a kept-alive connection: the leanest client, so its own cost stays small. */
-function postJson(
+export function postJson(
   url: string,
   token: string,
   body: string,

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { measurePartitions } from './partitions';
 import { measurePrunerImpact } from './pruner-impact';
+import { measureReadLoad } from './read-load';
 import { measureRebuild } from './rebuild';
 import { benchEnv } from '../procurator/stack';
 
@@ -11,7 +12,8 @@ import { benchEnv } from '../procurator/stack';
  * its own, removed afterwards), bounded in count and time:
  * - batched DELETE against dropping day partitions of task_events;
  * - submissions and claims with and without a pruner deleting a big history;
- * - the time to queue 100,000 tasks again after their Redis keys are flushed.
+ * - the time to queue 100,000 tasks again after their Redis keys are flushed;
+ * - submissions alone and beside the reads of lists, the DLQ and the logs (README "Beyond one PostgreSQL").
  */
 const quick = process.argv.includes('--quick');
 const env = benchEnv();
@@ -47,6 +49,8 @@ log(`pruner impact: ${size.history} ended tasks of history, ${size.seconds} s wi
 const impact = await measurePrunerImpact(env, size.history, size.seconds);
 log(`rebuild: ${size.rebuild} queued tasks after their Redis keys are flushed`);
 const rebuild = await measureRebuild(env, size.rebuild, size.baseline);
+log(`read load: submissions with and without 4 readers over ${size.history} tasks of history`);
+const reads = await measureReadLoad(env, size.history, size.seconds);
 
 const lines: string[] = [];
 const row = (...cells: string[]) => lines.push(`| ${cells.join(' | ')} |`);
@@ -114,10 +118,28 @@ row(
   `${f1(baselineRate)} one statement + one call per task (${rebuild.baselineTasks} tasks)`,
   ratio(batchedRate, baselineRate),
 );
+row(
+  'submissions/s beside 4 readers (lists, DLQ, logs, log search)',
+  f1(reads.submitWithReads.perSecond),
+  `${f1(reads.submitAlone.perSecond)} alone`,
+  ratio(reads.submitWithReads.perSecond, reads.submitAlone.perSecond),
+);
+row(
+  'submission p99 beside the readers (ms)',
+  f1(reads.submitWithReads.p99Ms),
+  `${f1(reads.submitAlone.p99Ms)} alone`,
+  ratio(reads.submitWithReads.p99Ms, reads.submitAlone.p99Ms),
+);
+row(
+  'reads/s (p50/p99 ms)',
+  f1(reads.reads.perSecond),
+  `${f1(reads.reads.p50Ms)}/${f1(reads.reads.p99Ms)}`,
+  '',
+);
 const table = lines.join('\n');
 process.stdout.write(`${table}\n`);
 const dir = path.join('bench', 'results');
 await mkdir(dir, { recursive: true });
 const file = path.join(dir, `retention-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-await writeFile(file, JSON.stringify({ quick, size, parts, impact, rebuild }, null, 2));
+await writeFile(file, JSON.stringify({ quick, size, parts, impact, rebuild, reads }, null, 2));
 log(`written to ${file}`);

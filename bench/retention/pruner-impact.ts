@@ -1,6 +1,4 @@
-import { sql } from 'drizzle-orm';
 import { Lease } from '../../lib/leadership/lease';
-import { newId } from '../../lib/ids';
 import { silentLogger } from '../../lib/logger';
 import { EventBus } from '../../lib/observability/event-bus';
 import type { TaskEventMap } from '../../lib/observability/task-events';
@@ -10,10 +8,9 @@ import { newClaimIds } from '../../lib/tasks/attempt-batches';
 import { AttemptStore } from '../../lib/tasks/attempt-store';
 import { TaskStore } from '../../lib/tasks/task-store';
 import { Pruner } from '../../worker/pruner';
-import { benchDatabase } from './bench-database';
+import { benchDatabase, benchTask, seedHistory } from './bench-database';
 import type { LoadFigures } from './load-loop';
 import { loadWhile, sleep } from './load-loop';
-import { newTaskTrace } from '../../lib/tasks/task-trace';
 
 export interface PrunerImpactFigures {
   historyTasks: number;
@@ -41,42 +38,13 @@ export async function measurePrunerImpact(
   const db = await benchDatabase(env.pgAdminUrl, 20);
   const database = db.database;
   try {
-    await database.rows(sql`
-      INSERT INTO tasks (id, type, queue, priority, status, payload, max_attempts, timeout_ms, created_by,
-                         created_at, updated_at, finished_at)
-      SELECT procurator_uuid_v7(), 'demo.echo', 'default', 'normal', 'succeeded', '{"n":1}'::jsonb, 5, 60000, 'bench',
-             now() - interval '9 days', now() - interval '8 days' - g * interval '1 ms', now() - interval '8 days'
-      FROM generate_series(1, ${historyTasks}::int) g`);
-    await database.rows(sql`
-      INSERT INTO task_events (id, task_id, at, kind, attempt, message)
-      SELECT procurator_uuid_v7(), t.id, t.updated_at, k.kind, 1, 'history'
-      FROM tasks t, (VALUES ('submitted'), ('started'), ('started'), ('succeeded')) AS k(kind)`);
-    await database.rows(sql`VACUUM ANALYZE tasks`);
-    await database.rows(sql`VACUUM ANALYZE task_events`);
-    const [ev] = await database.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM task_events`);
+    const historyEvents = await seedHistory(database, historyTasks);
 
     const tasks = new TaskStore(database, { listTimeoutMs: 5000 });
     const claims = new AttemptStore(database);
     const toClaim: string[] = [];
     const submit = async () => {
-      const t = await tasks.insertOne({
-        id: newId(),
-        type: 'demo.echo',
-        queue: 'default',
-        priority: 'normal',
-        concurrencyKey: null,
-        ...newTaskTrace(),
-        payload: { data: 'x'.repeat(180) },
-        maxAttempts: 5,
-        timeoutMs: 60000,
-        runAt: null,
-        delayMs: 0,
-        callbackUrl: null,
-        metadata: {},
-        createdBy: 'bench',
-        idempotencyKey: null,
-        requestHash: null,
-      });
+      const t = await tasks.insertOne(benchTask());
       if (t) toClaim.push(t.id);
     };
     const claim = async () => {
@@ -118,7 +86,7 @@ export async function measurePrunerImpact(
     await pruning;
     return {
       historyTasks,
-      historyEvents: ev!.n,
+      historyEvents,
       submitIdle: idle.s,
       submitPruning: busy.s,
       claimIdle: idle.c,

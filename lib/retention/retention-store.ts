@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
+import type { TaskEventMap } from '../observability/task-events';
 import type { TaskRef } from '../queue/queue-backend';
 import type { TaskStatus } from '../tasks/task';
 
@@ -87,5 +88,23 @@ export class RetentionStore {
       )
       SELECT count(*)::int AS n FROM a`);
     return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Whether something else makes the space of deleted rows reusable: PostgreSQL's autovacuum
+   * when it is on (with the statistics it is driven by). PGlite has none.
+   */
+  async autovacuumRuns(): Promise<boolean> {
+    if (this.database.kind === 'pglite') return false;
+    const [row] = await this.database.rows<{ on: boolean }>(
+      sql`SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on' AS on`,
+    );
+    return row?.on === true;
+  }
+
+  /** A plain VACUUM of `tables` (never FULL: it takes no lock that stops reads or writes). */
+  async vacuum(tables: readonly TaskEventMap['rows_pruned']['table'][]): Promise<void> {
+    if (tables.length === 0) return;
+    await this.database.rows(sql.raw(`VACUUM ${tables.join(', ')}`));
   }
 }

@@ -3,6 +3,7 @@ import { afterAll, afterEach, expect, it, vi } from 'vitest';
 import { Lease } from '../../lib/leadership/lease';
 import { silentLogger } from '../../lib/logger';
 import { redisKeys } from '../../lib/queue/keys';
+import { RetentionStore } from '../../lib/retention/retention-store';
 import { AttemptStore } from '../../lib/tasks/attempt-store';
 import type { TaskView } from '../../lib/tasks/task';
 import { Reconciler } from '../../worker/reconciler';
@@ -153,4 +154,24 @@ it('concurrent repeats of an expired Idempotency-Key make exactly one new task',
   const tasks = (await Promise.all(answers.map((r) => r.json()))) as TaskView[];
   expect(new Set(tasks.map((t) => t.id)).size).toBe(1);
   expect(tasks[0]!.id).not.toBe(first.id);
+});
+
+it('on PostgreSQL, the pruner vacuums itself exactly when autovacuum is off, and its VACUUM runs', async () => {
+  stack = await startStack({ queue: 'redis', db: 'postgres', worker: false });
+  const store = new RetentionStore(stack.database);
+  const [setting] = await stack.database.rows<{ autovacuum: string; track_counts: string }>(
+    sql`SELECT current_setting('autovacuum') AS autovacuum, current_setting('track_counts') AS track_counts`,
+  );
+  expect(await store.autovacuumRuns()).toBe(setting!.autovacuum === 'on' && setting!.track_counts === 'on');
+  await store.vacuum(['tasks', 'task_events']);
+  // VACUUM reports itself to the statistics at once (the counts of other statements may lag).
+  const stats = await stack.database.rows<{ relname: string; n: number }>(
+    sql`SELECT relname, vacuum_count::int AS n FROM pg_stat_user_tables
+        WHERE relname IN ('tasks', 'task_events', 'audit_log') ORDER BY relname`,
+  );
+  expect(stats).toEqual([
+    { relname: 'audit_log', n: 0 },
+    { relname: 'task_events', n: 1 },
+    { relname: 'tasks', n: 1 },
+  ]);
 });

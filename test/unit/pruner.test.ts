@@ -140,6 +140,8 @@ describe('the pruner', () => {
           return store.pruneTasks(...args);
         },
         pruneAudit: (...args) => store.pruneAudit(...args),
+        autovacuumRuns: () => store.autovacuumRuns(),
+        vacuum: (tables) => store.vacuum(tables),
       },
     });
     expect((await p.tick()).tasks).toBe(20); // the pass stops at its bound…
@@ -215,5 +217,48 @@ describe('the pruner', () => {
       sql`SELECT holder FROM leases WHERE name = 'pruner'`,
     );
     expect(holders).toEqual([{ holder: 'w2' }]);
+  });
+
+  it('vacuums the tables it deleted from where no autovacuum runs (PGlite), so they stop growing', async () => {
+    // 2,000 ended tasks of about 600 bytes each, pruned, four times over: the heap stays the
+    // size of one round when the pruner vacuums, and grows by a round each time when it does not.
+    const round = async (p: Pruner) => {
+      await database.rows(sql`
+        INSERT INTO tasks (id, type, queue, priority, status, payload, max_attempts, timeout_ms, created_by,
+                           created_at, updated_at, finished_at)
+        SELECT procurator_uuid_v7(), 'demo.echo', 'default', 'normal', 'succeeded',
+               jsonb_build_object('pad', repeat('x', 600)), 5, 60000, 'seeder',
+               now() - interval '1 day', now() - interval '1 day', now() - interval '1 day'
+        FROM generate_series(1, 2000)`);
+      while ((await p.tick()).tasks > 0);
+      const [row] = await database.rows<{ bytes: string }>(
+        sql`SELECT pg_relation_size('tasks')::text AS bytes`,
+      );
+      return Number(row!.bytes);
+    };
+    const log = captureLogger('info');
+    const vacuuming = pruner({ batchSize: 1000, vacuumEveryMs: 0, logger: log.logger }).pruner;
+    const vacuumed: number[] = [];
+    for (let i = 0; i < 4; i++) vacuumed.push(await round(vacuuming));
+    expect(await vacuuming.tick()).toMatchObject({ tasks: 0 });
+    expect(log.text()).toContain('vacuumed after pruning');
+    expect(vacuumed[3]!).toBeLessThanOrEqual(vacuumed[0]! * 1.25);
+
+    await database.close();
+    database = await openTestPglite();
+    const real = new RetentionStore(database);
+    const trusting = pruner({
+      batchSize: 1000,
+      vacuumEveryMs: 0,
+      store: {
+        pruneTasks: (...args) => real.pruneTasks(...args),
+        pruneAudit: (...args) => real.pruneAudit(...args),
+        autovacuumRuns: () => Promise.resolve(true),
+        vacuum: () => Promise.reject(new Error('must not vacuum where autovacuum runs')),
+      },
+    }).pruner;
+    const unvacuumed: number[] = [];
+    for (let i = 0; i < 4; i++) unvacuumed.push(await round(trusting));
+    expect(unvacuumed[3]!).toBeGreaterThanOrEqual(unvacuumed[0]! * 2);
   });
 });

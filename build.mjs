@@ -57,7 +57,7 @@ await build({ ...shared, banner: undefined, entryPoints: { client: 'client/index
 // The benchmark runs each measured peer in a process of its own: bench/**/*-child.ts, one
 // bundle each, in dist/bench-children/.
 const children = [];
-for (const dir of ['bench/load', 'bench/peers', 'bench/procurator']) {
+for (const dir of ['bench/load', 'bench/peers', 'bench/procurator', 'bench/retention']) {
   try {
     for (const f of await readdir(dir)) if (f.endsWith('-child.ts')) children.push(path.join(dir, f));
   } catch {

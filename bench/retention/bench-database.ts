@@ -12,6 +12,7 @@ import { newTaskTrace } from '../../lib/tasks/task-trace';
 /** A migrated PostgreSQL database of its own for one measurement, dropped afterwards. */
 export interface BenchDatabase {
   database: Database;
+  url: string;
   drop(): Promise<void>;
 }
 
@@ -27,6 +28,7 @@ export async function benchDatabase(adminUrl: string, poolSize = 20): Promise<Be
   const database = openPostgres(url.toString(), poolSize, silentLogger());
   return {
     database,
+    url: url.toString(),
     async drop() {
       await database.close();
       const c = new pg.Client({ connectionString: adminUrl });

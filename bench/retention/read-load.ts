@@ -1,23 +1,36 @@
-import { LogStore } from '../../lib/logs/log-store';
 import { TaskStore } from '../../lib/tasks/task-store';
+import { forkChild } from '../load/child-process';
 import { benchDatabase, benchTask, seedHistory } from './bench-database';
 import type { LoadFigures } from './load-loop';
 import { loadWhile, sleep } from './load-loop';
 
+export interface ReadersInput {
+  databaseUrl: string;
+  kind: 'pages' | 'searches';
+  loops: number;
+  seconds: number;
+}
+export type ReadersMessage = { type: 'ready' } | { type: 'done'; figures: LoadFigures };
+
 export interface ReadLoadFigures {
   historyTasks: number;
-  /** Submissions with nothing else running, and with the readers on the same database. */
+  /** Submissions with nothing else running, and beside each kind of reader. */
   submitAlone: LoadFigures;
-  submitWithReads: LoadFigures;
-  reads: LoadFigures;
+  /** Beside readers of pages: the task list, the DLQ and the log page, newest first. */
+  submitWithPages: LoadFigures;
+  pages: LoadFigures;
+  /** Beside readers of log searches (`q`: a substring anywhere in an event or audit entry). */
+  submitWithSearches: LoadFigures;
+  searches: LoadFigures;
 }
 
 /**
  * What the read side of the API (README "Beyond one PostgreSQL") costs the writes: submissions
  * on the real statement (TaskStore.insertOne, 8 loops) over a history of `historyTasks`
- * succeeded and a tenth as many dead tasks, alone and then beside 4 loops of the reads a
- * console or a dashboard makes — the task list, the DLQ page, the log page and a log search —
- * on the same database. The two windows alternate `rounds` times; the figures are their sums.
+ * succeeded and a tenth as many dead tasks, alone, then beside 4 loops reading the pages a
+ * console shows (the task list, the DLQ, the log page), then beside 4 loops of log searches,
+ * all on the same database; the readers run in a process of their own (readers-child.ts). The
+ * three windows alternate `rounds` times.
  */
 export async function measureReadLoad(
   env: { pgAdminUrl: string },
@@ -29,33 +42,36 @@ export async function measureReadLoad(
   try {
     await seedHistory(db.database, historyTasks);
     await seedHistory(db.database, Math.round(historyTasks / 10), { status: 'dead' });
-    const limits = { listTimeoutMs: 5000 };
-    const tasks = new TaskStore(db.database, limits);
-    const logs = new LogStore(db.database, limits);
-    const readers = [
-      () => tasks.list({ limit: 100 }),
-      () => tasks.list({ status: 'dead', limit: 100 }),
-      () => logs.list({ limit: 100 }),
-      () => logs.list({ q: 'timeout', limit: 100 }),
-    ];
-    let r = 0;
-    const read = () => readers[r++ % readers.length]!();
+    const tasks = new TaskStore(db.database, { listTimeoutMs: 5000 });
     const submit = () => tasks.insertOne(benchTask());
     const alone: LoadFigures[] = [];
-    const withReads: LoadFigures[] = [];
-    const reads: LoadFigures[] = [];
+    const beside = { pages: [] as LoadFigures[][], searches: [] as LoadFigures[][] };
     for (let i = 0; i < rounds; i++) {
       alone.push(await loadWhile(8, submit, sleep(seconds * 1000)));
-      const w = sleep(seconds * 1000);
-      const [s, q] = await Promise.all([loadWhile(8, submit, w), loadWhile(4, read, w)]);
-      withReads.push(s);
-      reads.push(q);
+      for (const kind of ['pages', 'searches'] as const) {
+        const readers = await forkChild<ReadersMessage>('bench/retention/readers-child.ts', {
+          databaseUrl: db.url,
+          kind,
+          loops: 4,
+          seconds,
+        } satisfies ReadersInput);
+        try {
+          await readers.next('ready', 60_000);
+          const submits = await loadWhile(8, submit, sleep(seconds * 1000));
+          const { figures } = await readers.next('done', 60_000 + seconds * 1000);
+          beside[kind].push([submits, figures]);
+        } finally {
+          await readers.stop();
+        }
+      }
     }
     return {
       historyTasks,
       submitAlone: merged(alone),
-      submitWithReads: merged(withReads),
-      reads: merged(reads),
+      submitWithPages: merged(beside.pages.map(([s]) => s!)),
+      pages: merged(beside.pages.map(([, q]) => q!)),
+      submitWithSearches: merged(beside.searches.map(([s]) => s!)),
+      searches: merged(beside.searches.map(([, q]) => q!)),
     };
   } finally {
     await db.drop();

@@ -33,6 +33,8 @@ import type { Tracing } from '../lib/tracing/tracing';
 export interface ApiClients {
   config: Config;
   database: Database;
+  /** Where lists, the DLQ list, logs and counts are read (openReadDatabase); default: `database`. */
+  readDatabase?: Database;
   queue: QueueBackend;
   /** Redis for rate limits and revocation marks (null with the memory queue: one process). */
   accessRedis: RedisClient | null;
@@ -47,7 +49,8 @@ export interface ApiClients {
 export function buildApiServices(p: ApiClients): ApiServices {
   const { config, database, queue, events, logger } = p;
   const limits = { listTimeoutMs: config.LIST_QUERY_TIMEOUT_MS };
-  const tasks = new TaskStore(database, limits);
+  const reads = p.readDatabase ?? database;
+  const tasks = new TaskStore(database, limits, reads);
   const users = new UserStore(database);
   const audit = new AuditStore(database);
   const access = accessBackends(p.accessRedis, config.REDIS_PREFIX, logger);
@@ -62,7 +65,7 @@ export function buildApiServices(p: ApiClients): ApiServices {
     rateLimiter: access.rateLimiter,
     gate: access.gate,
     userAdmin: new UserAdmin({ database, users, audit, auth, revocations: access.revocations, logger }),
-    logs: new LogStore(database, limits),
+    logs: new LogStore(reads, limits),
     signingKeys: signingKeyStore(config, database),
     queues: new QueueAdmin({ queue, tasks, pauses: new QueuePauseStore(database), registry: queues, logger }),
     commands: new TaskCommands({

@@ -1,7 +1,7 @@
 import type { ServerType } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { Config } from '../lib/config';
-import { openDatabase } from '../lib/db/open';
+import { openDatabase, openReadDatabase } from '../lib/db/open';
 import { listenHttp } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
 import { EventBus } from '../lib/observability/event-bus';
@@ -29,6 +29,7 @@ export interface RunningServer {
 /** `procurator serve`: builds every client, the app and (memory queue) the worker; runs them. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const database = await openDatabase(config, logger);
+  const readDatabase = openReadDatabase(config, logger, database);
   const { queue, close: closeQueue } = openQueue(config, logger, 'api');
   const events = new EventBus<TaskEventMap>(logger);
   const metrics = createMetrics();
@@ -41,6 +42,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const { app, services } = buildApi({
     config,
     database,
+    readDatabase,
     queue,
     accessRedis,
     catalog,
@@ -86,6 +88,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await tracing.shutdown();
         await closeQueue();
         await accessRedis?.quit().catch(() => accessRedis.disconnect());
+        if (readDatabase !== database) await readDatabase.close();
         await database.close();
       })();
       return stopping;

@@ -51,6 +51,11 @@ export const configSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
       .optional(),
+    // A replica for the reads that may lag (README "Beyond one PostgreSQL").
+    DATABASE_READ_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { error: 'must be a postgres:// or postgresql:// URL' })
+      .optional(),
     DATABASE_POOL_SIZE: int(1, 200).default(10),
     // Below the pg client's own 60 s query_timeout, so that the server always gives up first.
     LIST_QUERY_TIMEOUT_MS: int(1, 30_000).default(5000),
@@ -168,6 +173,10 @@ export const configSchema = z
   .refine((c) => c.RETRY_BASE_MS <= c.RETRY_MAX_MS, {
     path: ['RETRY_BASE_MS'],
     error: 'must not exceed RETRY_MAX_MS',
+  })
+  .refine((c) => !c.DATABASE_READ_URL || c.DATABASE_URL, {
+    path: ['DATABASE_READ_URL'],
+    error: 'needs DATABASE_URL: the embedded database has no replica',
   });
 
 export type Config = z.output<typeof configSchema>;

@@ -56,3 +56,15 @@ function releasingOnClose(database: Database, lock: DataDirLock): Database {
     },
   };
 }
+
+/**
+ * Where the reads that may lag go (README "Beyond one PostgreSQL"): task lists, the DLQ list,
+ * the logs and the gauges' counts. A pool of its own on DATABASE_READ_URL (a streaming
+ * replica, say), else the primary itself. Everything that must see its own writes (a task by
+ * id, its events, every change) stays on the primary.
+ */
+export function openReadDatabase(config: Config, logger: Logger, primary: Database): Database {
+  if (!config.DATABASE_READ_URL) return primary;
+  logger.info('lists, the DLQ list and the logs are read from DATABASE_READ_URL');
+  return openPostgres(config.DATABASE_READ_URL, config.DATABASE_POOL_SIZE, logger);
+}

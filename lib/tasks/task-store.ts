@@ -130,10 +130,14 @@ export function taskListQuery(filter: ListFilter): SQL {
 
 /** Reads and writes of task rows made by the API (the worker's live in attempt-store.ts). */
 export class TaskStore {
-  /** `listTimeoutMs`: the database stops a list read that takes longer (QueryTimeoutError). */
+  /**
+   * `listTimeoutMs`: the database stops a list read that takes longer (QueryTimeoutError).
+   * `reads`: where lists and counts are read, which may lag the primary (DATABASE_READ_URL).
+   */
   constructor(
     private readonly database: Database,
     private readonly limits: { listTimeoutMs: number },
+    private readonly reads: Database = database,
   ) {}
 
   /**
@@ -227,7 +231,7 @@ export class TaskStore {
    * time limit bounds.
    */
   async list(filter: ListFilter): Promise<{ items: TaskRecord[]; more: boolean }> {
-    const rows = await this.database.rowsWithin(taskListQuery(filter), this.limits.listTimeoutMs);
+    const rows = await this.reads.rowsWithin(taskListQuery(filter), this.limits.listTimeoutMs);
     return { items: rows.slice(0, filter.limit).map(taskFromRow), more: rows.length > filter.limit };
   }
 
@@ -271,11 +275,11 @@ export class TaskStore {
     return { task, stopping: task.status === 'running' };
   }
 
-  /** Counts of tasks per status and queue, for operators. */
+  /** Counts of tasks per status and queue, for operators (from `reads`: they may lag). */
   async countByQueueAndStatus(
     statuses: readonly TaskStatus[],
   ): Promise<{ queue: string; status: string; n: number }[]> {
-    return this.database.rows<{ queue: string; status: string; n: number }>(sql`
+    return this.reads.rows<{ queue: string; status: string; n: number }>(sql`
       SELECT queue, status, count(*)::int AS n FROM tasks
       WHERE status IN (${sql.join(
         statuses.map((s) => sql`${s}`),

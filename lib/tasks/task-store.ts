@@ -51,24 +51,30 @@ export interface ListFilter {
   limit: number;
 }
 
-// $1 input rows. A fixed text, run as a prepared statement: every submission takes this path.
-const INSERT_SQL = `
+/**
+ * The insert of tasks and their `submitted` events; $1 the input rows. `scheduled`: the
+ * variant that also writes `schedule_id`, for a schedule's firings — a text of its own, so
+ * that the submissions' statement (the hot path) is the very one it was before schedules.
+ */
+function insertTasksSql(scheduled: boolean): string {
+  const column = scheduled ? ', schedule_id' : '';
+  return `
   WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
       id uuid, event_id uuid, type text, queue text, priority text, concurrency_key text, payload jsonb, max_attempts int,
       timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
       created_by text, idempotency_key text, request_hash text, request_id text, trace_id text,
-      parent_span_id text, trace_flags smallint, schedule_id uuid)
+      parent_span_id text, trace_flags smallint${scheduled ? ', schedule_id uuid' : ''})
   ), prepared AS (
     SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
     FROM input
   ), ins AS (
     INSERT INTO tasks (id, type, queue, priority, concurrency_key, status, payload, max_attempts, timeout_ms, run_at,
                        callback_url, metadata, created_by, idempotency_key, request_hash, trace_id,
-                       parent_span_id, trace_flags, schedule_id)
+                       parent_span_id, trace_flags${column})
     SELECT id, type, queue, priority, concurrency_key, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
            max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash,
-           trace_id, parent_span_id, trace_flags, schedule_id
+           trace_id, parent_span_id, trace_flags${column}
     FROM prepared
     ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, status, run_at, created_at, enqueue_seq
@@ -79,6 +85,11 @@ const INSERT_SQL = `
     FROM ins JOIN prepared p ON p.id = ins.id
   )
   SELECT id, status, run_at, created_at, enqueue_seq FROM ins`;
+}
+
+// A fixed text, run as a prepared statement: every submission takes this path.
+const INSERT_SQL = insertTasksSql(false);
+const SCHEDULED_INSERT_SQL = insertTasksSql(true);
 
 /** A task just inserted: as submitted, with what the database decided. */
 function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
@@ -201,12 +212,13 @@ export class TaskStore {
   }
 
   /**
-   * The same insert, run in the caller's transaction (a schedule's firing commits its task
-   * with the row that decides it). Not prepared: it is not on the submission path.
+   * The same insert, with `scheduleId`, run in the caller's transaction (a schedule's firing
+   * commits its task with the row that decides it). Not prepared: it is not on the
+   * submission path.
    */
   async insertWithin(tx: Executor, tasks: readonly NewTask[]): Promise<TaskRecord[]> {
     if (tasks.length === 0) return [];
-    const [head, tail] = INSERT_SQL.split('$1') as [string, string];
+    const [head, tail] = SCHEDULED_INSERT_SQL.split('$1') as [string, string];
     const result: unknown = await tx.execute(sql`${sql.raw(head)}${insertInput(tasks)}${sql.raw(tail)}`);
     return insertedInOrder(tasks, (result as { rows: Record<string, unknown>[] }).rows);
   }

@@ -12,8 +12,13 @@ export type Submission = Schemas['Submission'];
 export type BulkReplay = Schemas['BulkReplay'];
 export type Schedule = Schemas['Schedule'];
 export type SchedulePage = Schemas['SchedulePage'];
-/** A new schedule; `timezone`, `missedRuns`, `overlap` and `paused` have defaults. */
-export type NewSchedule = operations['createSchedule']['requestBody']['content']['application/json'];
+type Defaulted = 'timezone' | 'missedRuns' | 'overlap' | 'paused';
+/**
+ * A new schedule; `timezone`, `missedRuns`, `overlap` and `paused` have defaults (the
+ * generated type, made from the document's defaults, calls them present).
+ */
+export type NewSchedule = Omit<Schemas['NewSchedule'], Defaulted> &
+  Partial<Pick<Schemas['NewSchedule'], Defaulted>>;
 export type SchedulePatch = Schemas['SchedulePatch'];
 export type ScheduleFilter = NonNullable<operations['listSchedules']['parameters']['query']>;
 export type TaskFilter = NonNullable<operations['listTasks']['parameters']['query']>;

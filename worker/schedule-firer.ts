@@ -1,4 +1,5 @@
 import type { Actor } from '../lib/audit/audit-store';
+import { backoffDelay } from '../lib/backoff';
 import type { UserStore } from '../lib/auth/user-store';
 import { ProblemError, ValidationError } from '../lib/errors';
 import { newId } from '../lib/ids';
@@ -12,6 +13,7 @@ import { OWNER, storedTemplate } from '../lib/schedules/template';
 import type { SubmitService } from '../lib/tasks/submit-service';
 import type { NewTask } from '../lib/tasks/task-store';
 import { newTaskTrace } from '../lib/tasks/task-trace';
+import { withTimeout } from '../lib/with-timeout';
 import { PeriodicComponent } from './periodic';
 
 export interface ScheduleFirerDeps {
@@ -49,6 +51,7 @@ export class ScheduleFirer extends PeriodicComponent {
   private beatAt = 0;
   private forgotAt = 0;
   private backlog = false;
+  private failures = 0;
 
   constructor(private readonly d: ScheduleFirerDeps) {
     super('schedule-firer', d.intervalMs, d.logger);
@@ -72,9 +75,18 @@ export class ScheduleFirer extends PeriodicComponent {
   }
 
   async tick(): Promise<number> {
-    await this.beat();
+    let due: { id: string; revision: number }[];
     const batch = this.d.batch ?? 100;
-    const due = await this.d.store.due(batch);
+    try {
+      await this.beat();
+      due = await this.d.store.due(batch);
+      this.failures = 0;
+    } catch (err) {
+      // The database cannot answer: look again after a backoff, not four times a second.
+      this.failures++;
+      this.d.logger.warn({ err, failures: this.failures }, 'schedule firer could not read the due schedules');
+      return 0;
+    }
     let fired = 0;
     let more = due.length === batch;
     for (const target of due) {
@@ -90,15 +102,23 @@ export class ScheduleFirer extends PeriodicComponent {
     return fired;
   }
 
-  /** Due times left after a bounded pass are fired at once, not an interval later. */
+  /**
+   * Due times left after a bounded pass are fired at once, not an interval later; after
+   * failures in a row, the next look waits longer (up to 5 s).
+   */
   protected override nextDelayMs(): number {
+    if (this.failures > 0)
+      return backoffDelay(this.failures, { baseMs: this.d.intervalMs, maxMs: 5000, jitter: 'none' });
     return this.backlog ? 0 : this.d.intervalMs;
   }
 
   override async stop(): Promise<void> {
     await super.stop();
-    // The life ends now rather than at its last beat.
-    await this.d.store.beat(this.lifeId, this.d.workerId).catch(() => undefined);
+    // The life ends now rather than at its last beat; bounded, so that a database that has
+    // gone away does not hold the shutdown up.
+    await withTimeout(this.d.store.beat(this.lifeId, this.d.workerId), 1000, 'the last beat').catch(
+      () => undefined,
+    );
   }
 
   private async beat(): Promise<void> {

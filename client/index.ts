@@ -6,6 +6,12 @@ export { ProcuratorClient, MIN_POLL_MS } from './procurator-client';
 export type {
   BulkReplay,
   DeadTaskFilter,
+  Listing,
+  NewSchedule,
+  Schedule,
+  ScheduleFilter,
+  SchedulePage,
+  SchedulePatch,
   ProcuratorClientOptions,
   Submission,
   Task,

@@ -538,6 +538,118 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/schedules': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List schedules, newest first (a dev sees its own).
+     * @description Needs the dev role or higher.
+     */
+    get: operations['listSchedules'];
+    put?: never;
+    /**
+     * Create a recurring schedule; it fires its task as you would submit it.
+     * @description Needs the dev role or higher.
+     */
+    post: operations['createSchedule'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/schedules/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Read a schedule.
+     * @description Needs the dev role or higher.
+     */
+    get: operations['getSchedule'];
+    put?: never;
+    post?: never;
+    /**
+     * Delete a schedule; the tasks it fired stay, and keep its id.
+     * @description Needs the dev role or higher.
+     */
+    delete: operations['deleteSchedule'];
+    options?: never;
+    head?: never;
+    /**
+     * Change a schedule; it takes effect from the next due time.
+     * @description Needs the dev role or higher.
+     */
+    patch: operations['updateSchedule'];
+    trace?: never;
+  };
+  '/v1/schedules/{id}/pause': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Pause a schedule: nothing fires until it is resumed.
+     * @description Needs the dev role or higher.
+     */
+    post: operations['pauseSchedule'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/schedules/{id}/resume': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Resume a paused schedule from its next due time (what it missed meanwhile does not fire).
+     * @description Needs the dev role or higher.
+     */
+    post: operations['resumeSchedule'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/schedules/{id}/trigger': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Fire a schedule now (paused or not): its task, as its owner would submit it.
+     * @description Needs the dev role or higher.
+     */
+    post: operations['triggerSchedule'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -619,6 +731,11 @@ export interface components {
        * @example 4bf92f3577b34da6a3ce929d0e0e4736
        */
       traceId: string;
+      /**
+       * Format: uuid
+       * @description The schedule that fired it (kept after the schedule is deleted); null for a task a client submitted.
+       */
+      scheduleId: string | null;
     };
     /** @description Why the last attempt failed. */
     TaskError: {
@@ -638,9 +755,6 @@ export interface components {
       /** @enum {string} */
       priority?: 'high' | 'normal' | 'low';
       concurrencyKey?: string | null;
-      delayMs?: number;
-      /** Format: date-time */
-      runAt?: string | null;
       maxAttempts?: number;
       timeoutMs?: number;
       /** Format: uri */
@@ -648,6 +762,9 @@ export interface components {
       metadata?: {
         [key: string]: unknown;
       };
+      delayMs?: number;
+      /** Format: date-time */
+      runAt?: string | null;
     };
     AcceptedBatch: {
       tasks: components['schemas']['Task'][];
@@ -834,6 +951,126 @@ export interface components {
       endsAt: string;
       generatorURL?: string;
       fingerprint?: string;
+    };
+    Schedule: {
+      /** Format: uuid */
+      id: string;
+      name: string;
+      cron: string;
+      timezone: string;
+      /** @description The task template, as sent. */
+      task: {
+        [key: string]: unknown;
+      };
+      /**
+       * @description Due times missed while no worker ran: `skip` fires none of them, `runOnce` fires one (the latest). A due time a busy worker reaches late always fires.
+       * @enum {string}
+       */
+      missedRuns: 'skip' | 'runOnce';
+      /**
+       * @description `skip`: a due time that finds the previous firing’s task unfinished is passed over.
+       * @enum {string}
+       */
+      overlap: 'allow' | 'skip';
+      paused: boolean;
+      /** @description Why Procurator paused it (its owner deleted, or no longer allowed the task type); null when a user paused it, or it runs. */
+      pausedReason: string | null;
+      /**
+       * Format: date-time
+       * @description The next due time; null while paused.
+       */
+      nextRunAt: string | null;
+      /**
+       * Format: date-time
+       * @description The due time of the last firing (or the time of the last trigger).
+       */
+      lastRunAt: string | null;
+      /** Format: uuid */
+      lastTaskId: string | null;
+      createdBy: string;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+    };
+    /** @description A recurring schedule. Names are unique per user. */
+    NewSchedule: {
+      /** @example nightly-backup */
+      name: string;
+      /**
+       * @description 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; croner syntax (`*\/5`, `1-5`, `MON-FRI`, `L`).
+       * @example 0 3 * * *
+       */
+      cron: string;
+      /**
+       * @description An IANA time zone the cron expression is read in.
+       * @default UTC
+       * @example Europe/Berlin
+       */
+      timezone: string;
+      task: components['schemas']['TaskTemplate'];
+      /**
+       * @description Due times missed while no worker ran: `skip` fires none of them, `runOnce` fires one (the latest). A due time a busy worker reaches late always fires.
+       * @default skip
+       * @enum {string}
+       */
+      missedRuns: 'skip' | 'runOnce';
+      /**
+       * @description `skip`: a due time that finds the previous firing’s task unfinished is passed over.
+       * @default allow
+       * @enum {string}
+       */
+      overlap: 'allow' | 'skip';
+      /** @default false */
+      paused: boolean;
+    };
+    /** @description The task each firing submits: a submission without `delayMs` and `runAt` (the schedule sets `runAt` to the due time), checked as POST /v1/tasks checks one. */
+    TaskTemplate: {
+      type: string;
+      payload?: {
+        [key: string]: unknown;
+      };
+      queue?: string;
+      /** @enum {string} */
+      priority?: 'high' | 'normal' | 'low';
+      concurrencyKey?: string | null;
+      maxAttempts?: number;
+      timeoutMs?: number;
+      /** Format: uri */
+      callbackUrl?: string | null;
+      metadata?: {
+        [key: string]: unknown;
+      };
+    };
+    SchedulePage: {
+      items: components['schemas']['Schedule'][];
+      nextCursor: string | null;
+    };
+    /** @description What to change; takes effect from the next due time (a new cron or time zone recomputes it). */
+    SchedulePatch: {
+      /** @example nightly-backup */
+      name?: string;
+      /**
+       * @description 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; croner syntax (`*\/5`, `1-5`, `MON-FRI`, `L`).
+       * @example 0 3 * * *
+       */
+      cron?: string;
+      /**
+       * @description An IANA time zone the cron expression is read in.
+       * @example Europe/Berlin
+       */
+      timezone?: string;
+      task?: components['schemas']['TaskTemplate'];
+      /**
+       * @description Due times missed while no worker ran: `skip` fires none of them, `runOnce` fires one (the latest). A due time a busy worker reaches late always fires.
+       * @enum {string}
+       */
+      missedRuns?: 'skip' | 'runOnce';
+      /**
+       * @description `skip`: a due time that finds the previous firing’s task unfinished is passed over.
+       * @enum {string}
+       */
+      overlap?: 'allow' | 'skip';
     };
   };
   responses: never;
@@ -2703,6 +2940,657 @@ export interface operations {
       };
       /** @description The body is not JSON. */
       415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request is invalid; `errors` says where. */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  listSchedules: {
+    parameters: {
+      query?: {
+        /** @description At most 500. */
+        limit?: number;
+        /** @description The `nextCursor` of the previous page. */
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One page. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SchedulePage'];
+        };
+      };
+      /** @description Malformed JSON, invalid UTF-8 or an unknown cursor. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request is invalid; `errors` says where. */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  createSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['NewSchedule'];
+      };
+    };
+    responses: {
+      /** @description Created. */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Schedule'];
+        };
+      };
+      /** @description Malformed JSON, invalid UTF-8 or an unknown cursor. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The state does not allow it. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is larger than MAX_BODY_BYTES. */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is not JSON. */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request is invalid; `errors` says where. */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The schedule. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Schedule'];
+        };
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Not found, including what the caller may not see. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  deleteSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted. */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Not found, including what the caller may not see. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  updateSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['SchedulePatch'];
+      };
+    };
+    responses: {
+      /** @description Changed. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Schedule'];
+        };
+      };
+      /** @description Malformed JSON, invalid UTF-8 or an unknown cursor. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Not found, including what the caller may not see. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The state does not allow it. */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is larger than MAX_BODY_BYTES. */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is not JSON. */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request is invalid; `errors` says where. */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  pauseSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Paused. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Schedule'];
+        };
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Not found, including what the caller may not see. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  resumeSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Resumed. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Schedule'];
+        };
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Not found, including what the caller may not see. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  triggerSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The task it fired. */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Task'];
+        };
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Not found, including what the caller may not see. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The state does not allow it. */
+      409: {
         headers: {
           [name: string]: unknown;
         };

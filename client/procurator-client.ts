@@ -10,6 +10,17 @@ export type TaskEvent = Schemas['TaskEvent'];
 export type TaskPage = Schemas['TaskPage'];
 export type Submission = Schemas['Submission'];
 export type BulkReplay = Schemas['BulkReplay'];
+export type Schedule = Schemas['Schedule'];
+export type SchedulePage = Schemas['SchedulePage'];
+type Defaulted = 'timezone' | 'missedRuns' | 'overlap' | 'paused';
+/**
+ * A new schedule; `timezone`, `missedRuns`, `overlap` and `paused` have defaults (the
+ * generated type, made from the document's defaults, calls them present).
+ */
+export type NewSchedule = Omit<Schemas['NewSchedule'], Defaulted> &
+  Partial<Pick<Schemas['NewSchedule'], Defaulted>>;
+export type SchedulePatch = Schemas['SchedulePatch'];
+export type ScheduleFilter = NonNullable<operations['listSchedules']['parameters']['query']>;
 export type TaskFilter = NonNullable<operations['listTasks']['parameters']['query']>;
 export type DeadTaskFilter = NonNullable<operations['listDeadTasks']['parameters']['query']>;
 
@@ -30,8 +41,12 @@ const ENDED = new Set(['succeeded', 'dead', 'cancelled', 'discarded']);
 /** waitFor never asks more often than this: a task's end is seldom worth more than 10 looks a second. */
 export const MIN_POLL_MS = 100;
 
+/** A page that is also an async iterator over every item of every page after it. */
+export interface Listing<Page extends { items: Item[] }, Item>
+  extends PromiseLike<Page>, AsyncIterable<Item> {}
+
 /** A page of tasks that is also an async iterator over every task of every page after it. */
-export interface TaskListing extends PromiseLike<TaskPage>, AsyncIterable<Task> {}
+export type TaskListing = Listing<TaskPage, Task>;
 
 /**
  * A typed client of the Procurator API, typed from its OpenAPI document (client/openapi-types.ts
@@ -129,6 +144,29 @@ export class ProcuratorClient {
     },
   };
 
+  /** Recurring schedules (README "Schedules"): a dev's own, or (ops) everyone's. */
+  readonly schedules = {
+    create: (schedule: NewSchedule): Promise<Schedule> =>
+      this.call<Schedule>('POST', '/v1/schedules', { body: schedule }),
+    list: (filter: ScheduleFilter = {}): Listing<SchedulePage, Schedule> =>
+      this.listing<SchedulePage>('/v1/schedules', filter),
+    get: (id: string): Promise<Schedule> =>
+      this.call<Schedule>('GET', `/v1/schedules/${encodeURIComponent(id)}`),
+    /** Changes take effect from the next due time. */
+    update: (id: string, patch: SchedulePatch): Promise<Schedule> =>
+      this.call<Schedule>('PATCH', `/v1/schedules/${encodeURIComponent(id)}`, { body: patch }),
+    pause: (id: string): Promise<Schedule> =>
+      this.call<Schedule>('POST', `/v1/schedules/${encodeURIComponent(id)}/pause`),
+    resume: (id: string): Promise<Schedule> =>
+      this.call<Schedule>('POST', `/v1/schedules/${encodeURIComponent(id)}/resume`),
+    /** Fires the schedule now; answers the task it fired. */
+    trigger: (id: string): Promise<Task> =>
+      this.call<Task>('POST', `/v1/schedules/${encodeURIComponent(id)}/trigger`),
+    delete: async (id: string): Promise<void> => {
+      await this.call<null>('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
+    },
+  };
+
   /**
    * Verifies a callback request this receiver got (the signature, the body's digest, the
    * URL it was meant for), against this deployment's JWKS unless another URL is given.
@@ -140,17 +178,20 @@ export class ProcuratorClient {
     return verifyCallback(request, jwksUrl);
   }
 
-  private listing(path: string, filter: Record<string, string | number | undefined>): TaskListing {
-    const page = (cursor?: string) => this.call<TaskPage>('GET', `${path}${query({ ...filter, cursor })}`);
+  private listing<Page extends { items: unknown[]; nextCursor: string | null } = TaskPage>(
+    path: string,
+    filter: Record<string, string | number | undefined>,
+  ): Listing<Page, Page['items'][number]> {
+    const page = (cursor?: string) => this.call<Page>('GET', `${path}${query({ ...filter, cursor })}`);
     // Asked for when first awaited or iterated, not before: a listing nobody reads costs nothing.
-    let first: Promise<TaskPage> | undefined;
+    let first: Promise<Page> | undefined;
     const firstPage = () => (first ??= page(typeof filter.cursor === 'string' ? filter.cursor : undefined));
     return {
       then: (onFulfilled, onRejected) => firstPage().then(onFulfilled, onRejected),
       async *[Symbol.asyncIterator]() {
         let current = await firstPage();
         for (;;) {
-          yield* current.items;
+          yield* current.items as Page['items'][number][];
           if (!current.nextCursor) return;
           current = await page(current.nextCursor);
         }

@@ -10,25 +10,24 @@ import { UserStore } from '../lib/auth/user-store';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { Config } from '../lib/config';
 import type { Database } from '../lib/db/client';
-import { FailPoints } from '../lib/failpoints';
 import type { Logger } from '../lib/logger';
 import { LogStore } from '../lib/logs/log-store';
 import type { Metrics } from '../lib/observability/metrics';
 import { attachDependencyGauge, attachQueueGauges } from '../lib/observability/metrics';
 import type { TaskEvents } from '../lib/observability/task-events';
-import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
-import { checkOutboundUrl } from '../lib/outbound/url-policy';
 import { QueueAdmin } from '../lib/queue/queue-admin';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import { QueuePauseStore } from '../lib/queue/queue-pauses';
 import { QueueRegistry } from '../lib/queue/queue-registry';
+import { ScheduleService } from '../lib/schedules/schedule-service';
+import { ScheduleStore } from '../lib/schedules/schedule-store';
 import { signingKeyStore } from '../lib/signing/key-store';
 import { DeadLetterStore } from '../lib/tasks/dead-letter-store';
-import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskCommands } from '../lib/tasks/task-commands';
 import { TaskStore } from '../lib/tasks/task-store';
 import { noTracing } from '../lib/tracing/tracing';
 import type { Tracing } from '../lib/tracing/tracing';
+import { buildSubmitService } from './build-submit';
 
 export interface ApiClients {
   config: Config;
@@ -55,8 +54,8 @@ export function buildApiServices(p: ApiClients): ApiServices {
   const audit = new AuditStore(database);
   const access = accessBackends(p.accessRedis, config.REDIS_PREFIX, logger);
   const auth = new Authenticator(users, config.API_TOKENS, logger, access.revocations);
-  const policy = addressPolicyFromConfig(config);
   const queues = new QueueRegistry(database, config.MAX_QUEUES);
+  const submit = buildSubmitService({ config, tasks, queue, catalog: p.catalog, queues, events, logger });
   return {
     tasks,
     users,
@@ -76,20 +75,12 @@ export function buildApiServices(p: ApiClients): ApiServices {
       events,
       logger,
     }),
-    submit: new SubmitService({
-      store: tasks,
-      queue,
-      catalog: p.catalog,
-      queues,
-      defaults: {
-        maxAttempts: config.DEFAULT_MAX_ATTEMPTS,
-        timeoutMs: config.DEFAULT_TIMEOUT_MS,
-        checkCallbackUrl: (url) => checkOutboundUrl(url, policy),
-      },
-      idempotencyTtlMs: config.IDEMPOTENCY_TTL_MS,
+    submit,
+    schedules: new ScheduleService({
+      store: new ScheduleStore(database, audit, tasks),
+      submit,
+      users,
       events,
-      logger,
-      failpoints: new FailPoints(config.FAILPOINTS),
     }),
     registry: queues,
   };

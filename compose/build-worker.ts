@@ -22,7 +22,13 @@ import type { Tracing } from '../lib/tracing/tracing';
 import { CallbackDeliverer } from '../worker/callback-deliverer';
 import type { CallbackDelivererOptions } from '../worker/callback-deliverer';
 import { DeadLetterAlerter } from '../worker/dead-letter-alerter';
+import { ScheduleFirer } from '../worker/schedule-firer';
 import { Worker } from '../worker/worker';
+import { UserStore } from '../lib/auth/user-store';
+import { QueueRegistry } from '../lib/queue/queue-registry';
+import { FiringStore } from '../lib/schedules/firing-store';
+import { TaskStore } from '../lib/tasks/task-store';
+import { buildSubmitService } from './build-submit';
 
 /** A name unique to this process: the consumer name in Redis and the lease owner in the database. */
 export function workerIdFor(config: Config): string {
@@ -50,12 +56,15 @@ export interface WorkerOverrides {
   /** Shares one flow gate between in-process workers of the memory queue. */
   flowGate?: FlowGate;
   schedulerIntervalMs?: number;
+  /** How often the schedule firer looks (default SCHEDULE_INTERVAL_MS). */
+  scheduleIntervalMs?: number;
   failpoints?: FailPoints;
   random?: () => number;
 }
 
 export interface BuiltWorker {
   worker: Worker;
+  scheduleFirer: ScheduleFirer;
   workerId: string;
   /**
    * Starts the worker, after clearing what killed workers left behind: stale temporary
@@ -94,6 +103,26 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
     );
   }
   if (feishu) components.push(new DeadLetterAlerter({ events: p.events, sender: feishu, logger }));
+  // A firing is a submission as the schedule's owner would make it: the same submit service
+  // as the API's, over this worker's own clients.
+  const tasks = new TaskStore(p.database, { listTimeoutMs: config.LIST_QUERY_TIMEOUT_MS });
+  const scheduleFirer = new ScheduleFirer({
+    store: new FiringStore(p.database, tasks),
+    users: new UserStore(p.database),
+    submit: buildSubmitService({
+      config,
+      tasks,
+      queue: p.queue,
+      catalog: p.catalog,
+      queues: new QueueRegistry(p.database, config.MAX_QUEUES),
+      events: p.events,
+      logger,
+    }),
+    events: p.events,
+    logger: logger.child({ workerId }),
+    workerId,
+    intervalMs: o.scheduleIntervalMs ?? config.SCHEDULE_INTERVAL_MS,
+  });
   const services: ExecutorServices = {
     outbound,
     feishu,
@@ -110,6 +139,7 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
     workerId,
     flow: flowFor(p, o.flowGate),
     components,
+    scheduleFirer,
     schedulerIntervalMs: o.schedulerIntervalMs,
     failpoints: o.failpoints ?? new FailPoints(config.FAILPOINTS),
     random: o.random,
@@ -123,7 +153,7 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
     });
     await worker.start();
   };
-  return { worker, workerId, start, close: () => outbound.close() };
+  return { worker, scheduleFirer, workerId, start, close: () => outbound.close() };
 }
 
 /** FLOW_LIMITS and the gate that enforces them: in Redis (shared by all workers) or in memory. */

@@ -5,6 +5,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   smallint,
   text,
   timestamp,
@@ -82,6 +83,9 @@ export const tasks = pgTable(
     traceId: text('trace_id'),
     parentSpanId: text('parent_span_id'),
     traceFlags: smallint('trace_flags'),
+    // The schedule that fired it (README "Schedules"); null for a task submitted by a client.
+    // No foreign key: a deleted schedule leaves its tasks, which keep naming it.
+    scheduleId: uuid('schedule_id'),
   },
   (t) => [
     uniqueIndex('tasks_idempotency_key')
@@ -246,4 +250,74 @@ export const leases = pgTable('leases', {
   holder: text('holder').notNull(),
   expiresAt: timestamps('expires_at').notNull(),
   acquiredAt: timestamps('acquired_at').notNull().defaultNow(),
+});
+
+/**
+ * Recurring schedules (README "Schedules"): a cron expression in a time zone and a task
+ * template, fired as its owner (`created_by`) would submit it. `next_run_at` is the earliest
+ * due time not fired yet, null while paused; `revision` counts the owner's edits, so that a
+ * firing prepared from an older revision is dropped.
+ */
+export const schedules = pgTable(
+  'schedules',
+  {
+    id: uuid('id').primaryKey(),
+    name: text('name').notNull(),
+    cron: text('cron').notNull(),
+    timezone: text('timezone').notNull(),
+    /** The task template as it was sent (a submission without delayMs and runAt). */
+    task: jsonb('task').notNull(),
+    missedRuns: text('missed_runs').notNull(),
+    overlap: text('overlap').notNull(),
+    pausedAt: timestamps('paused_at'),
+    /** Why the firer paused it (its owner deleted, the type no longer allowed); null otherwise. */
+    pausedReason: text('paused_reason'),
+    nextRunAt: timestamps('next_run_at'),
+    lastRunAt: timestamps('last_run_at'),
+    lastTaskId: uuid('last_task_id'),
+    revision: integer('revision').notNull().default(1),
+    createdBy: text('created_by').notNull(),
+    createdAt: timestamps('created_at').notNull().defaultNow(),
+    updatedAt: timestamps('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('schedules_owner_name_key').on(t.createdBy, t.name),
+    index('schedules_created_by_id_idx').on(t.createdBy, t.id),
+    // What every firer looks at on every tick: active schedules by due time.
+    index('schedules_due_idx')
+      .on(t.nextRunAt)
+      .where(sql`${t.pausedAt} is null`),
+    check('schedules_missed_runs_check', sql`${t.missedRuns} in ('skip','runOnce')`),
+    check('schedules_overlap_check', sql`${t.overlap} in ('allow','skip')`),
+  ],
+);
+
+/**
+ * One row per (schedule, due time) fired: the primary key is what makes each due time fire
+ * exactly once across any number of workers, inserted in the transaction that inserts its
+ * task. Kept a day (the firer deletes older rows of the schedule it fires).
+ */
+export const scheduleFirings = pgTable(
+  'schedule_firings',
+  {
+    scheduleId: uuid('schedule_id')
+      .notNull()
+      .references(() => schedules.id, { onDelete: 'cascade' }),
+    dueAt: timestamps('due_at').notNull(),
+    taskId: uuid('task_id').notNull(),
+    firedAt: timestamps('fired_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.scheduleId, t.dueAt] })],
+);
+
+/**
+ * The life of every schedule firer (one per worker start): from its first check to the last
+ * it was seen. A due time no firer's life covers was missed — no worker was running — which
+ * `missedRuns` decides about; one a live firer reaches late is fired all the same.
+ */
+export const scheduleFirers = pgTable('schedule_firers', {
+  id: uuid('id').primaryKey(),
+  workerId: text('worker_id').notNull(),
+  startedAt: timestamps('started_at').notNull().defaultNow(),
+  seenAt: timestamps('seen_at').notNull().defaultNow(),
 });

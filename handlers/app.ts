@@ -17,6 +17,7 @@ import { submissionTrace } from './middleware/submission-trace';
 import { openApiRoutes } from './openapi';
 import { queueRoutes } from './queues';
 import { ROUTE_ROLES, routeKey } from './route-roles';
+import { scheduleRoutes } from './schedules';
 import { routes } from './routes';
 import { systemRoutes } from './system';
 import { taskRoutes } from './tasks';
@@ -62,6 +63,7 @@ export function createApp(deps: ApiDeps): Api {
   logRoutes(app, { tasks: s.tasks, logs: s.logs });
   dlqRoutes(app, { tasks: s.tasks, commands: s.commands });
   queueRoutes(app, { queues: s.queues });
+  scheduleRoutes(app, { schedules: s.schedules });
   integrationRoutes(app, { submit: s.submit });
   openApiRoutes(app, { version: deps.version, catalog: deps.catalog });
   app.onError(onError);

@@ -13,6 +13,7 @@ import type { QueueAdmin } from '../lib/queue/queue-admin';
 import type { QueueRegistry } from '../lib/queue/queue-registry';
 import type { AccessGate } from '../lib/ratelimit/admission';
 import type { RateLimiter } from '../lib/ratelimit/rate-limiter';
+import type { ScheduleService } from '../lib/schedules/schedule-service';
 import type { SigningKeyStore } from '../lib/signing/key-store';
 import type { SubmitService } from '../lib/tasks/submit-service';
 import type { TaskCommands } from '../lib/tasks/task-commands';
@@ -35,6 +36,8 @@ export type ApiSettings = Pick<
 export interface ApiServices {
   tasks: TaskStore;
   submit: SubmitService;
+  /** Recurring schedules: their routes and triggers. */
+  schedules: ScheduleService;
   commands: TaskCommands;
   queues: QueueAdmin;
   /** The queue names that exist, and MAX_QUEUES. */

@@ -43,6 +43,7 @@ export function openApiDocument(o: DocumentOptions): Record<string, unknown> {
     servers: [{ url: o.serverUrl, description: 'This deployment' }],
     tags: [
       { name: 'tasks', description: 'Submit tasks and follow them.' },
+      { name: 'schedules', description: 'Recurring schedules that fire tasks.' },
       { name: 'dlq', description: 'Dead tasks: replay or discard them.' },
       { name: 'queues', description: 'Queues as objects: their state, pause and resume.' },
       { name: 'logs', description: 'Task events and the audit log.' },

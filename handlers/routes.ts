@@ -7,6 +7,13 @@ import { BulkReplaySchema, DlqQuery, ReplayedSchema } from './schemas/dlq';
 import { LogPageSchema, LogsQuery } from './schemas/logs';
 import { problems } from './schemas/problem';
 import { QueueListSchema, QueueNameParams, QueueStateSchema } from './schemas/queues';
+import {
+  NewScheduleSchema,
+  ScheduleListQuery,
+  SchedulePageSchema,
+  SchedulePatchSchema,
+  ScheduleSchema,
+} from './schemas/schedules';
 import { HealthSchema, JwksSchema, ReadinessSchema, SystemInfoSchema } from './schemas/system';
 import {
   BatchSchema,
@@ -352,6 +359,87 @@ export const routes = {
       202: answer(AlertTaskSchema, 'The task that delivers it.'),
       ...v1Problems(400, 413, 415, 422),
     },
+  }),
+  createSchedule: authed('dev', {
+    method: 'post',
+    path: '/v1/schedules',
+    operationId: 'createSchedule',
+    summary: 'Create a recurring schedule; it fires its task as you would submit it.',
+    tags: ['schedules'],
+    request: { body: json(NewScheduleSchema) },
+    responses: {
+      201: answer(ScheduleSchema, 'Created.'),
+      ...v1Problems(400, 409, 413, 415, 422),
+    },
+  }),
+  listSchedules: authed('dev', {
+    method: 'get',
+    path: '/v1/schedules',
+    operationId: 'listSchedules',
+    summary: 'List schedules, newest first (a dev sees its own).',
+    tags: ['schedules'],
+    request: { query: ScheduleListQuery },
+    responses: { 200: answer(SchedulePageSchema, 'One page.'), ...v1Problems(400, 422) },
+  }),
+  getSchedule: authed('dev', {
+    method: 'get',
+    path: '/v1/schedules/{id}',
+    operationId: 'getSchedule',
+    summary: 'Read a schedule.',
+    tags: ['schedules'],
+    request: { params: IdParams },
+    responses: { 200: answer(ScheduleSchema, 'The schedule.'), ...v1Problems(404) },
+  }),
+  updateSchedule: authed('dev', {
+    method: 'patch',
+    path: '/v1/schedules/{id}',
+    operationId: 'updateSchedule',
+    summary: 'Change a schedule; it takes effect from the next due time.',
+    tags: ['schedules'],
+    request: { params: IdParams, body: json(SchedulePatchSchema) },
+    responses: {
+      200: answer(ScheduleSchema, 'Changed.'),
+      ...v1Problems(400, 404, 409, 413, 415, 422),
+    },
+  }),
+  pauseSchedule: authed('dev', {
+    method: 'post',
+    path: '/v1/schedules/{id}/pause',
+    operationId: 'pauseSchedule',
+    summary: 'Pause a schedule: nothing fires until it is resumed.',
+    tags: ['schedules'],
+    request: { params: IdParams },
+    responses: { 200: answer(ScheduleSchema, 'Paused.'), ...v1Problems(404) },
+  }),
+  resumeSchedule: authed('dev', {
+    method: 'post',
+    path: '/v1/schedules/{id}/resume',
+    operationId: 'resumeSchedule',
+    summary: 'Resume a paused schedule from its next due time (what it missed meanwhile does not fire).',
+    tags: ['schedules'],
+    request: { params: IdParams },
+    responses: { 200: answer(ScheduleSchema, 'Resumed.'), ...v1Problems(404) },
+  }),
+  triggerSchedule: authed('dev', {
+    method: 'post',
+    path: '/v1/schedules/{id}/trigger',
+    operationId: 'triggerSchedule',
+    summary: 'Fire a schedule now (paused or not): its task, as its owner would submit it.',
+    tags: ['schedules'],
+    request: { params: IdParams },
+    responses: {
+      202: answer(TaskSchema, 'The task it fired.'),
+      ...v1Problems(404, 409, 422),
+    },
+  }),
+  deleteSchedule: authed('dev', {
+    method: 'delete',
+    path: '/v1/schedules/{id}',
+    operationId: 'deleteSchedule',
+    summary: 'Delete a schedule; the tasks it fired stay, and keep its id.',
+    tags: ['schedules'],
+    request: { params: IdParams },
+    responses: { 204: { description: 'Deleted.' }, ...v1Problems(404) },
   }),
 } satisfies Record<string, ApiRoute<unknown>>;
 

@@ -89,6 +89,8 @@ export const configSchema = z
     RETENTION_AUDIT_MS: int(0, 315_360_000_000).default(31_536_000_000),
     IDEMPOTENCY_TTL_MS: int(1000, 315_360_000_000).default(86_400_000),
     PRUNE_INTERVAL_MS: int(10, 86_400_000).default(60000),
+    // How often each worker looks for due schedules (README "Schedules").
+    SCHEDULE_INTERVAL_MS: int(10, 60_000).default(250),
     RETRY_BASE_MS: int(1, 86_400_000).default(1000),
     RETRY_MAX_MS: int(1, 86_400_000).default(300000),
     DEFAULT_MAX_ATTEMPTS: int(1, 100).default(5),

@@ -64,6 +64,11 @@ export interface WorkerDeps {
   schedulerIntervalMs?: number;
   /** Flow limits (FLOW_LIMITS) and the gate enforcing them; none when absent. */
   flow?: Flow;
+  /**
+   * The schedule firer (README "Schedules"): it takes new work, so it stops with the
+   * consumer's reads, before the attempts in flight are waited for.
+   */
+  scheduleFirer?: { start(): void; stop(): Promise<void> };
   /** More components (e.g. the dead-letter alerter), started and stopped with the helpers. */
   components?: { start(): void; stop(): Promise<void> }[];
   /** Test-only crash (or pause) points. */
@@ -193,6 +198,7 @@ export class Worker {
     this.reconciler.start();
     this.pruner.start();
     this.consumerSweeper.start();
+    this.d.scheduleFirer?.start();
     for (const c of this.d.components ?? []) c.start();
     this.d.logger.info(
       { workerId: this.d.workerId, concurrency: this.d.settings.WORKER_CONCURRENCY },
@@ -203,8 +209,8 @@ export class Worker {
   /**
    * Shutdown order (deadline: SHUTDOWN_GRACE_MS for attempts in flight):
    * 1. stop everything that takes new work — the consumer's reads, the recoverer, the
-   *    scheduler, the reconciler and the pruner (these two give up their leases, so another
-   *    worker takes over at its next tick);
+   *    scheduler, the schedule firer, the reconciler and the pruner (these two give up their
+   *    leases, so another worker takes over at its next tick);
    * 2. let attempts in flight finish within the grace period, the heartbeat still keeping
    *    their leases; abandon the rest unacknowledged (another worker recovers them);
    * 3. stop the heartbeat, leave the consumer group where this worker holds nothing, stop the
@@ -222,6 +228,7 @@ export class Worker {
         this.pruner.stop(),
         this.consumerSweeper.stop(),
         this.pauses.stop(),
+        this.d.scheduleFirer?.stop(),
       ]);
       await consumerDone;
       await this.heartbeat.stop();

@@ -45,6 +45,13 @@ export const TaskSchema = z
           'The W3C trace of the task: from the submission’s `traceparent`, else a new one. Its attempts, outbound `http` requests and callbacks are in it.',
         example: '4bf92f3577b34da6a3ce929d0e0e4736',
       }),
+    scheduleId: z
+      .uuid()
+      .nullable()
+      .openapi({
+        description:
+          'The schedule that fired it (kept after the schedule is deleted); null for a task a client submitted.',
+      }),
   })
   .openapi('Task');
 

@@ -1,5 +1,6 @@
 import type { AuditStore } from '../audit/audit-store';
 import type { Database } from '../db/client';
+import { isUniqueViolation } from '../db/unique-violation';
 import { ConflictError, NotFoundError } from '../errors';
 import type { Logger } from '../logger';
 import type { Authenticator } from './authenticator';
@@ -116,13 +117,4 @@ export class UserAdmin {
       );
     }
   }
-}
-
-/** PostgreSQL unique_violation, from either driver, possibly wrapped by drizzle. */
-function isUniqueViolation(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; i++) {
-    if (e.code === '23505') return true;
-    e = e.cause as typeof e;
-  }
-  return false;
 }

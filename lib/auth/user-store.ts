@@ -2,7 +2,8 @@ import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { users } from '../../drizzle/schema';
 import type { Database, Db } from '../db/client';
 import { newId } from '../ids';
-import type { Role } from './roles';
+import { isUuid } from '../ids';
+import type { Principal, Role } from './roles';
 import { generateToken, hashToken } from './tokens';
 
 export interface UserView {
@@ -59,6 +60,24 @@ export class UserStore {
       .where(and(eq(users.tokenHash, tokenHash), isNull(users.deletedAt)))
       .limit(1);
     return row ?? null;
+  }
+
+  /** The active user with this id as a principal (what it may do now), or null. */
+  async principalOf(id: string): Promise<Principal | null> {
+    if (!isUuid(id)) return null;
+    const [row] = await this.database.db
+      .select()
+      .from(users)
+      .where(and(eq(users.id, id), isNull(users.deletedAt)))
+      .limit(1);
+    if (!row) return null;
+    return {
+      id: row.id,
+      name: row.name,
+      role: row.role as Role,
+      rateLimitRps: row.rateLimitRps,
+      legacy: false,
+    };
   }
 
   /** Active users, oldest first. */

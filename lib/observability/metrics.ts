@@ -95,6 +95,11 @@ export function createMetrics(registry: Registry = new Registry(), defaults = tr
       labelNames: ['outcome'] as const,
       registers,
     }),
+    schedulesFired: new Counter({
+      name: 'procurator_schedules_fired_total',
+      help: 'Tasks fired by schedules: one per due time fired, and one per trigger.',
+      registers,
+    }),
     pruned: new Counter({
       name: 'procurator_pruned_total',
       help: 'Rows retention deleted, by table (tasks, task_events, callback_deliveries, audit_log).',
@@ -127,6 +132,7 @@ export function attachTaskMetrics(events: TaskEvents, m: Metrics): void {
     for (const scope of scopes) m.flowLimited.inc({ scope });
   });
   events.on('callback_tried', ({ outcome }) => m.callbacks.inc({ outcome }));
+  events.on('schedule_fired', ({ count }) => m.schedulesFired.inc(count));
   events.on('rows_pruned', ({ table, count }) => m.pruned.inc({ table }, count));
 }
 

@@ -17,6 +17,8 @@ export interface TaskEventMap {
   inflight: { count: number };
   flow_limited: { scopes: string[] };
   callback_tried: { outcome: 'delivered' | 'failed' | 'given_up' };
+  /** Tasks a schedule fired (its due times, or a trigger). */
+  schedule_fired: { scheduleId: string; count: number };
   /** Rows retention deleted from one table (never a task event: pruned tasks are just gone). */
   rows_pruned: { table: 'tasks' | 'task_events' | 'callback_deliveries' | 'audit_log'; count: number };
 }

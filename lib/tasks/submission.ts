@@ -19,34 +19,39 @@ export const MAX_SCHEDULE_AHEAD_MS = 366 * 86_400_000;
 export const MAX_TIMEOUT_MS = 86_400_000;
 export const MAX_ATTEMPTS = 100;
 
+/** The fields of a task as clients send it, delayMs and runAt aside. */
+const taskFields = {
+  type: z.string().min(1).max(200),
+  payload: z.record(z.string(), z.unknown()).optional(),
+  queue: z
+    .string()
+    .regex(QUEUE_NAME_RE, { error: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' })
+    .optional(),
+  priority: z.enum(PRIORITIES).optional(),
+  concurrencyKey: z
+    .string()
+    .regex(CONCURRENCY_KEY_RE, { error: 'must be 1-128 characters of A-Z a-z 0-9 _ . : -' })
+    .nullable()
+    .optional(),
+  maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS).optional(),
+  timeoutMs: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
+  callbackUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
+    .max(2048)
+    .nullable()
+    .optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+};
+
 /**
  * A submission as clients send it (API.md). Strict: a field a client must not set
  * (`status`, `attempts`, `createdBy`, `id`, ...) is refused, not ignored.
  */
 export const submissionSchema = z
   .strictObject({
-    type: z.string().min(1).max(200),
-    payload: z.record(z.string(), z.unknown()).optional(),
-    queue: z
-      .string()
-      .regex(QUEUE_NAME_RE, { error: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' })
-      .optional(),
-    priority: z.enum(PRIORITIES).optional(),
-    concurrencyKey: z
-      .string()
-      .regex(CONCURRENCY_KEY_RE, { error: 'must be 1-128 characters of A-Z a-z 0-9 _ . : -' })
-      .nullable()
-      .optional(),
+    ...taskFields,
     delayMs: z.number().int().min(0).max(MAX_SCHEDULE_AHEAD_MS).optional(),
     runAt: z.iso.datetime({ offset: true }).nullable().optional(),
-    maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS).optional(),
-    timeoutMs: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
-    callbackUrl: z
-      .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
-      .max(2048)
-      .nullable()
-      .optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
   })
   // Exclusive whatever their values: `delayMs: 0` with a runAt is as ambiguous as any other
   // delay. A null runAt is the documented "not set" (API.md's example sends both defaults).
@@ -54,6 +59,12 @@ export const submissionSchema = z
     path: ['delayMs'],
     error: 'delayMs and runAt are exclusive: send one of them',
   });
+
+/**
+ * A schedule's task template (README "Schedules"): a submission without delayMs and runAt,
+ * which the schedule decides. Strict too, so either of them is refused by name.
+ */
+export const taskTemplateSchema = z.strictObject(taskFields);
 
 export type Submission = z.output<typeof submissionSchema>;
 

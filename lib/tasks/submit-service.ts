@@ -145,12 +145,36 @@ export class SubmitService {
   }
 
   /**
+   * A submission checked as `principal` would submit it — the type's role, its validation,
+   * the queue limit — and made ready to insert in the caller's own transaction (a schedule's
+   * firing commits its task with the row that decides it); `announce` it after the commit.
+   * `whose` names the principal in a refusal ("the schedule's owner").
+   */
+  async prepare(
+    principal: Principal,
+    submission: AcceptedSubmission,
+    o: { prefix: string; whose: string; now?: number },
+  ): Promise<NewTask> {
+    this.authorize(principal, [submission], o.whose);
+    const v = completeSubmission(submission, o.prefix, this.catalog, this.defaults, principal.id, o.now);
+    if (!v.ok) throw new ValidationError('The task is invalid.', v.errors);
+    await this.queues.ensure([{ queue: v.task.queue, path: o.prefix ? `${o.prefix}.queue` : 'queue' }]);
+    return { ...v.task, ...newTaskTrace() };
+  }
+
+  /** What follows the commit of tasks `prepare` made: announced, then put on their queues. */
+  async announce(tasks: readonly TaskRecord[]): Promise<void> {
+    for (const task of tasks) this.events.emit('submitted', { task });
+    await enqueueStoredTasks(this.queue, tasks, this.logger);
+  }
+
+  /**
    * Refuses (403, before anything is validated or stored) a submission naming a type whose
    * least role (TASK_TYPE_ROLES, else the type's own) the caller does not have; in a batch,
    * one such item refuses the whole batch. Decided here only: the worker runs what was
    * accepted, so tasks accepted before a type became ops-only still run.
    */
-  private authorize(principal: Principal, items: readonly AcceptedSubmission[]): void {
+  private authorize(principal: Principal, items: readonly AcceptedSubmission[], whose = 'your token'): void {
     const refused = new Map<string, string>();
     for (const { type } of items.map((i) => i.accepted)) {
       if (!this.catalog.get(type)) continue;
@@ -159,13 +183,12 @@ export class SubmitService {
     }
     if (refused.size === 0) return;
     const what = [...refused].map(([type, role]) => `${type} tasks need the ${role} role`).join('; ');
-    throw new ForbiddenError(`${what}; your token has ${principal.role}. Nothing was accepted.`);
+    throw new ForbiddenError(`${what}; ${whose} has ${principal.role}. Nothing was accepted.`);
   }
 
   private async enqueue(tasks: readonly TaskRecord[]): Promise<void> {
     const held = this.failpoints.hit('api.after-commit', { taskId: tasks[0]?.id });
     if (held) await held;
-    for (const task of tasks) this.events.emit('submitted', { task });
-    await enqueueStoredTasks(this.queue, tasks, this.logger);
+    await this.announce(tasks);
   }
 }

@@ -106,6 +106,7 @@ export function taskFromRow(r: Record<string, unknown>): TaskRecord {
     startedAt: toDateOrNull(r.started_at),
     finishedAt: toDateOrNull(r.finished_at),
     updatedAt: toDate(r.updated_at),
+    scheduleId: (r.schedule_id as string | null | undefined) ?? null,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
-import type { Database } from '../db/client';
+import type { Database, Db } from '../db/client';
 import { Coalescer } from '../batch/coalescer';
 import { isTransientDbError } from '../db/transient-errors';
 import { newId } from '../ids';
@@ -33,6 +33,8 @@ export interface NewTask {
   traceId: string;
   parentSpanId: string | null;
   traceFlags: number;
+  /** The schedule that fired it (README "Schedules"); absent for a client's submission. */
+  scheduleId?: string | null;
 }
 
 /** A submission as validation completes it; the trace is added by whoever started the span. */
@@ -49,24 +51,30 @@ export interface ListFilter {
   limit: number;
 }
 
-// $1 input rows. A fixed text, run as a prepared statement: every submission takes this path.
-const INSERT_SQL = `
+/**
+ * The insert of tasks and their `submitted` events; $1 the input rows. `scheduled`: the
+ * variant that also writes `schedule_id`, for a schedule's firings — a text of its own, so
+ * that the submissions' statement (the hot path) is the very one it was before schedules.
+ */
+function insertTasksSql(scheduled: boolean): string {
+  const column = scheduled ? ', schedule_id' : '';
+  return `
   WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
       id uuid, event_id uuid, type text, queue text, priority text, concurrency_key text, payload jsonb, max_attempts int,
       timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
       created_by text, idempotency_key text, request_hash text, request_id text, trace_id text,
-      parent_span_id text, trace_flags smallint)
+      parent_span_id text, trace_flags smallint${scheduled ? ', schedule_id uuid' : ''})
   ), prepared AS (
     SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
     FROM input
   ), ins AS (
     INSERT INTO tasks (id, type, queue, priority, concurrency_key, status, payload, max_attempts, timeout_ms, run_at,
                        callback_url, metadata, created_by, idempotency_key, request_hash, trace_id,
-                       parent_span_id, trace_flags)
+                       parent_span_id, trace_flags${column})
     SELECT id, type, queue, priority, concurrency_key, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
            max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash,
-           trace_id, parent_span_id, trace_flags
+           trace_id, parent_span_id, trace_flags${column}
     FROM prepared
     ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, status, run_at, created_at, enqueue_seq
@@ -77,6 +85,11 @@ const INSERT_SQL = `
     FROM ins JOIN prepared p ON p.id = ins.id
   )
   SELECT id, status, run_at, created_at, enqueue_seq FROM ins`;
+}
+
+// A fixed text, run as a prepared statement: every submission takes this path.
+const INSERT_SQL = insertTasksSql(false);
+const SCHEDULED_INSERT_SQL = insertTasksSql(true);
 
 /** A task just inserted: as submitted, with what the database decided. */
 function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
@@ -113,7 +126,55 @@ function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
     traceId: t.traceId,
     parentSpanId: t.parentSpanId,
     traceFlags: t.traceFlags,
+    scheduleId: t.scheduleId ?? null,
   };
+}
+
+/** Where a statement runs: the database, or a transaction of it (both answer `{rows}`). */
+export type Executor = Pick<Db, 'execute'>;
+
+/** INSERT_SQL's one parameter: the tasks as a JSON array of its input rows. */
+function insertInput(tasks: readonly NewTask[]): string {
+  const input = tasks.map((t) => ({
+    request_id: t.requestId ?? null,
+    id: t.id,
+    event_id: newId(),
+    type: t.type,
+    queue: t.queue,
+    priority: t.priority,
+    concurrency_key: t.concurrencyKey,
+    payload: t.payload,
+    max_attempts: t.maxAttempts,
+    timeout_ms: t.timeoutMs,
+    run_at: t.runAt ? t.runAt.toISOString() : null,
+    delay_ms: t.delayMs,
+    callback_url: t.callbackUrl,
+    metadata: t.metadata,
+    created_by: t.createdBy,
+    idempotency_key: t.idempotencyKey,
+    request_hash: t.requestHash,
+    trace_id: t.traceId,
+    parent_span_id: t.parentSpanId,
+    trace_flags: t.traceFlags,
+    // Only when set: a submission's input (the hot path) is not one key longer.
+    ...(t.scheduleId ? { schedule_id: t.scheduleId } : {}),
+  }));
+  return JSON.stringify(input);
+}
+
+/**
+ * The inserted tasks, in submission order (RETURNING does not promise one). Only what the
+ * database decided comes back (status, due time, creation time): the rest is what was sent.
+ * Echoing each payload back and parsing it again cost more than the insert.
+ */
+function insertedInOrder(tasks: readonly NewTask[], rows: Record<string, unknown>[]): TaskRecord[] {
+  const byId = new Map(rows.map((r) => [String(r.id), r]));
+  const out: TaskRecord[] = [];
+  for (const t of tasks) {
+    const r = byId.get(t.id);
+    if (r) out.push(insertedTask(t, r));
+  }
+  return out;
 }
 
 /** The statement behind a page of tasks, newest first: `limit + 1` rows, to know whether there is more. */
@@ -146,39 +207,20 @@ export class TaskStore {
    */
   async insert(tasks: readonly NewTask[]): Promise<TaskRecord[]> {
     if (tasks.length === 0) return [];
-    const input = tasks.map((t) => ({
-      request_id: t.requestId ?? null,
-      id: t.id,
-      event_id: newId(),
-      type: t.type,
-      queue: t.queue,
-      priority: t.priority,
-      concurrency_key: t.concurrencyKey,
-      payload: t.payload,
-      max_attempts: t.maxAttempts,
-      timeout_ms: t.timeoutMs,
-      run_at: t.runAt ? t.runAt.toISOString() : null,
-      delay_ms: t.delayMs,
-      callback_url: t.callbackUrl,
-      metadata: t.metadata,
-      created_by: t.createdBy,
-      idempotency_key: t.idempotencyKey,
-      request_hash: t.requestHash,
-      trace_id: t.traceId,
-      parent_span_id: t.parentSpanId,
-      trace_flags: t.traceFlags,
-    }));
-    // Only what the database decided comes back (status, due time, creation time): the rest
-    // is what was sent. Echoing each payload back and parsing it again cost more than the insert.
-    const rows = await this.database.prepared('procurator_insert_tasks', INSERT_SQL, [JSON.stringify(input)]);
-    const byId = new Map(rows.map((r) => [String(r.id), r]));
-    // Keep the submission order (RETURNING does not promise one).
-    const out: TaskRecord[] = [];
-    for (const t of tasks) {
-      const r = byId.get(t.id);
-      if (r) out.push(insertedTask(t, r));
-    }
-    return out;
+    const rows = await this.database.prepared('procurator_insert_tasks', INSERT_SQL, [insertInput(tasks)]);
+    return insertedInOrder(tasks, rows);
+  }
+
+  /**
+   * The same insert, with `scheduleId`, run in the caller's transaction (a schedule's firing
+   * commits its task with the row that decides it). Not prepared: it is not on the
+   * submission path.
+   */
+  async insertWithin(tx: Executor, tasks: readonly NewTask[]): Promise<TaskRecord[]> {
+    if (tasks.length === 0) return [];
+    const [head, tail] = SCHEDULED_INSERT_SQL.split('$1') as [string, string];
+    const result: unknown = await tx.execute(sql`${sql.raw(head)}${insertInput(tasks)}${sql.raw(tail)}`);
+    return insertedInOrder(tasks, (result as { rows: Record<string, unknown>[] }).rows);
   }
 
   async findByIdempotencyKey(createdBy: string, key: string): Promise<TaskRecord | null> {

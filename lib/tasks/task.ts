@@ -72,6 +72,8 @@ export interface TaskRecord {
   parentSpanId: string | null;
   /** W3C trace flags (bit 0: sampled). */
   traceFlags: number;
+  /** The schedule that fired it; null for a client's submission. */
+  scheduleId: string | null;
 }
 
 /** What a worker reads of a task it claims: what the attempt needs, nothing more. */
@@ -128,6 +130,7 @@ export interface TaskView {
   finishedAt: string | null;
   updatedAt: string;
   traceId: string;
+  scheduleId: string | null;
 }
 
 export interface TaskEventView {
@@ -167,5 +170,6 @@ export function toTaskView(t: TaskRecord): TaskView {
     finishedAt: iso(t.finishedAt),
     updatedAt: t.updatedAt.toISOString(),
     traceId: t.traceId,
+    scheduleId: t.scheduleId,
   };
 }

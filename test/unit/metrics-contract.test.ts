@@ -110,6 +110,7 @@ it('exposes every metric of API.md with the values the work done implies', async
     'procurator_callbacks_total',
     'procurator_flow_limited_total',
     'procurator_pruned_total',
+    'procurator_schedules_fired_total',
   ])
     expect(text).toContain(`# TYPE ${name} counter`);
   // No Redis behind the memory queue: no series claims one.

@@ -53,6 +53,16 @@ async function deadTask(): Promise<string> {
   return id;
 }
 
+/** A schedule of the matrix dev (dev, ops and admin all reach it). */
+async function devSchedule(): Promise<string> {
+  const res = await stack.request('POST', '/v1/schedules', {
+    token: tokens.dev,
+    body: { name: `matrix-schedule-${++made}`, cron: '0 3 * * *', task: { type: 'demo.echo' } },
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
 let made = 0;
 const freshUser = async () => (await stack.user('dev', `matrix-target-${++made}`)).id;
 
@@ -117,6 +127,31 @@ const fixtures: Record<string, () => Call | Promise<Call>> = {
   }),
   'POST /v1/queues/:name/pause': () => ({ path: '/v1/queues/matrix/pause', status: 200 }),
   'POST /v1/queues/:name/resume': () => ({ path: '/v1/queues/matrix/resume', status: 200 }),
+  'POST /v1/schedules': () => ({
+    path: '/v1/schedules',
+    body: { name: `matrix-new-schedule-${++made}`, cron: '*/5 * * * *', task: { type: 'demo.echo' } },
+    status: 201,
+  }),
+  'GET /v1/schedules': () => ({ path: '/v1/schedules', status: 200 }),
+  'GET /v1/schedules/:id': async () => ({ path: `/v1/schedules/${await devSchedule()}`, status: 200 }),
+  'PATCH /v1/schedules/:id': async () => ({
+    path: `/v1/schedules/${await devSchedule()}`,
+    body: { cron: '0 4 * * *' },
+    status: 200,
+  }),
+  'POST /v1/schedules/:id/pause': async () => ({
+    path: `/v1/schedules/${await devSchedule()}/pause`,
+    status: 200,
+  }),
+  'POST /v1/schedules/:id/resume': async () => ({
+    path: `/v1/schedules/${await devSchedule()}/resume`,
+    status: 200,
+  }),
+  'POST /v1/schedules/:id/trigger': async () => ({
+    path: `/v1/schedules/${await devSchedule()}/trigger`,
+    status: 202,
+  }),
+  'DELETE /v1/schedules/:id': async () => ({ path: `/v1/schedules/${await devSchedule()}`, status: 204 }),
   // Past the role check, a queue nobody knows is 404.
   'DELETE /v1/queues/:name': () => ({ path: '/v1/queues/never-was', status: 404 }),
 };

@@ -24,6 +24,8 @@ import { QueuePauseStore } from '../lib/queue/queue-pauses';
 import { QueueRegistry } from '../lib/queue/queue-registry';
 import { signingKeyStore } from '../lib/signing/key-store';
 import { DeadLetterStore } from '../lib/tasks/dead-letter-store';
+import { DependencyStore } from '../lib/tasks/dependency-store';
+import { DependentRelease } from '../lib/tasks/dependent-release';
 import { SubmitService } from '../lib/tasks/submit-service';
 import { TaskCommands } from '../lib/tasks/task-commands';
 import { TaskStore } from '../lib/tasks/task-store';
@@ -57,6 +59,7 @@ export function buildApiServices(p: ApiClients): ApiServices {
   const auth = new Authenticator(users, config.API_TOKENS, logger, access.revocations);
   const policy = addressPolicyFromConfig(config);
   const queues = new QueueRegistry(database, config.MAX_QUEUES);
+  const dependencies = new DependencyStore(database);
   return {
     tasks,
     users,
@@ -75,9 +78,11 @@ export function buildApiServices(p: ApiClients): ApiServices {
       queue,
       events,
       logger,
+      dependents: new DependentRelease({ store: dependencies, queue, events, logger }),
     }),
     submit: new SubmitService({
       store: tasks,
+      dependencies,
       queue,
       catalog: p.catalog,
       queues,

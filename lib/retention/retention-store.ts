@@ -28,7 +28,7 @@ export class RetentionStore {
 
   /**
    * Deletes up to `limit` tasks of one ended status that reached it more than `ageMs` ago,
-   * oldest first, with their events and callback deliveries. A task whose Idempotency-Key is
+   * oldest first, with their events, callback deliveries and dependency edges (as a parent). A task whose Idempotency-Key is
    * younger than `idempotencyTtlMs` stays until the key expires, so a retention shorter than
    * the key's life never lets a repeated request make a second task.
    */
@@ -58,6 +58,9 @@ export class RetentionStore {
         DELETE FROM task_events WHERE task_id = ANY(ARRAY(SELECT id FROM victims)) RETURNING 1
       ), cb AS (
         DELETE FROM callback_deliveries WHERE task_id = ANY(ARRAY(SELECT id FROM victims)) RETURNING 1
+      ), deps AS (
+        -- An ended parent's edges served its end, which settled its children: they go with it.
+        DELETE FROM task_dependencies WHERE parent_id = ANY(ARRAY(SELECT id FROM victims))
       ), t AS (
         DELETE FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM victims)) RETURNING id, queue
       )

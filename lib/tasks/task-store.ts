@@ -5,6 +5,7 @@ import { Coalescer } from '../batch/coalescer';
 import { isTransientDbError } from '../db/transient-errors';
 import { newId } from '../ids';
 import type { Priority, TaskEventView, TaskRecord, TaskStatus } from './task';
+import type { DependencyRef } from './dependency-refs';
 import { eventInserts } from './event-sql';
 import { eventFromRow, taskFromRow, toDate, toDateOrNull } from './task-row';
 
@@ -33,6 +34,8 @@ export interface NewTask {
   traceId: string;
   parentSpanId: string | null;
   traceFlags: number;
+  /** What it waits for ([]: nothing); such tasks are stored by DependencyStore. */
+  dependsOn: readonly DependencyRef[];
 }
 
 /** A submission as validation completes it; the trace is added by whoever started the span. */
@@ -49,24 +52,34 @@ export interface ListFilter {
   limit: number;
 }
 
-// $1 input rows. A fixed text, run as a prepared statement: every submission takes this path.
-const INSERT_SQL = `
+/**
+ * The insert of tasks and their `submitted` events, $1 the input rows. Fixed texts, run as
+ * prepared statements: every submission takes the first. The second (`dependencies`) also
+ * stores what a task waits for; a task with a `depends_on` starts `waiting`.
+ */
+export function insertTasksSql(dependencies: boolean): string {
+  const columns = dependencies ? ', depends_on uuid[], unmet_dependencies int, has_children boolean' : '';
+  const targets = dependencies ? ', depends_on, unmet_dependencies, has_children' : '';
+  const values = dependencies ? ', depends_on, unmet_dependencies, COALESCE(has_children, false)' : '';
+  const waiting = dependencies ? "WHEN depends_on IS NOT NULL THEN 'waiting' " : '';
+  return `
   WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
       id uuid, event_id uuid, type text, queue text, priority text, concurrency_key text, payload jsonb, max_attempts int,
       timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
       created_by text, idempotency_key text, request_hash text, request_id text, trace_id text,
-      parent_span_id text, trace_flags smallint)
+      parent_span_id text, trace_flags smallint${columns})
   ), prepared AS (
     SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
     FROM input
   ), ins AS (
     INSERT INTO tasks (id, type, queue, priority, concurrency_key, status, payload, max_attempts, timeout_ms, run_at,
                        callback_url, metadata, created_by, idempotency_key, request_hash, trace_id,
-                       parent_span_id, trace_flags)
-    SELECT id, type, queue, priority, concurrency_key, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
+                       parent_span_id, trace_flags${targets})
+    SELECT id, type, queue, priority, concurrency_key,
+           CASE ${waiting}WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
            max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash,
-           trace_id, parent_span_id, trace_flags
+           trace_id, parent_span_id, trace_flags${values}
     FROM prepared
     ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, status, run_at, created_at, enqueue_seq
@@ -77,9 +90,45 @@ const INSERT_SQL = `
     FROM ins JOIN prepared p ON p.id = ins.id
   )
   SELECT id, status, run_at, created_at, enqueue_seq FROM ins`;
+}
 
-/** A task just inserted: as submitted, with what the database decided. */
-function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
+const INSERT_SQL = insertTasksSql(false);
+
+/** A task's input row for insertTasksSql (its dependency columns are added by DependencyStore). */
+export function insertRow(t: NewTask): Record<string, unknown> {
+  return {
+    request_id: t.requestId ?? null,
+    id: t.id,
+    event_id: newId(),
+    type: t.type,
+    queue: t.queue,
+    priority: t.priority,
+    concurrency_key: t.concurrencyKey,
+    payload: t.payload,
+    max_attempts: t.maxAttempts,
+    timeout_ms: t.timeoutMs,
+    run_at: t.runAt ? t.runAt.toISOString() : null,
+    delay_ms: t.delayMs,
+    callback_url: t.callbackUrl,
+    metadata: t.metadata,
+    created_by: t.createdBy,
+    idempotency_key: t.idempotencyKey,
+    request_hash: t.requestHash,
+    trace_id: t.traceId,
+    parent_span_id: t.parentSpanId,
+    trace_flags: t.traceFlags,
+  };
+}
+
+/**
+ * A task just inserted: as submitted, with what the database decided. `dependsOn` holds its
+ * parents' ids (resolved by DependencyStore; [] for the others).
+ */
+export function insertedTask(
+  t: NewTask,
+  r: Record<string, unknown>,
+  dependencies: { dependsOn: string[]; hasChildren: boolean } = { dependsOn: [], hasChildren: false },
+): TaskRecord {
   const createdAt = toDate(r.created_at);
   return {
     id: t.id,
@@ -113,6 +162,7 @@ function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
     traceId: t.traceId,
     parentSpanId: t.parentSpanId,
     traceFlags: t.traceFlags,
+    ...dependencies,
   };
 }
 
@@ -146,28 +196,9 @@ export class TaskStore {
    */
   async insert(tasks: readonly NewTask[]): Promise<TaskRecord[]> {
     if (tasks.length === 0) return [];
-    const input = tasks.map((t) => ({
-      request_id: t.requestId ?? null,
-      id: t.id,
-      event_id: newId(),
-      type: t.type,
-      queue: t.queue,
-      priority: t.priority,
-      concurrency_key: t.concurrencyKey,
-      payload: t.payload,
-      max_attempts: t.maxAttempts,
-      timeout_ms: t.timeoutMs,
-      run_at: t.runAt ? t.runAt.toISOString() : null,
-      delay_ms: t.delayMs,
-      callback_url: t.callbackUrl,
-      metadata: t.metadata,
-      created_by: t.createdBy,
-      idempotency_key: t.idempotencyKey,
-      request_hash: t.requestHash,
-      trace_id: t.traceId,
-      parent_span_id: t.parentSpanId,
-      trace_flags: t.traceFlags,
-    }));
+    if (tasks.some((t) => t.dependsOn.length > 0))
+      throw new Error('tasks with dependsOn go through DependencyStore');
+    const input = tasks.map(insertRow);
     // Only what the database decided comes back (status, due time, creation time): the rest
     // is what was sent. Echoing each payload back and parsing it again cost more than the insert.
     const rows = await this.database.prepared('procurator_insert_tasks', INSERT_SQL, [JSON.stringify(input)]);
@@ -245,7 +276,8 @@ export class TaskStore {
 
   /**
    * Cancels a task in one statement, whatever it is doing at that moment: one that waits
-   * (scheduled, queued, retrying) ends `cancelled` now and never starts; one that runs gets a
+   * (waiting, scheduled, queued, retrying) ends `cancelled` now and never starts (the tasks
+   * waiting for it are cancelled with it, by the database's trigger); one that runs gets a
    * cancel request, which its worker's outcome write and heartbeat both honour. Null when the
    * task has already ended (or does not exist). One statement, so that a task changing state
    * between a first and a second look (running → retrying) is never missed.
@@ -259,7 +291,7 @@ export class TaskStore {
           cancel_requested_at = CASE WHEN status = 'running' THEN COALESCE(cancel_requested_at, now())
                                      ELSE cancel_requested_at END,
           updated_at = now()
-        WHERE id = ${id}::uuid AND status IN ('scheduled', 'queued', 'retrying', 'running')
+        WHERE id = ${id}::uuid AND status IN ('waiting', 'scheduled', 'queued', 'retrying', 'running')
         RETURNING *
       )${eventInserts('c', null, [
         {

@@ -55,6 +55,8 @@ function task(type: string, queue: string, status: TaskStatus = 'dead', message 
     traceId: '0af7651916cd43dd8448eb211c80319c',
     parentSpanId: null,
     traceFlags: 1,
+    dependsOn: [],
+    hasChildren: false,
   };
 }
 

@@ -10,9 +10,9 @@ export type DependencyRef = ({ taskId: string } | { index: number }) & { at: num
 /** Parents one task may wait for. */
 export const MAX_DEPENDENCIES = 100;
 
-/** A task id (any UUID), or `$<index>` of a batch of at most 1000. */
+/** A task id (any UUID), or `$<index>` of a batch of at most 1000 (0 to 999). */
 export const DEPENDENCY_REF_RE =
-  /^(?:\$(?:0|[1-9]\d{0,3})|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
+  /^(?:\$(?:0|[1-9]\d{0,2})|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 
 export const DEPENDENCY_REF_MESSAGE =
   'must be a task id, or "$<index>" naming an earlier task of the same batch';

@@ -18,7 +18,10 @@ export interface TaskEventMap {
   flow_limited: { scopes: string[] };
   callback_tried: { outcome: 'delivered' | 'failed' | 'given_up' };
   /** Rows retention deleted from one table (never a task event: pruned tasks are just gone). */
-  rows_pruned: { table: 'tasks' | 'task_events' | 'callback_deliveries' | 'audit_log'; count: number };
+  rows_pruned: {
+    table: 'tasks' | 'task_events' | 'callback_deliveries' | 'task_dependencies' | 'audit_log';
+    count: number;
+  };
 }
 
 export type TaskEvents = EventBus<TaskEventMap>;

@@ -278,9 +278,11 @@ describe.each(STACK_VARIANTS)('dependsOn on $name', ({ opts }) => {
       sql`UPDATE tasks SET updated_at = now() - interval '400 days', created_at = now() - interval '400 days'`,
     );
     const retention = new RetentionStore(s.database);
+    let edgesPruned = 0;
     for (const status of ['succeeded', 'cancelled', 'discarded', 'dead'] as const) {
-      await retention.pruneTasks(status, 0, 0, 500);
+      edgesPruned += (await retention.pruneTasks(status, 0, 0, 500)).dependencies;
     }
+    expect(edgesPruned).toBe(1); // the cancelled parent's edge to its child
     expect((await get(s, waiting.id)).status).toBe('waiting');
     const edges = await s.database.rows<{ parent_id: string }>(
       sql`SELECT parent_id::text FROM task_dependencies`,

@@ -702,7 +702,15 @@ export interface components {
       concurrencyKey: string | null;
       /** @enum {string} */
       status:
-        'scheduled' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'dead' | 'cancelled' | 'discarded';
+        | 'waiting'
+        | 'scheduled'
+        | 'queued'
+        | 'running'
+        | 'retrying'
+        | 'succeeded'
+        | 'dead'
+        | 'cancelled'
+        | 'discarded';
       /** @description As submitted. */
       payload?: unknown;
       /** @description What the executor returned; null until it succeeded. */
@@ -736,6 +744,8 @@ export interface components {
        * @description The schedule that fired it (kept after the schedule is deleted); null for a task a client submitted.
        */
       scheduleId: string | null;
+      /** @description The tasks it waits for ([] when none): it is `waiting` until all of them have succeeded (then `dependencies_met`), and ends `cancelled` with `lastError.code` `dependency_failed` if one of them ends dead, cancelled or discarded. */
+      dependsOn: string[];
     };
     /** @description Why the last attempt failed. */
     TaskError: {
@@ -765,6 +775,8 @@ export interface components {
       delayMs?: number;
       /** Format: date-time */
       runAt?: string | null;
+      /** @description Tasks this one waits for (at most 100): it stays `waiting` until all have succeeded, and ends `cancelled` (`dependency_failed`) if one ends dead, cancelled or discarded. In a batch, `"$<index>"` names an earlier task of the same batch. */
+      dependsOn?: string[];
     };
     AcceptedBatch: {
       tasks: components['schemas']['Task'][];
@@ -1225,7 +1237,15 @@ export interface operations {
     parameters: {
       query?: {
         status?:
-          'scheduled' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'dead' | 'cancelled' | 'discarded';
+          | 'waiting'
+          | 'scheduled'
+          | 'queued'
+          | 'running'
+          | 'retrying'
+          | 'succeeded'
+          | 'dead'
+          | 'cancelled'
+          | 'discarded';
         type?: string;
         queue?: string;
         /** @description At most 500. */

@@ -23,6 +23,8 @@ import { ScheduleService } from '../lib/schedules/schedule-service';
 import { ScheduleStore } from '../lib/schedules/schedule-store';
 import { signingKeyStore } from '../lib/signing/key-store';
 import { DeadLetterStore } from '../lib/tasks/dead-letter-store';
+import { DependencyStore } from '../lib/tasks/dependency-store';
+import { DependentRelease } from '../lib/tasks/dependent-release';
 import { TaskCommands } from '../lib/tasks/task-commands';
 import { TaskStore } from '../lib/tasks/task-store';
 import { noTracing } from '../lib/tracing/tracing';
@@ -55,7 +57,17 @@ export function buildApiServices(p: ApiClients): ApiServices {
   const access = accessBackends(p.accessRedis, config.REDIS_PREFIX, logger);
   const auth = new Authenticator(users, config.API_TOKENS, logger, access.revocations);
   const queues = new QueueRegistry(database, config.MAX_QUEUES);
-  const submit = buildSubmitService({ config, tasks, queue, catalog: p.catalog, queues, events, logger });
+  const dependencies = new DependencyStore(database);
+  const submit = buildSubmitService({
+    config,
+    tasks,
+    dependencies,
+    queue,
+    catalog: p.catalog,
+    queues,
+    events,
+    logger,
+  });
   return {
     tasks,
     users,
@@ -74,6 +86,7 @@ export function buildApiServices(p: ApiClients): ApiServices {
       queue,
       events,
       logger,
+      dependents: new DependentRelease({ store: dependencies, queue, events, logger }),
     }),
     submit,
     schedules: new ScheduleService({

@@ -7,6 +7,7 @@ import { addressPolicyFromConfig } from '../lib/outbound/address-policy';
 import { checkOutboundUrl } from '../lib/outbound/url-policy';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import type { QueueRegistry } from '../lib/queue/queue-registry';
+import type { DependencyStore } from '../lib/tasks/dependency-store';
 import { SubmitService } from '../lib/tasks/submit-service';
 import type { TaskStore } from '../lib/tasks/task-store';
 
@@ -17,6 +18,7 @@ import type { TaskStore } from '../lib/tasks/task-store';
 export function buildSubmitService(p: {
   config: Config;
   tasks: TaskStore;
+  dependencies: DependencyStore;
   queue: QueueBackend;
   catalog: TaskCatalog;
   queues: QueueRegistry;
@@ -27,6 +29,7 @@ export function buildSubmitService(p: {
   const policy = addressPolicyFromConfig(config);
   return new SubmitService({
     store: p.tasks,
+    dependencies: p.dependencies,
     queue: p.queue,
     catalog: p.catalog,
     queues: p.queues,

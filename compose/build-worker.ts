@@ -27,6 +27,7 @@ import { Worker } from '../worker/worker';
 import { UserStore } from '../lib/auth/user-store';
 import { QueueRegistry } from '../lib/queue/queue-registry';
 import { FiringStore } from '../lib/schedules/firing-store';
+import { DependencyStore } from '../lib/tasks/dependency-store';
 import { TaskStore } from '../lib/tasks/task-store';
 import { buildSubmitService } from './build-submit';
 
@@ -112,6 +113,7 @@ export function buildWorker(p: WorkerClients, o: WorkerOverrides = {}): BuiltWor
     submit: buildSubmitService({
       config,
       tasks,
+      dependencies: new DependencyStore(p.database),
       queue: p.queue,
       catalog: p.catalog,
       queues: new QueueRegistry(p.database, config.MAX_QUEUES),

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  boolean,
   check,
   index,
   integer,
@@ -86,6 +87,13 @@ export const tasks = pgTable(
     // The schedule that fired it (README "Schedules"); null for a task submitted by a client.
     // No foreign key: a deleted schedule leaves its tasks, which keep naming it.
     scheduleId: uuid('schedule_id'),
+    // Dependencies (README "Dependencies"): the tasks this one waits for, as submitted (null:
+    // none), and how many of them have not succeeded yet; it stays `waiting` until that is 0.
+    dependsOn: uuid('depends_on').array(),
+    unmetDependencies: integer('unmet_dependencies'),
+    // Some task depends on this one: its end settles them (trigger tasks_settle_dependents,
+    // migration 0010). False for nearly every task, so nearly every end skips the trigger.
+    hasChildren: boolean('has_children').notNull().default(false),
   },
   (t) => [
     uniqueIndex('tasks_idempotency_key')
@@ -110,10 +118,25 @@ export const tasks = pgTable(
       .where(sql`${t.status} in ('succeeded','cancelled','discarded','dead')`),
     check(
       'tasks_status_check',
-      sql`${t.status} in ('scheduled','queued','running','retrying','succeeded','dead','cancelled','discarded')`,
+      sql`${t.status} in ('waiting','scheduled','queued','running','retrying','succeeded','dead','cancelled','discarded')`,
     ),
     check('tasks_priority_check', sql`${t.priority} in ('high','normal','low')`),
   ],
+);
+
+/**
+ * Who waits for whom: one row per (parent, child) of `dependsOn`, found by parent when the
+ * parent ends (its children are in `tasks.depends_on` already). Written with the child; a row
+ * is useless once its parent has ended, and goes when retention deletes the parent. No
+ * foreign keys: the child may be pruned first (cancelled while its parent still runs).
+ */
+export const taskDependencies = pgTable(
+  'task_dependencies',
+  {
+    parentId: uuid('parent_id').notNull(),
+    childId: uuid('child_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.parentId, t.childId] })],
 );
 
 /** Append-only history of every transition; `run` counts replays so each run ends once. */

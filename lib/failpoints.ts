@@ -12,6 +12,11 @@ export const FAIL_POINTS = [
   'worker.after-execute',
   /** Worker: the outcome is committed, the message not yet acknowledged. */
   'worker.after-outcome',
+  /**
+   * Worker: a task's end is committed (the tasks waiting for it released in the database),
+   * the released ones not yet enqueued.
+   */
+  'worker.before-release',
 ] as const;
 export type FailPointName = (typeof FAIL_POINTS)[number];
 

@@ -18,6 +18,7 @@ import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
 import { cutText } from '../lib/text';
 import { newClaimIds } from '../lib/tasks/attempt-batches';
 import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
+import type { DependentRelease } from '../lib/tasks/dependent-release';
 import { newOutcomeIds } from '../lib/tasks/outcome-store';
 import type { OutcomeStore } from '../lib/tasks/outcome-store';
 import { resultToJson } from '../lib/tasks/result-json';
@@ -67,6 +68,8 @@ export interface AttemptRunnerDeps {
   pausedQueues?: () => ReadonlySet<string>;
   /** Each attempt is a span of its task's trace (default: ids only, nothing exported). */
   tracing?: Tracing;
+  /** After an end commits: enqueues what it released (README "Dependencies"). */
+  dependents?: Pick<DependentRelease, 'afterEnd'>;
 }
 
 /** How long a message of a paused queue waits before it is looked at again. */
@@ -158,11 +161,11 @@ export class AttemptRunner {
         return;
       case 'cancelled':
         await this.d.queue.ack(message);
-        this.d.events.emit('finished', { task: claim.task });
+        await this.ended(claim.task);
         return;
       case 'exhausted':
         await this.deadLetter(message, claim.task);
-        this.d.events.emit('finished', { task: claim.task });
+        await this.ended(claim.task);
         return;
       case 'claimed':
         a.task = claim.task;
@@ -306,7 +309,7 @@ export class AttemptRunner {
       });
     } else if (ended.status === 'dead') {
       await this.deadLetter(a.message, ended);
-      this.d.events.emit('finished', { task: ended });
+      await this.ended(ended);
     } else {
       await this.finish(a.message, ended); // asked to cancel while it ran: not retried, not dead
     }
@@ -398,7 +401,13 @@ export class AttemptRunner {
     const held = this.d.failpoints?.hit('worker.after-outcome', { taskId: message.taskId });
     if (held) await held;
     await this.d.queue.ack(message);
+    await this.ended(task);
+  }
+
+  /** A task ended: announced, and the tasks waiting for it that its end released enqueued. */
+  private async ended(task: TaskSummary): Promise<void> {
     this.d.events.emit('finished', { task });
+    if (task.hasChildren) await this.d.dependents?.afterEnd([task]);
   }
 
   private async deadLetter(message: QueueMessage, task: TaskRecord): Promise<void> {

@@ -92,7 +92,13 @@ export class Pruner extends PeriodicComponent {
   }
 
   async tick(): Promise<PrunedCounts> {
-    const counts: PrunedCounts = { tasks: 0, task_events: 0, callback_deliveries: 0, audit_log: 0 };
+    const counts: PrunedCounts = {
+      tasks: 0,
+      task_events: 0,
+      callback_deliveries: 0,
+      task_dependencies: 0,
+      audit_log: 0,
+    };
     if (!(await this.d.lease.acquire())) return counts;
     const r = this.d.retention;
     const targets: { status: EndedStatus; ageMs: number }[] = [
@@ -129,6 +135,7 @@ export class Pruner extends PeriodicComponent {
         counts.tasks += pruned.tasks.length;
         counts.task_events += pruned.events;
         counts.callback_deliveries += pruned.callbacks;
+        counts.task_dependencies += pruned.dependencies;
         // Every pruned task, not only dead ones: a replay or a discard that could not reach
         // the queue left its task's record behind, and this is its last chance to go.
         if (pruned.tasks.length > 0) await this.removeDeadLetters(pruned.tasks);

@@ -8,6 +8,8 @@ import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import type { Tracing } from '../lib/tracing/tracing';
 import { AttemptStore } from '../lib/tasks/attempt-store';
+import { DependencyStore } from '../lib/tasks/dependency-store';
+import { DependentRelease } from '../lib/tasks/dependent-release';
 import { OutcomeStore } from '../lib/tasks/outcome-store';
 import { AttemptRunner } from './attempt-runner';
 import type { Flow } from './attempt-runner';
@@ -113,6 +115,13 @@ export class Worker {
       flow: d.flow,
       pausedQueues,
       tracing: d.tracing,
+      dependents: new DependentRelease({
+        store: new DependencyStore(d.database),
+        queue: d.queue,
+        events: d.events,
+        logger,
+        failpoints: d.failpoints,
+      }),
     });
     this.consumer = new Consumer({
       queue: d.queue,

@@ -87,5 +87,6 @@ export function benchTask(): NewTask {
     createdBy: 'bench',
     idempotencyKey: null,
     requestHash: null,
+    dependsOn: [],
   };
 }

@@ -16,12 +16,9 @@ export const TaskSchema = z
     type: z.string(),
     queue: z.string(),
     priority: z.enum(PRIORITIES),
-    concurrencyKey: z
-      .string()
-      .nullable()
-      .openapi({
-        description: 'Fair-sharing key: inside a queue, tasks of different keys start round-robin.',
-      }),
+    concurrencyKey: z.string().nullable().openapi({
+      description: 'Fair-sharing key: inside a queue, tasks of different keys start round-robin.',
+    }),
     status: z.enum(TASK_STATUSES),
     payload: z.unknown().openapi({ description: 'As submitted.' }),
     result: z.unknown().openapi({ description: 'What the executor returned; null until it succeeded.' }),
@@ -52,6 +49,10 @@ export const TaskSchema = z
         description:
           'The schedule that fired it (kept after the schedule is deleted); null for a task a client submitted.',
       }),
+    dependsOn: z.array(z.uuid()).openapi({
+      description:
+        'The tasks it waits for ([] when none): it is `waiting` until all of them have succeeded (then `dependencies_met`), and ends `cancelled` with `lastError.code` `dependency_failed` if one of them ends dead, cancelled or discarded.',
+    }),
   })
   .openapi('Task');
 

@@ -20,7 +20,10 @@ export interface TaskEventMap {
   /** Tasks a schedule fired (its due times, or a trigger). */
   schedule_fired: { scheduleId: string; count: number };
   /** Rows retention deleted from one table (never a task event: pruned tasks are just gone). */
-  rows_pruned: { table: 'tasks' | 'task_events' | 'callback_deliveries' | 'audit_log'; count: number };
+  rows_pruned: {
+    table: 'tasks' | 'task_events' | 'callback_deliveries' | 'task_dependencies' | 'audit_log';
+    count: number;
+  };
 }
 
 export type TaskEvents = EventBus<TaskEventMap>;

@@ -13,6 +13,8 @@ export interface PrunedTasks {
   tasks: TaskRef[];
   events: number;
   callbacks: number;
+  /** Their rows in task_dependencies, as parents. */
+  dependencies: number;
 }
 
 const ms = (n: number) => sql`${n} * interval '1 millisecond'`;
@@ -28,7 +30,7 @@ export class RetentionStore {
 
   /**
    * Deletes up to `limit` tasks of one ended status that reached it more than `ageMs` ago,
-   * oldest first, with their events and callback deliveries. A task whose Idempotency-Key is
+   * oldest first, with their events, callback deliveries and dependency edges (as a parent). A task whose Idempotency-Key is
    * younger than `idempotencyTtlMs` stays until the key expires, so a retention shorter than
    * the key's life never lets a repeated request make a second task.
    */
@@ -47,6 +49,7 @@ export class RetentionStore {
       tasks: TaskRef[] | null;
       events: number;
       callbacks: number;
+      dependencies: number;
     }>(sql`
       WITH victims AS (
         SELECT id FROM tasks
@@ -58,15 +61,20 @@ export class RetentionStore {
         DELETE FROM task_events WHERE task_id = ANY(ARRAY(SELECT id FROM victims)) RETURNING 1
       ), cb AS (
         DELETE FROM callback_deliveries WHERE task_id = ANY(ARRAY(SELECT id FROM victims)) RETURNING 1
+      ), deps AS (
+        -- An ended parent's edges served its end, which settled its children: they go with it.
+        DELETE FROM task_dependencies WHERE parent_id = ANY(ARRAY(SELECT id FROM victims)) RETURNING 1
       ), t AS (
         DELETE FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM victims)) RETURNING id, queue
       )
       SELECT (SELECT json_agg(json_build_object('taskId', id, 'queue', queue)) FROM t) AS tasks,
-             (SELECT count(*) FROM ev)::int AS events, (SELECT count(*) FROM cb)::int AS callbacks`);
+             (SELECT count(*) FROM ev)::int AS events, (SELECT count(*) FROM cb)::int AS callbacks,
+             (SELECT count(*) FROM deps)::int AS dependencies`);
     return {
       tasks: row?.tasks ?? [],
       events: Number(row?.events ?? 0),
       callbacks: Number(row?.callbacks ?? 0),
+      dependencies: Number(row?.dependencies ?? 0),
     };
   }
 

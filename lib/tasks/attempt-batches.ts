@@ -114,13 +114,13 @@ const SUCCEED_SQL = `
     WHERE tasks.id = ANY(ARRAY(SELECT id FROM input)) AND tasks.id = input.id
       AND ${leaseFenceText('tasks', 'input.epoch')}
     RETURNING tasks.id, tasks.type, tasks.queue, tasks.status, tasks.replays, tasks.attempts,
-              input.event_id, input.duration_ms
+              tasks.has_children, input.event_id, input.duration_ms
   ), ev AS (
     INSERT INTO task_events (id, task_id, run, kind, attempt, worker_id, data)
     SELECT event_id, id, replays, 'succeeded', attempts, $2::text, jsonb_build_object('durationMs', duration_ms)
     FROM t
   )
-  SELECT id, type, queue, status FROM t`;
+  SELECT id, type, queue, status, has_children FROM t`;
 
 /** Writes successes, each fenced by its lease epoch; returns the rows that were still ours. */
 export function succeedBatch(

@@ -62,6 +62,7 @@ export class OutcomeStore {
           type: String(row.type),
           queue: String(row.queue),
           status: row.status as TaskStatus,
+          hasChildren: row.has_children === true,
         }
       : null;
   }

@@ -5,6 +5,12 @@ import type { FieldProblem } from '../errors';
 import { newId } from '../ids';
 import { canonicalJson, findJsonProblems } from '../json-limits';
 import { QUEUE_NAME_RE } from '../queue/queue-backend';
+import {
+  DEPENDENCY_REF_MESSAGE,
+  DEPENDENCY_REF_RE,
+  MAX_DEPENDENCIES,
+  resolveDependencyRefs,
+} from './dependency-refs';
 import { PRIORITIES } from './task';
 import type { ValidTask } from './task-store';
 
@@ -52,6 +58,13 @@ export const submissionSchema = z
     ...taskFields,
     delayMs: z.number().int().min(0).max(MAX_SCHEDULE_AHEAD_MS).optional(),
     runAt: z.iso.datetime({ offset: true }).nullable().optional(),
+    dependsOn: z
+      .array(z.string().regex(DEPENDENCY_REF_RE, { error: DEPENDENCY_REF_MESSAGE }))
+      .max(MAX_DEPENDENCIES, { error: `at most ${MAX_DEPENDENCIES} tasks` })
+      .optional()
+      .describe(
+        'Tasks this one waits for (at most 100): it stays `waiting` until all have succeeded, and ends `cancelled` (`dependency_failed`) if one ends dead, cancelled or discarded. In a batch, `"$<index>"` names an earlier task of the same batch.',
+      ),
   })
   // Exclusive whatever their values: `delayMs: 0` with a runAt is as ambiguous as any other
   // delay. A null runAt is the documented "not set" (API.md's example sends both defaults).
@@ -117,10 +130,19 @@ export function validateSubmission(
   defaults: SubmissionDefaults,
   createdBy: string,
   now: number = Date.now(),
+  batchIndex: number | null = null,
 ): Validated {
   const parsed = submissionSchema.safeParse(body);
   if (!parsed.success) return { ok: false, errors: zodProblems(prefix, parsed.error) };
-  return completeSubmission({ accepted: parsed.data, body }, prefix, catalog, defaults, createdBy, now);
+  return completeSubmission(
+    { accepted: parsed.data, body },
+    prefix,
+    catalog,
+    defaults,
+    createdBy,
+    now,
+    batchIndex,
+  );
 }
 
 /**
@@ -135,7 +157,8 @@ export interface AcceptedSubmission {
 /**
  * The rest of validateSubmission, for a body the submission schema already accepted (the
  * route's validator does that): the type's payload schema, the storage limits, the callback
- * URL's destination, how far ahead it runs.
+ * URL's destination, how far ahead it runs, what it depends on (`batchIndex`: its place in
+ * a batch, null for a single submission).
  */
 export function completeSubmission(
   { accepted: s, body }: AcceptedSubmission,
@@ -144,6 +167,7 @@ export function completeSubmission(
   defaults: SubmissionDefaults,
   createdBy: string,
   now: number = Date.now(),
+  batchIndex: number | null = null,
 ): Validated {
   const raw = body as { payload?: unknown; metadata?: unknown };
   const errors: FieldProblem[] = [];
@@ -174,6 +198,12 @@ export function completeSubmission(
     const problem = defaults.checkCallbackUrl(s.callbackUrl);
     if (problem) errors.push({ path: issuePath(prefix, ['callbackUrl']), message: problem });
   }
+  const dependencies = resolveDependencyRefs(
+    s.dependsOn,
+    (i) => issuePath(prefix, ['dependsOn', i]),
+    batchIndex,
+  );
+  errors.push(...dependencies.errors);
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
@@ -193,6 +223,7 @@ export function completeSubmission(
       createdBy,
       idempotencyKey: null,
       requestHash: null,
+      dependsOn: dependencies.refs,
     },
   };
 }

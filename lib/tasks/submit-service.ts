@@ -1,4 +1,4 @@
-import { hasRole } from '../auth/roles';
+import { hasRole, seesAllTasks } from '../auth/roles';
 import type { Principal } from '../auth/roles';
 import type { TaskCatalog } from '../catalog/task-catalog';
 import type { FieldProblem } from '../errors';
@@ -9,6 +9,7 @@ import type { Logger } from '../logger';
 import type { TaskEvents } from '../observability/task-events';
 import type { QueueBackend } from '../queue/queue-backend';
 import type { QueueRegistry } from '../queue/queue-registry';
+import type { DependencyStore } from './dependency-store';
 import { enqueueStoredTasks } from './enqueue-tasks';
 import type { SubmissionDefaults } from './submission';
 import { completeSubmission, requestHash } from './submission';
@@ -34,6 +35,8 @@ export interface SubmitContext {
  */
 export interface SubmitServiceDeps {
   store: TaskStore;
+  /** Stores tasks with a `dependsOn` (the others take the store's batched insert). */
+  dependencies: DependencyStore;
   queue: QueueBackend;
   catalog: TaskCatalog;
   /** Queue names and MAX_QUEUES. */
@@ -48,6 +51,7 @@ export interface SubmitServiceDeps {
 
 export class SubmitService {
   private readonly store: TaskStore;
+  private readonly dependencies: DependencyStore;
   private readonly queue: QueueBackend;
   private readonly catalog: TaskCatalog;
   private readonly queues: QueueRegistry;
@@ -59,6 +63,7 @@ export class SubmitService {
 
   constructor(d: SubmitServiceDeps) {
     this.store = d.store;
+    this.dependencies = d.dependencies;
     this.queue = d.queue;
     this.catalog = d.catalog;
     this.queues = d.queues;
@@ -93,7 +98,16 @@ export class SubmitService {
     // key: one releases it; another may then find no task under it until the first one's new
     // task commits, and tries again — its insert waits for that commit and conflicts.
     for (let tries = 0; tries < 3; tries++) {
-      const inserted = await this.store.insertOne({ ...task, requestId: context.requestId });
+      const inserted =
+        task.dependsOn.length === 0
+          ? await this.store.insertOne({ ...task, requestId: context.requestId })
+          : (
+              await this.dependencies.insert(
+                [{ ...task, requestId: context.requestId }],
+                ownerScope(principal),
+                (_, entry) => `dependsOn[${entry}]`,
+              )
+            )[0];
       if (inserted) {
         await this.enqueue([inserted]);
         return { task: inserted, replayed: false };
@@ -132,14 +146,21 @@ export class SubmitService {
     const now = Date.now();
     const trace = context.trace ?? newTaskTrace();
     items.forEach((item, i) => {
-      const v = completeSubmission(item, `tasks[${i}]`, this.catalog, this.defaults, principal.id, now);
+      const v = completeSubmission(item, `tasks[${i}]`, this.catalog, this.defaults, principal.id, now, i);
       if (v.ok) tasks.push({ ...v.task, ...trace });
       else errors.push(...v.errors);
     });
     if (errors.length > 0)
       throw new ValidationError('Some tasks of the batch are invalid; none was accepted.', errors);
     await this.queues.ensure(tasks.map((t, i) => ({ queue: t.queue, path: `tasks[${i}].queue` })));
-    const inserted = await this.store.insert(tasks.map((t) => ({ ...t, requestId: context.requestId })));
+    const rows = tasks.map((t) => ({ ...t, requestId: context.requestId }));
+    const inserted = rows.some((t) => t.dependsOn.length > 0)
+      ? await this.dependencies.insert(
+          rows,
+          ownerScope(principal),
+          (task, entry) => `tasks[${task}].dependsOn[${entry}]`,
+        )
+      : await this.store.insert(rows);
     await this.enqueue(inserted);
     return inserted;
   }
@@ -162,10 +183,16 @@ export class SubmitService {
     return { ...v.task, ...newTaskTrace() };
   }
 
-  /** What follows the commit of tasks `prepare` made: announced, then put on their queues. */
+  /**
+   * What follows the commit of stored tasks: every task is announced; those ready to run go on
+   * their queue. A task `waiting` for others is enqueued when they have succeeded; one whose
+   * parent had already failed was stored `cancelled` and has ended.
+   */
   async announce(tasks: readonly TaskRecord[]): Promise<void> {
     for (const task of tasks) this.events.emit('submitted', { task });
-    await enqueueStoredTasks(this.queue, tasks, this.logger);
+    const ready = tasks.filter((t) => t.status === 'queued' || t.status === 'scheduled');
+    await enqueueStoredTasks(this.queue, ready, this.logger);
+    for (const task of tasks) if (task.status === 'cancelled') this.events.emit('finished', { task });
   }
 
   /**
@@ -186,9 +213,15 @@ export class SubmitService {
     throw new ForbiddenError(`${what}; ${whose} has ${principal.role}. Nothing was accepted.`);
   }
 
+  /** After the commit (and the api.after-commit fail point): announce. */
   private async enqueue(tasks: readonly TaskRecord[]): Promise<void> {
     const held = this.failpoints.hit('api.after-commit', { taskId: tasks[0]?.id });
     if (held) await held;
     await this.announce(tasks);
   }
+}
+
+/** Whose tasks a submission may name in `dependsOn`: a dev only its own (undefined: any). */
+function ownerScope(p: Principal): string | undefined {
+  return seesAllTasks(p) ? undefined : p.id;
 }

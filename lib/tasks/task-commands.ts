@@ -4,6 +4,7 @@ import type { Logger } from '../logger';
 import type { TaskEvents } from '../observability/task-events';
 import type { QueueBackend } from '../queue/queue-backend';
 import type { DeadLetterStore, ReplayFilter } from './dead-letter-store';
+import type { DependentRelease } from './dependent-release';
 import { enqueueStoredTasks } from './enqueue-tasks';
 import { TERMINAL_STATUSES } from './task';
 import type { TaskRecord } from './task';
@@ -16,6 +17,8 @@ export interface TaskCommandsDeps {
   queue: QueueBackend;
   events: TaskEvents;
   logger: Logger;
+  /** Announces the tasks a cancellation cancelled with it (README "Dependencies"). */
+  dependents: Pick<DependentRelease, 'afterEnd'>;
 }
 
 /** What a cancellation did: ended the task, or asked the worker running it to stop. */
@@ -47,6 +50,7 @@ export class TaskCommands {
         this.d.queue.forget(cancelled.id, cancelled.queue, cancelled.enqueueSeq),
       );
       this.d.events.emit('finished', { task: cancelled });
+      await this.d.dependents.afterEnd([cancelled]);
       await this.auditCancelByOther(actor, task, 'cancelled');
       return { kind: 'cancelled', task: cancelled };
     }

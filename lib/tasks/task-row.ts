@@ -92,10 +92,26 @@ export function claimedFromRow(r: Record<string, unknown>): ClaimedTask {
   };
 }
 
+/**
+ * A uuid[] column: drivers answer an array, to_jsonb (a callback's stored row) a JSON array,
+ * and a raw text path `{a,b}`. Null (no dependencies) is [].
+ */
+function uuidArray(value: unknown): string[] {
+  if (value === null || value === undefined) return [];
+  if (Array.isArray(value)) return value.map(String);
+  if (typeof value !== 'string') throw new Error(`unreadable uuid[] ${JSON.stringify(value)}`);
+  const text = value;
+  if (text.startsWith('[')) return (JSON.parse(text) as unknown[]).map(String);
+  const inner = text.replace(/^\{|\}$/g, '');
+  return inner ? inner.split(',') : [];
+}
+
 /** A `tasks` row from raw SQL (snake_case) as a TaskRecord. */
 export function taskFromRow(r: Record<string, unknown>): TaskRecord {
   return {
     ...claimedFromRow(r),
+    dependsOn: uuidArray(r.depends_on),
+    hasChildren: r.has_children === true || r.has_children === 't',
     result: json(r.result) ?? null,
     lastError: (json(r.last_error) as TaskError | null) ?? null,
     idempotencyKey: (r.idempotency_key as string | null) ?? null,

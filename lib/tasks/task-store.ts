@@ -5,6 +5,7 @@ import { Coalescer } from '../batch/coalescer';
 import { isTransientDbError } from '../db/transient-errors';
 import { newId } from '../ids';
 import type { Priority, TaskEventView, TaskRecord, TaskStatus } from './task';
+import type { DependencyRef } from './dependency-refs';
 import { eventInserts } from './event-sql';
 import { eventFromRow, taskFromRow, toDate, toDateOrNull } from './task-row';
 
@@ -35,6 +36,8 @@ export interface NewTask {
   traceFlags: number;
   /** The schedule that fired it (README "Schedules"); absent for a client's submission. */
   scheduleId?: string | null;
+  /** What it waits for ([]: nothing); such tasks are stored by DependencyStore. */
+  dependsOn: readonly DependencyRef[];
 }
 
 /** A submission as validation completes it; the trace is added by whoever started the span. */
@@ -52,29 +55,37 @@ export interface ListFilter {
 }
 
 /**
- * The insert of tasks and their `submitted` events; $1 the input rows. `scheduled`: the
- * variant that also writes `schedule_id`, for a schedule's firings — a text of its own, so
- * that the submissions' statement (the hot path) is the very one it was before schedules.
+ * The insert of tasks and their `submitted` events, $1 the input rows. Fixed texts, run as
+ * prepared statements: every submission takes the plain one, whose text is what it was
+ * before schedules and dependencies. `scheduled` also writes `schedule_id` (a schedule's
+ * firings); `dependencies` also stores what a task waits for (DependencyStore), and a task
+ * with a `depends_on` starts `waiting`.
  */
-function insertTasksSql(scheduled: boolean): string {
-  const column = scheduled ? ', schedule_id' : '';
+export function insertTasksSql(extra: { scheduled?: boolean; dependencies?: boolean } = {}): string {
+  const s = extra.scheduled === true;
+  const d = extra.dependencies === true;
+  const columns = `${s ? ', schedule_id uuid' : ''}${d ? ', depends_on uuid[], unmet_dependencies int, has_children boolean' : ''}`;
+  const targets = `${s ? ', schedule_id' : ''}${d ? ', depends_on, unmet_dependencies, has_children' : ''}`;
+  const values = `${s ? ', schedule_id' : ''}${d ? ', depends_on, unmet_dependencies, COALESCE(has_children, false)' : ''}`;
+  const waiting = d ? "WHEN depends_on IS NOT NULL THEN 'waiting' " : '';
   return `
   WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
       id uuid, event_id uuid, type text, queue text, priority text, concurrency_key text, payload jsonb, max_attempts int,
       timeout_ms int, run_at timestamptz, delay_ms bigint, callback_url text, metadata jsonb,
       created_by text, idempotency_key text, request_hash text, request_id text, trace_id text,
-      parent_span_id text, trace_flags smallint${scheduled ? ', schedule_id uuid' : ''})
+      parent_span_id text, trace_flags smallint${columns})
   ), prepared AS (
     SELECT *, COALESCE(run_at, CASE WHEN delay_ms > 0 THEN now() + delay_ms * interval '1 millisecond' END) AS due
     FROM input
   ), ins AS (
     INSERT INTO tasks (id, type, queue, priority, concurrency_key, status, payload, max_attempts, timeout_ms, run_at,
                        callback_url, metadata, created_by, idempotency_key, request_hash, trace_id,
-                       parent_span_id, trace_flags${column})
-    SELECT id, type, queue, priority, concurrency_key, CASE WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
+                       parent_span_id, trace_flags${targets})
+    SELECT id, type, queue, priority, concurrency_key,
+           CASE ${waiting}WHEN due > now() THEN 'scheduled' ELSE 'queued' END, payload,
            max_attempts, timeout_ms, due, callback_url, metadata, created_by, idempotency_key, request_hash,
-           trace_id, parent_span_id, trace_flags${column}
+           trace_id, parent_span_id, trace_flags${values}
     FROM prepared
     ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, status, run_at, created_at, enqueue_seq
@@ -87,12 +98,46 @@ function insertTasksSql(scheduled: boolean): string {
   SELECT id, status, run_at, created_at, enqueue_seq FROM ins`;
 }
 
-// A fixed text, run as a prepared statement: every submission takes this path.
-const INSERT_SQL = insertTasksSql(false);
-const SCHEDULED_INSERT_SQL = insertTasksSql(true);
+const INSERT_SQL = insertTasksSql();
+const SCHEDULED_INSERT_SQL = insertTasksSql({ scheduled: true });
 
-/** A task just inserted: as submitted, with what the database decided. */
-function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
+/** A task's input row for insertTasksSql (its dependency columns are added by DependencyStore). */
+export function insertRow(t: NewTask): Record<string, unknown> {
+  return {
+    request_id: t.requestId ?? null,
+    id: t.id,
+    event_id: newId(),
+    type: t.type,
+    queue: t.queue,
+    priority: t.priority,
+    concurrency_key: t.concurrencyKey,
+    payload: t.payload,
+    max_attempts: t.maxAttempts,
+    timeout_ms: t.timeoutMs,
+    run_at: t.runAt ? t.runAt.toISOString() : null,
+    delay_ms: t.delayMs,
+    callback_url: t.callbackUrl,
+    metadata: t.metadata,
+    created_by: t.createdBy,
+    idempotency_key: t.idempotencyKey,
+    request_hash: t.requestHash,
+    trace_id: t.traceId,
+    parent_span_id: t.parentSpanId,
+    trace_flags: t.traceFlags,
+    // Only when set: a submission's input (the hot path) is not one key longer.
+    ...(t.scheduleId ? { schedule_id: t.scheduleId } : {}),
+  };
+}
+
+/**
+ * A task just inserted: as submitted, with what the database decided. `dependsOn` holds its
+ * parents' ids (resolved by DependencyStore; [] for the others).
+ */
+export function insertedTask(
+  t: NewTask,
+  r: Record<string, unknown>,
+  dependencies: { dependsOn: string[]; hasChildren: boolean } = { dependsOn: [], hasChildren: false },
+): TaskRecord {
   const createdAt = toDate(r.created_at);
   return {
     id: t.id,
@@ -127,39 +172,16 @@ function insertedTask(t: NewTask, r: Record<string, unknown>): TaskRecord {
     parentSpanId: t.parentSpanId,
     traceFlags: t.traceFlags,
     scheduleId: t.scheduleId ?? null,
+    ...dependencies,
   };
 }
 
 /** Where a statement runs: the database, or a transaction of it (both answer `{rows}`). */
 export type Executor = Pick<Db, 'execute'>;
 
-/** INSERT_SQL's one parameter: the tasks as a JSON array of its input rows. */
+/** INSERT_SQL's one parameter: the tasks as a JSON array of their input rows. */
 function insertInput(tasks: readonly NewTask[]): string {
-  const input = tasks.map((t) => ({
-    request_id: t.requestId ?? null,
-    id: t.id,
-    event_id: newId(),
-    type: t.type,
-    queue: t.queue,
-    priority: t.priority,
-    concurrency_key: t.concurrencyKey,
-    payload: t.payload,
-    max_attempts: t.maxAttempts,
-    timeout_ms: t.timeoutMs,
-    run_at: t.runAt ? t.runAt.toISOString() : null,
-    delay_ms: t.delayMs,
-    callback_url: t.callbackUrl,
-    metadata: t.metadata,
-    created_by: t.createdBy,
-    idempotency_key: t.idempotencyKey,
-    request_hash: t.requestHash,
-    trace_id: t.traceId,
-    parent_span_id: t.parentSpanId,
-    trace_flags: t.traceFlags,
-    // Only when set: a submission's input (the hot path) is not one key longer.
-    ...(t.scheduleId ? { schedule_id: t.scheduleId } : {}),
-  }));
-  return JSON.stringify(input);
+  return JSON.stringify(tasks.map(insertRow));
 }
 
 /**
@@ -207,6 +229,8 @@ export class TaskStore {
    */
   async insert(tasks: readonly NewTask[]): Promise<TaskRecord[]> {
     if (tasks.length === 0) return [];
+    if (tasks.some((t) => t.dependsOn.length > 0))
+      throw new Error('tasks with dependsOn go through DependencyStore');
     const rows = await this.database.prepared('procurator_insert_tasks', INSERT_SQL, [insertInput(tasks)]);
     return insertedInOrder(tasks, rows);
   }
@@ -287,7 +311,8 @@ export class TaskStore {
 
   /**
    * Cancels a task in one statement, whatever it is doing at that moment: one that waits
-   * (scheduled, queued, retrying) ends `cancelled` now and never starts; one that runs gets a
+   * (waiting, scheduled, queued, retrying) ends `cancelled` now and never starts (the tasks
+   * waiting for it are cancelled with it, by the database's trigger); one that runs gets a
    * cancel request, which its worker's outcome write and heartbeat both honour. Null when the
    * task has already ended (or does not exist). One statement, so that a task changing state
    * between a first and a second look (running → retrying) is never missed.
@@ -301,7 +326,7 @@ export class TaskStore {
           cancel_requested_at = CASE WHEN status = 'running' THEN COALESCE(cancel_requested_at, now())
                                      ELSE cancel_requested_at END,
           updated_at = now()
-        WHERE id = ${id}::uuid AND status IN ('scheduled', 'queued', 'retrying', 'running')
+        WHERE id = ${id}::uuid AND status IN ('waiting', 'scheduled', 'queued', 'retrying', 'running')
         RETURNING *
       )${eventInserts('c', null, [
         {

@@ -1,6 +1,7 @@
 /** The shapes of a task as the store keeps it and as the API shows it. */
 
 export const TASK_STATUSES = [
+  'waiting',
   'scheduled',
   'queued',
   'running',
@@ -21,10 +22,7 @@ export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
 ]);
 
 /** Statuses of a task that may still run: a queue holding one cannot be deleted. */
-export const LIVE_STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'running', 'retrying'];
-
-/** Statuses of a task that still waits to start. */
-export const WAITING_STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'retrying'];
+export const LIVE_STATUSES: readonly TaskStatus[] = ['waiting', 'scheduled', 'queued', 'running', 'retrying'];
 
 export const PRIORITIES = ['high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -74,6 +72,10 @@ export interface TaskRecord {
   traceFlags: number;
   /** The schedule that fired it; null for a client's submission. */
   scheduleId: string | null;
+  /** The tasks it waits for (README "Dependencies"); [] when none. */
+  dependsOn: string[];
+  /** Some task depends on this one: its end settles them. */
+  hasChildren: boolean;
 }
 
 /** What a worker reads of a task it claims: what the attempt needs, nothing more. */
@@ -105,6 +107,8 @@ export type ClaimedTask = Pick<
 /** What is announced of a task that ended (metrics, alerts). */
 export type TaskSummary = Pick<TaskRecord, 'id' | 'type' | 'queue' | 'status'> & {
   lastError?: TaskError | null;
+  /** Tasks depend on it: after its end commits, the ones it released are enqueued. */
+  hasChildren?: boolean;
 };
 
 /** The task as the API answers it (API.md). */
@@ -131,6 +135,7 @@ export interface TaskView {
   updatedAt: string;
   traceId: string;
   scheduleId: string | null;
+  dependsOn: string[];
 }
 
 export interface TaskEventView {
@@ -171,5 +176,6 @@ export function toTaskView(t: TaskRecord): TaskView {
     updatedAt: t.updatedAt.toISOString(),
     traceId: t.traceId,
     scheduleId: t.scheduleId,
+    dependsOn: t.dependsOn,
   };
 }

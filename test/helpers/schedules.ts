@@ -10,6 +10,7 @@ import { QueueRegistry } from '../../lib/queue/queue-registry';
 import { FiringStore } from '../../lib/schedules/firing-store';
 import type { ScheduleView } from '../../lib/schedules/schedule';
 import { toDateOrNull } from '../../lib/tasks/task-row';
+import { DependencyStore } from '../../lib/tasks/dependency-store';
 import { TaskStore } from '../../lib/tasks/task-store';
 import { ScheduleFirer } from '../../worker/schedule-firer';
 import type { Stack } from './stack';
@@ -30,6 +31,7 @@ export function testFirer(
     submit: buildSubmitService({
       config: stack.config,
       tasks,
+      dependencies: new DependencyStore(stack.database),
       queue: stack.queue,
       catalog: builtinCatalog(stack.config),
       queues: new QueueRegistry(stack.database, stack.config.MAX_QUEUES),

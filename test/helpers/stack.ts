@@ -74,6 +74,8 @@ export interface Stack {
   app: Hono<AppEnv>;
   config: Config;
   database: Database;
+  /** The test database's URL (db: 'postgres'), for a connection of a test's own. */
+  databaseUrl?: string;
   queue: QueueBackend;
   events: TaskEvents;
   metrics: Metrics;
@@ -213,6 +215,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     app,
     config,
     database,
+    databaseUrl: pgHandle?.url,
     queue,
     events,
     metrics,

@@ -119,6 +119,7 @@ it('of two workers, one holds each lease; many takers at once get one lease', as
     tasks: 0,
     task_events: 0,
     callback_deliveries: 0,
+    task_dependencies: 0,
     audit_log: 0,
   });
   expect(await second.reconciler.tick()).toBe(0);

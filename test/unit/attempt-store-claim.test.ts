@@ -45,6 +45,7 @@ async function runningTask(
       createdBy: 'u',
       idempotencyKey: null,
       requestHash: null,
+      dependsOn: [],
       ...newTaskTrace(),
     },
   ]);

@@ -56,6 +56,8 @@ function task(type: string, queue: string, status: TaskStatus = 'dead', message 
     parentSpanId: null,
     traceFlags: 1,
     scheduleId: null,
+    dependsOn: [],
+    hasChildren: false,
   };
 }
 

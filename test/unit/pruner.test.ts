@@ -77,7 +77,7 @@ describe('the pruner', () => {
       { status: 'dead', agoMs: 3 * HOUR, pruned: false }, // dead are kept a day here
       { status: 'dead', agoMs: 2 * DAY, pruned: true },
       // Live tasks, however old, are never pruned.
-      ...(['scheduled', 'queued', 'running', 'retrying'] as const).map((status) => ({
+      ...(['waiting', 'scheduled', 'queued', 'running', 'retrying'] as const).map((status) => ({
         status,
         agoMs: 400 * DAY,
         pruned: false,
@@ -86,7 +86,13 @@ describe('the pruner', () => {
     const ids = await Promise.all(cases.map((c) => seedTask(database, c)));
     const { pruner: p } = pruner();
     const counts = await p.tick();
-    expect(counts).toEqual({ tasks: 4, task_events: 8, callback_deliveries: 4, audit_log: 0 });
+    expect(counts).toEqual({
+      tasks: 4,
+      task_events: 8,
+      callback_deliveries: 4,
+      task_dependencies: 0,
+      audit_log: 0,
+    });
     for (const [i, c] of cases.entries()) {
       const left = await rowsOf(database, ids[i]!);
       const expected = c.pruned
@@ -178,7 +184,7 @@ describe('the pruner', () => {
       retention: { succeeded: `${2 * HOUR} ms`, dead: `${DAY} ms` },
     });
     expect(lines.find((l) => l.msg === 'pruned what retention allows')).toMatchObject({
-      removed: { tasks: 1, task_events: 2, callback_deliveries: 1, audit_log: 0 },
+      removed: { tasks: 1, task_events: 2, callback_deliveries: 1, task_dependencies: 0, audit_log: 0 },
     });
   });
 

@@ -12,7 +12,7 @@ import { VARIANTS, closeVariant, openVariant, runRound } from './notify-cost';
  * alike. README "Live tail" quotes the figures.
  */
 const quick = process.argv.includes('--quick');
-const rounds = quick ? 2 : 6;
+const rounds = quick ? 2 : 10;
 const tasks = quick ? 1_000 : 5_000;
 const workers = 4;
 const loops = 8;
@@ -41,26 +41,41 @@ try {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const of = (v: Variant) => results.filter((r) => r.variant === v);
+// Each round's figure against the same round's `without`: drift on a shared machine cancels.
+const ratios = (v: Variant) => of(v).map((r, i) => r.perSecond / of('without')[i]!.perSecond);
 const summary = Object.fromEntries(
   VARIANTS.map((v) => [
     v,
     {
       perSecond: median(of(v).map((r) => r.perSecond)),
+      ratio: median(ratios(v)),
+      ratioMin: Math.min(...ratios(v)),
+      ratioMax: Math.max(...ratios(v)),
       p50: median(of(v).map((r) => r.succeedP50Ms)),
       p99: median(of(v).map((r) => r.succeedP99Ms)),
       notifications: median(of(v).map((r) => r.notifications)),
     },
   ]),
-) as Record<Variant, { perSecond: number; p50: number; p99: number; notifications: number }>;
-const base = summary.without;
+) as Record<
+  Variant,
+  {
+    perSecond: number;
+    ratio: number;
+    ratioMin: number;
+    ratioMax: number;
+    p50: number;
+    p99: number;
+    notifications: number;
+  }
+>;
 const lines = [
   `${rounds} rounds of ${tasks} task ends (claim + success), ${workers} workers × ${loops} loops; medians`,
   '',
-  '| schema | task ends/s | ratio | success p50 (ms) | success p99 (ms) | notifications per round |',
+  '| schema | task ends/s | ratio to `without` (range) | success p50 (ms) | success p99 (ms) | notifications per round |',
   '| --- | ---: | ---: | ---: | ---: | ---: |',
   ...VARIANTS.map((v) => {
     const s = summary[v];
-    return `| ${v} | ${s.perSecond.toFixed(0)} | ${(s.perSecond / base.perSecond).toFixed(3)}× | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.notifications} |`;
+    return `| ${v} | ${s.perSecond.toFixed(0)} | ${s.ratio.toFixed(3)}× (${s.ratioMin.toFixed(2)}–${s.ratioMax.toFixed(2)}) | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.notifications} |`;
   }),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,7 +1,7 @@
-ALTER TABLE "audit_log" ADD COLUMN "tx" "xid8" DEFAULT pg_current_xact_id();--> statement-breakpoint
-ALTER TABLE "task_events" ADD COLUMN "tx" "xid8" DEFAULT pg_current_xact_id();--> statement-breakpoint
-CREATE INDEX "audit_log_tx_idx" ON "audit_log" USING btree ("tx");--> statement-breakpoint
-CREATE INDEX "task_events_tx_idx" ON "task_events" USING btree ("tx");--> statement-breakpoint
+ALTER TABLE "audit_log" ADD COLUMN IF NOT EXISTS "tx" "xid8" DEFAULT pg_current_xact_id();--> statement-breakpoint
+ALTER TABLE "task_events" ADD COLUMN IF NOT EXISTS "tx" "xid8" DEFAULT pg_current_xact_id();--> statement-breakpoint
+CREATE INDEX IF NOT EXISTS "audit_log_tx_idx" ON "audit_log" USING btree ("tx");--> statement-breakpoint
+CREATE INDEX IF NOT EXISTS "task_events_tx_idx" ON "task_events" USING btree ("tx");--> statement-breakpoint
 -- Hand-written from here (drizzle-kit models neither functions nor triggers).
 --
 -- The live tail's wake-up (README "Live tail"): a statement that writes log rows (task events,

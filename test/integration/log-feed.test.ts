@@ -47,7 +47,10 @@ async function audit(action: string, client?: pg.Client): Promise<string> {
   const id = newId();
   const text = `INSERT INTO audit_log (id, actor_id, action) VALUES ($1, 'test', $2)`;
   if (client) await client.query(text, [id, action]);
-  else await database.rows(sql`INSERT INTO audit_log (id, actor_id, action) VALUES (${id}::uuid, 'test', ${action})`);
+  else
+    await database.rows(
+      sql`INSERT INTO audit_log (id, actor_id, action) VALUES (${id}::uuid, 'test', ${action})`,
+    );
   return id;
 }
 
@@ -128,6 +131,31 @@ describe('the live feed on PostgreSQL', () => {
     } finally {
       await late.end();
     }
+  });
+
+  it('resumes on a process that lags behind the one the reader left without sending anything twice', async () => {
+    const lagging = feed();
+    const ahead = feed();
+    await lagging.open({}, { userId: 'other' }); // running, with its position before what follows
+    const start = await audit('before');
+    await quiet(true);
+    for (const n of [1, 2, 3]) await audit(`silent-${n}`);
+    // The reader got the three from the other process (a catch-up after `before`) ...
+    const there = await ahead.open({}, { userId: 'u', lastEventId: start });
+    const got = await there.take(1000);
+    expect(got?.map((e) => e.item.source === 'audit' && e.item.action)).toEqual([
+      'silent-1',
+      'silent-2',
+      'silent-3',
+    ]);
+    there.close();
+    // ... and comes back to this one, which has not read them yet: it sends them no more.
+    const here = await lagging.open({}, { userId: 'u', lastEventId: got![2]!.item.id });
+    await database.rows(sql`NOTIFY procurator_logs`);
+    await quiet(false);
+    await audit('after');
+    expect(await next(here, 1)).toEqual(['after']);
+    expect(await actions(here, 300)).toEqual([]);
   });
 
   it('holds one LISTEN connection for all its tails, and catches up after losing it', async () => {

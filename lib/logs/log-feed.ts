@@ -209,8 +209,10 @@ export class LogFeed {
       throw err;
     }
     this.subscription = subscription;
-    // Rows that committed above the horizon before the LISTEN began were never notified.
-    this.read(gen);
+    // As after a notification, read now and once more a little later: rows that committed
+    // above the horizon before the LISTEN began were never notified, nor were the silent
+    // statements of a tick whose notification was sent before it.
+    this.wake(gen);
   }
 
   private async stop(): Promise<void> {

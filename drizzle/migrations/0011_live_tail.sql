@@ -13,7 +13,7 @@ CREATE INDEX IF NOT EXISTS "task_events_tx_idx" ON "task_events" USING btree ("t
 -- first statement of each 25 ms tick notifies, then: the tick last claimed is kept in a
 -- sequence, whose setval is not transactional and never waits, so a statement that finds its
 -- tick already claimed adds nothing to its transaction (a clock read and a sequence read).
--- Rows of statements that did not notify are read by the listener's follow-up read, made
+-- Rows of statements that did not notify are read by the listener's follow-up reads, made
 -- a little after each notification, or with the next notification.
 CREATE SEQUENCE procurator_log_tick AS bigint MINVALUE 0 START 0;
 --> statement-breakpoint

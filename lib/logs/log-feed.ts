@@ -34,10 +34,11 @@ export interface LogFeedOptions {
   /** How often an idle stream sends a comment (readers of LogFeed use it). */
   keepAliveMs: number;
   /**
-   * The read after each notification that catches rows of statements that did not notify
-   * (only the first of each 25 ms tick does): their commits follow within this, as a rule.
+   * The reads after the last notification (ms after it) that catch the rows of statements
+   * that did not notify (only the first of each 25 ms tick does): their commits follow within
+   * the first, as a rule; the later ones are for a commit held up (a slow disk, a busy server).
    */
-  followUpMs: number;
+  followUpsMs: readonly number[];
   /** Rows per feed read. */
   pageSize: number;
   /** The catch-up read's limit (LIST_QUERY_TIMEOUT_MS). */
@@ -52,7 +53,7 @@ export const LOG_FEED_DEFAULTS: Readonly<LogFeedOptions> = {
   bufferBytes: 2 * 1024 * 1024,
   resumeLimit: 1000,
   keepAliveMs: 15_000,
-  followUpMs: 100,
+  followUpsMs: [100, 1000, 5000],
   pageSize: 500,
   queryTimeoutMs: 5000,
 };
@@ -73,7 +74,7 @@ export interface LogFeedDeps {
  * The live tail of one process (README "Live tail"): ONE LISTEN on the database, shared by
  * every open tail, and one read of new log rows per wake-up, whose rows go to every tail
  * whose filter matches (matchesLog). Woken by notifications only — never by a timer reading
- * the tables — plus the reads a notification implies: one `followUpMs` later, and while
+ * the tables — plus the reads a notification implies: a few `followUpsMs` later, and while
  * committed rows wait behind a running transaction. It listens only while a tail is open.
  */
 export class LogFeed {
@@ -91,6 +92,10 @@ export class LogFeed {
   private again = false;
   private timer?: NodeJS.Timeout;
   private timerDue = Infinity;
+  /** When the follow-up reads of the last notification are due, soonest first. */
+  private followUps: number[] = [];
+  /** When a read asked for by a read (rows held back, a failure) is due. */
+  private retryDue = Infinity;
   private heldReads = 0;
   private failedReads = 0;
   private closed = false;
@@ -220,6 +225,8 @@ export class LogFeed {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerDue = Infinity;
+    this.followUps = [];
+    this.retryDue = Infinity;
     this.cursor = undefined;
     const s = this.subscription;
     this.subscription = undefined;
@@ -246,24 +253,40 @@ export class LogFeed {
     else this.perUser.delete(userId);
   }
 
-  /** A notification (or the LISTEN back after a loss): read now, and once more a little later. */
+  /** A notification (or the LISTEN back after a loss): read now, and a few times later. */
   private wake(gen: number): void {
     if (gen !== this.generation) return;
     this.read(gen);
-    this.readIn(this.options.followUpMs);
+    const now = Date.now();
+    this.followUps = this.options.followUpsMs.map((ms) => now + ms);
+    this.arm();
   }
 
+  /** A read `ms` from now, asked for by a read. */
   private readIn(ms: number): void {
-    const due = Date.now() + ms;
-    if (this.timer && this.timerDue <= due) return;
+    this.retryDue = Math.min(this.retryDue, Date.now() + ms);
+    this.arm();
+  }
+
+  /** The one timer, set for the soonest read due. */
+  private arm(): void {
+    const due = Math.min(this.followUps[0] ?? Infinity, this.retryDue);
+    if (due === Infinity || (this.timer && this.timerDue <= due)) return;
     if (this.timer) clearTimeout(this.timer);
     const gen = this.generation;
     this.timerDue = due;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerDue = Infinity;
-      this.read(gen);
-    }, ms);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerDue = Infinity;
+        const now = Date.now();
+        this.followUps = this.followUps.filter((t) => t > now);
+        if (this.retryDue <= now) this.retryDue = Infinity;
+        this.read(gen);
+        this.arm();
+      },
+      Math.max(0, due - Date.now()),
+    );
   }
 
   private read(gen: number): void {

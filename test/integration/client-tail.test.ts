@@ -91,10 +91,13 @@ describe('ProcuratorClient.tail', () => {
     await until(() => openTails() === 1);
     for (let i = 0; i < total; i++) {
       await submit();
-      // Break the stream's connection a few times along the way (and refuse new ones a moment).
+      // Break the stream's connection a few times along the way (and refuse new ones a
+      // moment); go on once the client has come back.
       if (i % 15 === 7) {
+        const before = resumes.length;
         await proxy.down();
         await proxy.up();
+        await until(() => resumes.length > before);
       }
     }
     await reading;

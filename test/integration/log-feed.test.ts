@@ -87,7 +87,8 @@ async function client(): Promise<pg.Client> {
 
 describe('the live feed on PostgreSQL', () => {
   it('reads when notified, not by looking at the tables from time to time', async () => {
-    const tail = await feed().open({}, { userId: 'u' });
+    // One follow-up read after each notification (the default makes three, up to 5 s later).
+    const tail = await feed({ followUpsMs: [100] }).open({}, { userId: 'u' });
     await sleep(300); // past the read a feed makes 100 ms after it starts
     await quiet(true);
     await audit('unannounced');
@@ -114,8 +115,8 @@ describe('the live feed on PostgreSQL', () => {
   });
 
   it('reads once more after a notification, for a statement whose tick was already claimed', async () => {
-    const soon = await feed({ followUpMs: 300 }).open({}, { userId: 'u' });
-    const never = await feed({ followUpMs: 60_000 }).open({}, { userId: 'u' });
+    const soon = await feed({ followUpsMs: [300] }).open({}, { userId: 'u' });
+    const never = await feed({ followUpsMs: [60_000] }).open({}, { userId: 'u' });
     const late = await client();
     try {
       await late.query('BEGIN');
@@ -140,7 +141,7 @@ describe('the live feed on PostgreSQL', () => {
     await database.rows(
       sql`SELECT setval('procurator_log_tick', floor(extract(epoch FROM clock_timestamp()) * 40)::bigint + 8)`,
     );
-    const tail = await feed({ followUpMs: 300 }).open({}, { userId: 'u' });
+    const tail = await feed({ followUpsMs: [300] }).open({}, { userId: 'u' });
     await audit('silent-after-start');
     expect(await next(tail, 1, 2000)).toEqual(['silent-after-start']);
   });
@@ -171,7 +172,7 @@ describe('the live feed on PostgreSQL', () => {
   });
 
   it('holds one LISTEN connection for all its tails, and catches up after losing it', async () => {
-    const f = feed();
+    const f = feed({ followUpsMs: [100] });
     const tails = await Promise.all([1, 2, 3].map((n) => f.open({}, { userId: `u${n}` })));
     const listeners = async () =>
       (

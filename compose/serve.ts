@@ -11,6 +11,7 @@ import { openQueue, openRedis } from '../lib/queue/open-queue';
 import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
 import { openTracing, tracingShutdownMs } from '../lib/tracing/open-tracing';
 import { VERSION } from '../lib/version';
+import { withTimeout } from '../lib/with-timeout';
 import { buildApi } from './build-api';
 import { bootstrapAdmin } from './bootstrap-admin';
 import { buildWorker } from './build-worker';
@@ -128,7 +129,8 @@ export async function closeServer(
   const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
   const idle = setInterval(() => http.closeIdleConnections?.(), 50);
   try {
-    await endLongLived();
+    // Within the same grace: a LISTEN that does not close (its database gone) holds nothing.
+    await withTimeout(endLongLived(), graceMs, 'ending the live tails').catch(() => undefined);
     http.closeIdleConnections?.();
     await closed;
   } finally {

@@ -25,6 +25,8 @@ for (const [name, file] of [
   ['bench-retention', 'bench/retention/main.ts'],
   // Two builds' submit throughput in turns (README "Tracing").
   ['bench-submit', 'bench/submit-compare.ts'],
+  // What the live tail's trigger costs task ends (README "Live tail").
+  ['bench-log-tail', 'bench/log-tail/main.ts'],
 ]) {
   try {
     await readFile(file);

@@ -7,19 +7,24 @@ export type {
   BulkReplay,
   DeadTaskFilter,
   Listing,
+  LogItem,
+  LogTailFilter,
   NewSchedule,
+  ProcuratorClientOptions,
   Schedule,
   ScheduleFilter,
   SchedulePage,
   SchedulePatch,
-  ProcuratorClientOptions,
   Submission,
   Task,
   TaskEvent,
   TaskFilter,
   TaskListing,
   TaskPage,
+  TailOptions,
 } from './procurator-client';
+export { SseParser } from './sse-parser';
+export type { SseMessage } from './sse-parser';
 export { ProcuratorError, ProcuratorTimeoutError } from './procurator-error';
 export type { Problem } from './procurator-error';
 export {

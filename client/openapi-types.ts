@@ -374,6 +374,28 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/logs/stream': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A live tail of task events and audit entries, as server-sent events.
+     * @description The filters and the roles of GET /v1/logs: a dev sees the events of its own tasks. Each message is `id: <item id>`, `event: task_event` or `audit`, `data: <the item as GET /v1/logs shows it>`; a comment line comes every 15 s when nothing else does. With `Last-Event-ID`, what came after that item comes first (at most 1,000 items). A reader that falls too far behind is disconnected (reconnect with `Last-Event-ID`); at most 5 streams per user are open at once (429 past that).
+     *
+     *     Needs the dev role or higher.
+     */
+    get: operations['streamLogs'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/users': {
     parameters: {
       query?: never;
@@ -2219,6 +2241,96 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['LogPage'];
+        };
+      };
+      /** @description Malformed JSON, invalid UTF-8 or an unknown cursor. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Missing, unknown or revoked token (all alike). */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The role is too low for this route, or for the task type. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Not found, including what the caller may not see. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request is invalid; `errors` says where. */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Rate limited; see Retry-After and RateLimit-*. */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A dependency is down, or a read ran out of time; see Retry-After. */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  streamLogs: {
+    parameters: {
+      query?: {
+        taskId?: string;
+        kind?: string;
+        q?: string;
+      };
+      header?: {
+        /** @description The `id` of the last item received: the stream first sends what came after it (at most 1,000 items, the newest), then what comes. */
+        'last-event-id'?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description An event stream that lasts until either side closes it. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/event-stream': string;
         };
       };
       /** @description Malformed JSON, invalid UTF-8 or an unknown cursor. */

@@ -3,6 +3,7 @@ import type { VerifiedCallback } from '../lib/signing/verify-callback';
 import type { components, operations } from './openapi-types';
 import { ProcuratorError, ProcuratorTimeoutError } from './procurator-error';
 import type { Problem } from './procurator-error';
+import { SseParser } from './sse-parser';
 
 type Schemas = components['schemas'];
 export type Task = Schemas['Task'];
@@ -23,6 +24,17 @@ export type SchedulePatch = Schemas['SchedulePatch'];
 export type ScheduleFilter = NonNullable<operations['listSchedules']['parameters']['query']>;
 export type TaskFilter = NonNullable<operations['listTasks']['parameters']['query']>;
 export type DeadTaskFilter = NonNullable<operations['listDeadTasks']['parameters']['query']>;
+export type LogItem = Schemas['LogItem'];
+export type LogTailFilter = NonNullable<operations['streamLogs']['parameters']['query']>;
+
+export interface TailOptions {
+  /** Ends the iteration (and closes the stream) when aborted. */
+  signal?: AbortSignal;
+  /** Start after this item (the `id` of the last one seen): what came since comes first. */
+  lastEventId?: string;
+  /** The wait before reconnecting (default 1 s), doubled after each failure in a row, up to 30 s. */
+  reconnectMs?: number;
+}
 
 export interface ProcuratorClientOptions {
   /** Where the API answers, e.g. `https://procurator.internal`. */
@@ -125,6 +137,79 @@ export class ProcuratorClient {
         throw new ProcuratorTimeoutError(id, last.status, timeoutMs);
       }
       interval = Math.min(interval * 1.5, 2000);
+    }
+  }
+
+  /**
+   * The live tail (GET /v1/logs/stream): every task event and audit entry the filter and the
+   * caller's role let it see, as they are recorded, for as long as it is iterated. When the
+   * stream ends or the connection fails, it reconnects with Last-Event-ID, so that nothing is
+   * missed or seen twice (beyond 1,000 items missed, the newest 1,000). Breaking out of the
+   * loop or aborting `signal` closes the stream. A refusal throws ProcuratorError: at once for
+   * 401, 403, 404 and 422, after `retries` tries (each after its Retry-After) for 429 and 503.
+   */
+  async *tail(filter: LogTailFilter = {}, opts: TailOptions = {}): AsyncGenerator<LogItem, void, undefined> {
+    const { signal } = opts;
+    const base = opts.reconnectMs ?? 1000;
+    let lastEventId = opts.lastEventId;
+    let failures = 0;
+    let refusals = 0;
+    while (!signal?.aborted) {
+      const connection = new AbortController();
+      const abort = () => connection.abort();
+      signal?.addEventListener('abort', abort, { once: true });
+      try {
+        const headers: Record<string, string> = { 'X-API-Token': this.o.token, Accept: 'text/event-stream' };
+        if (lastEventId) headers['Last-Event-ID'] = lastEventId;
+        let res: Response;
+        try {
+          res = await this.send(`${this.base}/v1/logs/stream${query(filter)}`, {
+            method: 'GET',
+            headers,
+            signal: connection.signal,
+          });
+        } catch {
+          if (signal?.aborted) return;
+          failures++;
+          await sleep(reconnectDelay(base, failures), signal);
+          continue;
+        }
+        if (!res.ok) {
+          const problem = await problemOf(res);
+          const retryable = res.status === 429 || res.status === 503;
+          const wait = retryAfterMs(res.headers.get('retry-after'));
+          if (!retryable || refusals >= (this.o.retries ?? 3) || wait > (this.o.maxRetryAfterMs ?? 30_000)) {
+            throw new ProcuratorError(res.status, problem);
+          }
+          refusals++;
+          await sleep(wait, signal);
+          continue;
+        }
+        refusals = 0;
+        failures = 0;
+        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+        const parser = new SseParser();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            for (const m of parser.push(value)) {
+              if (m.kind !== 'event') continue;
+              if (m.id) lastEventId = m.id;
+              yield JSON.parse(m.data) as LogItem;
+            }
+          }
+        } catch {
+          // The connection failed mid-stream: reconnect from the last item.
+          failures++;
+        } finally {
+          await reader.cancel().catch(() => undefined);
+        }
+      } finally {
+        signal?.removeEventListener('abort', abort);
+        connection.abort();
+      }
+      await sleep(reconnectDelay(base, failures), signal);
     }
   }
 
@@ -249,6 +334,21 @@ function query(q: Record<string, string | number | undefined>): string {
   return s ? `?${s}` : '';
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The wait before a tail reconnects: `base`, doubled after each failure in a row, up to 30 s. */
+function reconnectDelay(base: number, failures: number): number {
+  return Math.min(30_000, base * 2 ** Math.max(0, failures - 1));
 }

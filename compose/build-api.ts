@@ -11,9 +11,11 @@ import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { Config } from '../lib/config';
 import type { Database } from '../lib/db/client';
 import type { Logger } from '../lib/logger';
+import { LogFeed } from '../lib/logs/log-feed';
+import type { LogFeedOptions } from '../lib/logs/log-feed';
 import { LogStore } from '../lib/logs/log-store';
 import type { Metrics } from '../lib/observability/metrics';
-import { attachDependencyGauge, attachQueueGauges } from '../lib/observability/metrics';
+import { attachDependencyGauge, attachLogStreamGauge, attachQueueGauges } from '../lib/observability/metrics';
 import type { TaskEvents } from '../lib/observability/task-events';
 import { QueueAdmin } from '../lib/queue/queue-admin';
 import type { QueueBackend } from '../lib/queue/queue-backend';
@@ -44,6 +46,10 @@ export interface ApiClients {
   logger: Logger;
   /** Spans of submissions (openTracing); default: ids only, nothing exported. */
   tracing?: Tracing;
+  /** The live tail's limits and intervals, where they differ from LOG_FEED_DEFAULTS (tests). */
+  logFeed?: Partial<LogFeedOptions>;
+  /** Counts dropped live tails when given. */
+  metrics?: Metrics;
 }
 
 /** The services the API's handlers call, built from its clients: the one place they are made. */
@@ -77,6 +83,11 @@ export function buildApiServices(p: ApiClients): ApiServices {
     gate: access.gate,
     userAdmin: new UserAdmin({ database, users, audit, auth, revocations: access.revocations, logger }),
     logs: new LogStore(reads, limits),
+    // The primary: a standby can neither LISTEN nor be read right after a notification.
+    logFeed: new LogFeed(
+      { database, logger, onDrop: () => p.metrics?.logStreamsDropped.inc() },
+      { queryTimeoutMs: config.LIST_QUERY_TIMEOUT_MS, ...p.logFeed },
+    ),
     signingKeys: signingKeyStore(config, database),
     queues: new QueueAdmin({ queue, tasks, pauses: new QueuePauseStore(database), registry: queues, logger }),
     commands: new TaskCommands({
@@ -110,6 +121,7 @@ export function buildApi(p: ApiClients & { metrics: Metrics; version: string }):
   const { database, queue } = p;
   const services = buildApiServices(p);
   attachDependencyGauge(p.metrics, dependencyProbes(database, queue));
+  attachLogStreamGauge(p.metrics, services.logFeed);
   const pauses = new QueuePauseStore(database);
   attachQueueGauges(p.metrics, {
     queue,

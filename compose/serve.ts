@@ -11,6 +11,7 @@ import { openQueue, openRedis } from '../lib/queue/open-queue';
 import { SHUTDOWN_CLOSE_MS, onShutdownSignals } from '../lib/shutdown';
 import { openTracing, tracingShutdownMs } from '../lib/tracing/open-tracing';
 import { VERSION } from '../lib/version';
+import { withTimeout } from '../lib/with-timeout';
 import { buildApi } from './build-api';
 import { bootstrapAdmin } from './bootstrap-admin';
 import { buildWorker } from './build-worker';
@@ -75,14 +76,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     port,
     stop() {
       // Shutdown order (each step bounded):
-      // 1. stop accepting connections; requests in flight get up to HTTP_DRAIN_MS;
+      // 1. stop accepting connections; end the live tails (they last until closed, so they
+      //    are not requests to wait for: each ends cleanly, or at once if its reader is
+      //    stuck); requests in flight get up to HTTP_DRAIN_MS;
       // 2. the in-process worker: stop reading, finish attempts within SHUTDOWN_GRACE_MS;
       // 3. export the spans still buffered (every span has ended by now), for at most
       //    OTEL_EXPORTER_OTLP_TIMEOUT;
       // 4. close the queue's Redis connections, then the database — last, as the worker
       //    writes outcomes until step 2 ends.
       stopping ??= (async () => {
-        await closeServer(server, HTTP_DRAIN_MS);
+        await closeServer(server, HTTP_DRAIN_MS, () => services.logFeed.close());
         await worker?.worker.stop();
         await worker?.close();
         await tracing.shutdown();
@@ -110,12 +113,28 @@ export async function runServe(config: Config, logger: Logger): Promise<void> {
   );
 }
 
-/** Stops accepting connections; lets requests in flight finish for up to `graceMs`. */
-export async function closeServer(server: ServerType, graceMs: number): Promise<void> {
+/**
+ * Stops accepting connections, ends what lasts until closed (`endLongLived`: the live tails),
+ * and lets requests in flight finish for up to `graceMs`. A keep-alive connection whose
+ * response has just ended is closed as soon as it is idle, not left to its idle timeout.
+ */
+export async function closeServer(
+  server: ServerType,
+  graceMs: number,
+  endLongLived: () => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
   const http = server as Server;
   const closed = new Promise<void>((resolve) => http.close(() => resolve()));
   http.closeIdleConnections?.();
   const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
-  await closed;
-  clearTimeout(timer);
+  const idle = setInterval(() => http.closeIdleConnections?.(), 50);
+  try {
+    // Within the same grace: a LISTEN that does not close (its database gone) holds nothing.
+    await withTimeout(endLongLived(), graceMs, 'ending the live tails').catch(() => undefined);
+    http.closeIdleConnections?.();
+    await closed;
+  } finally {
+    clearTimeout(timer);
+    clearInterval(idle);
+  }
 }

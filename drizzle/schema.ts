@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   boolean,
   check,
+  customType,
   index,
   integer,
   jsonb,
@@ -15,6 +16,17 @@ import {
 } from 'drizzle-orm/pg-core';
 
 const timestamps = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** PostgreSQL's 64-bit transaction id (never wraps); read as its decimal text. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
+
+/**
+ * The transaction that wrote a log row (task event or audit entry), for the live tail (README
+ * "Live tail"): transactions below the oldest one still running have all ended, so rows read
+ * in (tx, id) order up to that horizon never gain an earlier neighbour later. Filled by the
+ * default; rows older than migration 0011 share the migration's own id.
+ */
+const writtenBy = () => xid8('tx').default(sql`pg_current_xact_id()`);
 
 /** API users. Only a SHA-256 hash of each token is kept. */
 export const users = pgTable(
@@ -155,9 +167,12 @@ export const taskEvents = pgTable(
     workerId: text('worker_id'),
     message: text('message'),
     data: jsonb('data'),
+    tx: writtenBy(),
   },
   (t) => [
     index('task_events_task_id_idx').on(t.taskId, t.id),
+    // The live tail reads what committed past its horizon.
+    index('task_events_tx_idx').on(t.tx),
     // /v1/logs?kind=…: newest events of one kind without walking every other kind.
     index('task_events_kind_id_idx').on(t.kind, t.id),
     // The invariant "exactly one recorded end per run", enforced by the database itself.
@@ -179,9 +194,11 @@ export const auditLog = pgTable(
     target: text('target'),
     requestId: text('request_id'),
     data: jsonb('data'),
+    tx: writtenBy(),
   },
   (t) => [
     index('audit_log_actor_idx').on(t.actorId, t.id),
+    index('audit_log_tx_idx').on(t.tx),
     // /v1/logs?kind=… and ?taskId=… on the audit side.
     index('audit_log_action_id_idx').on(t.action, t.id),
     index('audit_log_target_id_idx').on(t.target, t.id),

@@ -60,7 +60,7 @@ export function createApp(deps: ApiDeps): Api {
     registry: s.registry,
   });
   userRoutes(app, { users: s.users, userAdmin: s.userAdmin });
-  logRoutes(app, { tasks: s.tasks, logs: s.logs });
+  logRoutes(app, { tasks: s.tasks, logs: s.logs, feed: s.logFeed });
   dlqRoutes(app, { tasks: s.tasks, commands: s.commands });
   queueRoutes(app, { queues: s.queues });
   scheduleRoutes(app, { schedules: s.schedules });

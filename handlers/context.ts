@@ -7,6 +7,7 @@ import type { UserStore } from '../lib/auth/user-store';
 import type { TaskCatalog } from '../lib/catalog/task-catalog';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
+import type { LogFeed } from '../lib/logs/log-feed';
 import type { LogStore } from '../lib/logs/log-store';
 import type { Metrics } from '../lib/observability/metrics';
 import type { QueueAdmin } from '../lib/queue/queue-admin';
@@ -47,6 +48,11 @@ export interface ApiServices {
   audit: AuditStore;
   userAdmin: UserAdmin;
   logs: LogStore;
+  /**
+   * The live tail of this process (README "Live tail"): one LISTEN shared by every open
+   * stream, the API's and the console's alike.
+   */
+  logFeed: LogFeed;
   /** Callback signing keys; the API only publishes their public halves. */
   signingKeys: SigningKeyStore;
   /** Per-user and per-address token buckets (shared through Redis by every replica). */

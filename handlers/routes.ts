@@ -4,7 +4,7 @@ import { TASK_STATUSES } from '../lib/tasks/task';
 import { AlertmanagerNotificationSchema, AlertTaskSchema } from './schemas/alertmanager';
 import { CURSOR, IdParams, LIMIT, answer, json } from './schemas/common';
 import { BulkReplaySchema, DlqQuery, ReplayedSchema } from './schemas/dlq';
-import { LogPageSchema, LogsQuery } from './schemas/logs';
+import { LogPageSchema, LogStreamHeaders, LogStreamQuery, LogsQuery } from './schemas/logs';
 import { problems } from './schemas/problem';
 import { QueueListSchema, QueueNameParams, QueueStateSchema } from './schemas/queues';
 import {
@@ -270,6 +270,30 @@ export const routes = {
     tags: ['logs'],
     request: { query: LogsQuery },
     responses: { 200: answer(LogPageSchema, 'One page.'), ...v1Problems(400, 404, 422) },
+  }),
+  streamLogs: authed('dev', {
+    method: 'get',
+    path: '/v1/logs/stream',
+    operationId: 'streamLogs',
+    summary: 'A live tail of task events and audit entries, as server-sent events.',
+    description:
+      'The filters and the roles of GET /v1/logs: a dev sees the events of its own tasks. Each message is `id: <item id>`, `event: task_event` or `audit`, `data: <the item as GET /v1/logs shows it>`; a comment line comes every 15 s when nothing else does. With `Last-Event-ID`, what came after that item comes first (at most 1,000 items). A reader that falls too far behind is disconnected (reconnect with `Last-Event-ID`); at most 5 streams per user are open at once (429 past that).',
+    tags: ['logs'],
+    request: { query: LogStreamQuery, headers: LogStreamHeaders },
+    responses: {
+      200: {
+        description: 'An event stream that lasts until either side closes it.',
+        content: {
+          'text/event-stream': {
+            schema: z.string().openapi({
+              example:
+                'id: 019a5a2e-0f60-7e66-9466-010e182e636f\nevent: task_event\ndata: {"source":"task_event","id":"019a5a2e-0f60-7e66-9466-010e182e636f","kind":"succeeded"}\n\n',
+            }),
+          },
+        },
+      },
+      ...v1Problems(400, 404, 422),
+    },
   }),
   createUser: authed('admin', {
     method: 'post',

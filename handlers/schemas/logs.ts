@@ -4,11 +4,16 @@ import { TaskEventSchema } from './task';
 
 const noNul = (s: string) => !s.includes('\u0000');
 
+/** The filters /v1/logs and its live tail share. */
+const MATCH = {
+  taskId: z.string().max(100).optional(),
+  kind: z.string().min(1).max(100).refine(noNul, { error: 'must not contain NUL' }).optional(),
+  q: z.string().min(1).max(200).refine(noNul, { error: 'must not contain NUL' }).optional(),
+};
+
 export const LogsQuery = z
   .strictObject({
-    taskId: z.string().max(100).optional(),
-    kind: z.string().min(1).max(100).refine(noNul, { error: 'must not contain NUL' }).optional(),
-    q: z.string().min(1).max(200).refine(noNul, { error: 'must not contain NUL' }).optional(),
+    ...MATCH,
     since: z.iso.datetime({ offset: true }).optional(),
     until: z.iso.datetime({ offset: true }).optional(),
     limit: LIMIT,
@@ -42,3 +47,16 @@ export const LogItemSchema = z
   });
 
 export const LogPageSchema = pageOf(LogItemSchema).openapi('LogPage');
+
+export const LogStreamQuery = z.strictObject(MATCH);
+
+export const LogStreamHeaders = z.object({
+  'last-event-id': z
+    .uuid({ error: 'must be the id of an item this stream sent' })
+    .optional()
+    .openapi({
+      description:
+        'The `id` of the last item received: the stream first sends what came after it (at most 1,000 items, the newest), then what comes.',
+      example: '019a5a2e-0f60-7e66-9466-010e182e636f',
+    }),
+});

@@ -10,6 +10,8 @@ import * as schema from '../../drizzle/schema';
 import { QueryTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { createDurablePglite } from './durable-pglite';
+import { listenPostgres } from './pg-listener';
+import type { NotificationHandlers, NotificationSubscription } from './pg-listener';
 import { isQueryCanceled } from './query-canceled';
 
 /** The drizzle database, whichever driver is behind it. */
@@ -34,6 +36,11 @@ export interface Database {
    * planning otherwise costs more than running them on a batch.
    */
   prepared<T = Record<string, unknown>>(name: string, text: string, values: unknown[]): Promise<T[]>;
+  /**
+   * LISTENs on `channel` until the subscription is closed: on PostgreSQL over a connection of
+   * its own (one per call: the caller shares it), on PGlite in its one session.
+   */
+  listen(channel: string, handlers: NotificationHandlers): Promise<NotificationSubscription>;
   /** Throws when the database cannot answer a trivial query. */
   ping(): Promise<void>;
   /** Closes the pool or the embedded database; safe to call twice. */
@@ -70,6 +77,7 @@ function wrap(
   kind: Database['kind'],
   db: Db,
   prepared: Database['prepared'],
+  listen: Database['listen'],
   closeClient: () => Promise<void>,
 ): Database {
   let closing: Promise<void> | undefined;
@@ -78,6 +86,7 @@ function wrap(
     kind,
     db,
     prepared,
+    listen,
     rows,
     rowsWithin: kind === 'postgres' ? (query, timeoutMs) => rowsWithinTimeout(db, query, timeoutMs) : rows,
     async ping() {
@@ -109,6 +118,7 @@ export function openPostgres(url: string, poolSize: number, logger: Logger): Dat
     drizzlePg(pool, { schema }),
     async <T>(name: string, text: string, values: unknown[]) =>
       (await pool.query({ name, text, values })).rows as T[],
+    (channel, handlers) => listenPostgres(url, channel, handlers, logger),
     () => pool.end(),
   );
 }
@@ -131,6 +141,11 @@ export async function openPglite(
     'pglite',
     drizzlePglite({ client, schema }),
     async <T>(_name: string, text: string, values: unknown[]) => (await client.query<T>(text, values)).rows,
+    // One session: its own notifications reach it after each commit; it never loses them.
+    async (channel, handlers) => {
+      const unlisten = await client.listen(channel, () => handlers.notify());
+      return { close: () => unlisten() };
+    },
     () => client.close(),
   );
 }

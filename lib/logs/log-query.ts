@@ -2,7 +2,8 @@ import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
 import { firstIdAt } from '../ids';
 
-export interface LogFilter {
+/** Which log items a reader sees: the filters /v1/logs and its live tail share. */
+export interface LogMatch {
   /** Only events of tasks this user submitted, and no audit entries (a dev's view). */
   ownerId?: string;
   /** Events of this task, and audit entries that target it. */
@@ -11,6 +12,9 @@ export interface LogFilter {
   kind?: string;
   /** Case-insensitive substring of the message, kind or action, target, actor and data. */
   q?: string;
+}
+
+export interface LogFilter extends LogMatch {
   /** `at >= since` */
   since?: Date;
   /** `at < until` */
@@ -42,43 +46,63 @@ export function containsPattern(q: string): string {
  */
 export function logQuery(f: LogFilter): SQL {
   const n = f.limit + 1;
-  const like = f.q === undefined ? undefined : containsPattern(f.q);
-  const events = eventsQuery(f, like, n);
-  const union = f.ownerId === undefined ? sql`(${events}) UNION ALL (${auditQuery(f, like, n)})` : events;
+  const events = eventsQuery(f, n);
+  const audit = auditConditions(f);
+  const union = audit ? sql`(${events}) UNION ALL (${auditQuery(f, audit, n)})` : events;
   return sql`SELECT * FROM (${union}) merged ORDER BY id DESC LIMIT ${n}`;
 }
 
-function eventsQuery(f: LogFilter, like: string | undefined, n: number): SQL {
+/** The columns of a task event as /v1/logs reads them (toItem makes the item). */
+export const EVENT_COLUMNS = sql`'task_event' AS source, e.id, e.at, e.kind, e.task_id::text AS task_id,
+  e.attempt, e.worker_id, e.message, e.data, NULL::text AS actor_id, NULL::text AS actor_name,
+  NULL::text AS target, NULL::text AS request_id`;
+
+/** The columns of an audit entry, in the same order as EVENT_COLUMNS so the two can be merged. */
+export const AUDIT_COLUMNS = sql`'audit' AS source, a.id, a.at, a.action AS kind, NULL::text AS task_id,
+  NULL::int AS attempt, NULL::text AS worker_id, NULL::text AS message, a.data, a.actor_id,
+  a.actor_name, a.target, a.request_id`;
+
+/** The conditions of `m` on task events (alias `e`); matchesLog says the same in JavaScript. */
+export function eventConditions(m: LogMatch): SQL[] {
   const where: SQL[] = [];
-  if (f.ownerId !== undefined) {
-    where.push(sql`e.task_id IN (SELECT id FROM tasks WHERE created_by = ${f.ownerId})`);
+  if (m.ownerId !== undefined) {
+    where.push(sql`e.task_id IN (SELECT id FROM tasks WHERE created_by = ${m.ownerId})`);
   }
-  if (f.taskId) where.push(sql`e.task_id = ${f.taskId}::uuid`);
-  if (f.kind) where.push(sql`e.kind = ${f.kind}`);
-  if (like) {
+  if (m.taskId) where.push(sql`e.task_id = ${m.taskId}::uuid`);
+  if (m.kind) where.push(sql`e.kind = ${m.kind}`);
+  if (m.q !== undefined) {
+    const like = containsPattern(m.q);
     where.push(sql`(e.kind ILIKE ${like} ESCAPE '\\' OR e.message ILIKE ${like} ESCAPE '\\'
         OR e.data::text ILIKE ${like} ESCAPE '\\')`);
   }
-  where.push(...common('e', f));
-  return sql`SELECT 'task_event' AS source, e.id, e.at, e.kind, e.task_id::text AS task_id, e.attempt,
-        e.worker_id, e.message, e.data, NULL::text AS actor_id, NULL::text AS actor_name,
-        NULL::text AS target, NULL::text AS request_id
-      FROM task_events e ${whereClause(where)} ORDER BY e.id DESC LIMIT ${n}`;
+  return where;
 }
 
-function auditQuery(f: LogFilter, like: string | undefined, n: number): SQL {
+/**
+ * The conditions of `m` on audit entries (alias `a`), or null when it sees none: a dev's view
+ * has no audit entries.
+ */
+export function auditConditions(m: LogMatch): SQL[] | null {
+  if (m.ownerId !== undefined) return null;
   const where: SQL[] = [];
-  if (f.taskId) where.push(sql`a.target = ${f.taskId}`);
-  if (f.kind) where.push(sql`a.action = ${f.kind}`);
-  if (like) {
+  if (m.taskId) where.push(sql`a.target = ${m.taskId}`);
+  if (m.kind) where.push(sql`a.action = ${m.kind}`);
+  if (m.q !== undefined) {
+    const like = containsPattern(m.q);
     where.push(sql`(a.action ILIKE ${like} ESCAPE '\\' OR a.target ILIKE ${like} ESCAPE '\\'
         OR a.actor_name ILIKE ${like} ESCAPE '\\' OR a.data::text ILIKE ${like} ESCAPE '\\')`);
   }
-  where.push(...common('a', f));
-  return sql`SELECT 'audit' AS source, a.id, a.at, a.action AS kind, NULL::text AS task_id,
-        NULL::int AS attempt, NULL::text AS worker_id, NULL::text AS message, a.data, a.actor_id,
-        a.actor_name, a.target, a.request_id
-      FROM audit_log a ${whereClause(where)} ORDER BY a.id DESC LIMIT ${n}`;
+  return where;
+}
+
+function eventsQuery(f: LogFilter, n: number): SQL {
+  const where = [...eventConditions(f), ...common('e', f)];
+  return sql`SELECT ${EVENT_COLUMNS} FROM task_events e ${whereClause(where)} ORDER BY e.id DESC LIMIT ${n}`;
+}
+
+function auditQuery(f: LogFilter, audit: SQL[], n: number): SQL {
+  const where = [...audit, ...common('a', f)];
+  return sql`SELECT ${AUDIT_COLUMNS} FROM audit_log a ${whereClause(where)} ORDER BY a.id DESC LIMIT ${n}`;
 }
 
 /**
@@ -102,6 +126,6 @@ function common(alias: 'e' | 'a', f: LogFilter): SQL[] {
   return where;
 }
 
-function whereClause(where: SQL[]): SQL {
+export function whereClause(where: SQL[]): SQL {
   return where.length ? sql`WHERE ${sql.join(where, sql` AND `)}` : sql``;
 }

@@ -28,7 +28,8 @@ export class LogStore {
   }
 }
 
-function toItem(r: Record<string, unknown>): LogItem {
+/** A row of EVENT_COLUMNS or AUDIT_COLUMNS as the item /v1/logs shows. */
+export function toItem(r: Record<string, unknown>): LogItem {
   if (r.source === 'audit') return { source: 'audit', ...auditFromRow({ ...r, action: r.kind }) };
   return { source: 'task_event', ...eventFromRow(r) };
 }

@@ -106,6 +106,11 @@ export function createMetrics(registry: Registry = new Registry(), defaults = tr
       labelNames: ['table'] as const,
       registers,
     }),
+    logStreamsDropped: new Counter({
+      name: 'procurator_log_streams_dropped_total',
+      help: 'Live tails (/v1/logs/stream) dropped because their reader fell too far behind.',
+      registers,
+    }),
   };
 }
 
@@ -161,6 +166,18 @@ export function attachDependencyGauge(m: Metrics, probes: Record<string, () => P
     registers: [m.registry],
     async collect() {
       for (const [dependency, value] of await up()) this.set({ dependency }, value);
+    },
+  });
+}
+
+/** `procurator_log_streams`: the live tails open on this process, read at each scrape. */
+export function attachLogStreamGauge(m: Metrics, feed: { openCount: number }): void {
+  new Gauge({
+    name: 'procurator_log_streams',
+    help: 'Live tails (/v1/logs/stream) open on this process.',
+    registers: [m.registry],
+    collect() {
+      this.set(feed.openCount);
     },
   });
 }

@@ -14,6 +14,7 @@ import { openPostgres } from '../../lib/db/client';
 import type { FailPoints } from '../../lib/failpoints';
 import { MemoryFlowGate } from '../../lib/flow/memory-flow-gate';
 import type { Logger } from '../../lib/logger';
+import type { LogFeedOptions } from '../../lib/logs/log-feed';
 import { silentLogger } from '../../lib/logger';
 import { EventBus } from '../../lib/observability/event-bus';
 import { attachTaskMetrics, createMetrics } from '../../lib/observability/metrics';
@@ -54,6 +55,8 @@ export interface StackOptions {
   redis?: () => RedisClient;
   /** Spans of the API and every worker (e.g. otelTracing with an in-memory exporter). */
   tracing?: Tracing;
+  /** The live tail's limits and intervals (README "Live tail"), where a test needs others. */
+  logFeed?: Partial<LogFeedOptions>;
 }
 
 /** The two backends suites run on both: everything in this process, and the real services. */
@@ -155,6 +158,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     logger,
     metrics,
     tracing: opts.tracing,
+    logFeed: opts.logFeed,
     version: 'test',
   });
   const workers: { worker: Worker; close: () => Promise<void> }[] = [];
@@ -245,6 +249,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       );
     },
     async stop() {
+      await services.logFeed.close();
       await Promise.all(workers.map((w) => w.worker.stop()));
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(queues.map((q) => q.close()));

@@ -85,6 +85,12 @@ const fixtures: Record<string, () => Call | Promise<Call>> = {
   'GET /v1/system/queues': () => ({ path: '/v1/system/queues', status: 200 }),
   'GET /v1/me': () => ({ path: '/v1/me', status: 200 }),
   'GET /v1/logs': () => ({ path: '/v1/logs', status: 200 }),
+  // A stream lasts until closed: past the role check, a task nobody knows is 404 (the
+  // stream's own tests are test/integration/log-stream.test.ts).
+  'GET /v1/logs/stream': () => ({
+    path: '/v1/logs/stream?taskId=00000000-0000-7000-8000-000000000000',
+    status: 404,
+  }),
   'POST /v1/users': () => ({
     path: '/v1/users',
     body: { name: `matrix-new-${++made}`, role: 'dev' },

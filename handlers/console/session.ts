@@ -137,7 +137,8 @@ export function requireCsrf(d: ConsoleDeps): MiddlewareHandler<ConsoleEnv> {
 export function refuseForeignOrigin(c: Context, trustProxy: boolean): void {
   const origin = c.req.header('origin');
   if (origin === undefined) return;
-  const host = (trustProxy ? c.req.header('x-forwarded-host') : undefined) ?? c.req.header('host');
+  // The request URL's host is the Host header's (the Node adapter builds the URL from it).
+  const host = (trustProxy ? c.req.header('x-forwarded-host') : undefined) ?? new URL(c.req.url).host;
   let originHost: string | null = null;
   try {
     originHost = new URL(origin).host;

@@ -57,7 +57,12 @@ await build({ ...shared, banner: undefined, entryPoints: { client: 'client/index
 // The web console's script and style sheet (README, "Web console"), served by the API from
 // dist/console/ (compose/console-assets.ts): for browsers, minified, no dependency.
 await build({
-  entryPoints: ['handlers/console/browser/console.ts', 'handlers/console/browser/console.css'],
+  entryPoints: [
+    'handlers/console/browser/console.ts',
+    'handlers/console/browser/console.css',
+    'handlers/console/browser/favicon.svg',
+  ],
+  loader: { '.svg': 'copy' },
   bundle: true,
   platform: 'browser',
   format: 'iife',

@@ -30,7 +30,7 @@ export const Json: FC<{ value: unknown; label: string }> = ({ value, label }) =>
   if (cut) text = text.slice(0, JSON_SHOWN);
   return (
     <>
-      <pre class="json" tabindex={0} role="region" aria-label={label}>
+      <pre class="json" tabindex={0} role="region" aria-label={`${label} (JSON)`}>
         <code>{text}</code>
       </pre>
       {cut && <p class="muted">Cut at 64 KiB; the API answers the whole of it.</p>}
@@ -40,7 +40,7 @@ export const Json: FC<{ value: unknown; label: string }> = ({ value, label }) =>
 
 /** A wide table that scrolls sideways on a phone, reachable from the keyboard. */
 export const TableWrap: FC<{ label: string; children?: Child }> = ({ label, children }) => (
-  <div class="table-wrap" role="region" aria-label={label} tabindex={0}>
+  <div class="table-wrap" role="region" aria-label={`${label} table`} tabindex={0}>
     {children}
   </div>
 );

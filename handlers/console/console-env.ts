@@ -7,8 +7,10 @@ import type { ActivityMinute } from '../../lib/tasks/task-activity';
 import type { ApiServices, ApiSettings, AppEnv } from '../context';
 import type { ConsoleSchedules } from './schedules-port';
 
-/** The console's static files (the bundled script and the style sheet), by name. */
-export type ConsoleAssets = (name: 'console.js' | 'console.css') => Promise<Uint8Array | null>;
+/** The console's static files (the bundled script, the style sheet, the icon), by name. */
+export type ConsoleAssets = (
+  name: 'console.js' | 'console.css' | 'favicon.svg',
+) => Promise<Uint8Array | null>;
 
 /** What the console is built from: the API's own services (every action goes through them) and a few reads. */
 export interface ConsoleDeps {

@@ -22,6 +22,7 @@ export type { ConsoleAssets, ConsoleDeps } from './console-env';
 const ASSET_TYPES = {
   'console.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 } as const;
 
 /**

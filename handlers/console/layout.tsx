@@ -27,6 +27,7 @@ export const Layout: FC<LayoutProps> = (p) => (
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>{`${p.title} · Procurator`}</title>
       <link rel="stylesheet" href="/ui/assets/console.css" />
+      <link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml" />
       {p.csrf && <meta name="csrf-token" content={p.csrf} />}
       <script src="/ui/assets/console.js" defer />
     </head>

@@ -207,7 +207,7 @@ const ScheduleActions: FC<{ s: ScheduleView; csrf: string }> = ({ s, csrf }) => 
       action={`/ui/schedules/${s.id}/trigger`}
       csrf={csrf}
       label="Run now"
-      ariaLabel={`Run schedule ${s.name} now`}
+      ariaLabel={`Run now: schedule ${s.name}`}
     />
     <a href={`/ui/schedules/${s.id}`} aria-label={`Edit schedule ${s.name}`}>
       Edit

@@ -280,7 +280,7 @@ const Events: FC<{ events: TaskEventView[] }> = ({ events }) => (
         {e.data !== null && e.data !== undefined && (
           <details>
             <summary>Data</summary>
-            <Json value={e.data} label={`Data of event ${e.kind}`} />
+            <Json value={e.data} label={`Data of event ${e.kind} at ${e.at}`} />
           </details>
         )}
       </li>

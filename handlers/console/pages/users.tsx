@@ -167,7 +167,7 @@ const UserTable: FC<{ users: UserView[]; csrf: string; me: string }> = ({ users,
                 csrf={csrf}
                 label="Rotate token"
                 confirm={`Give ${u.name} a new token? The current one stops working at once.`}
-                ariaLabel={`Rotate the token of ${u.name}`}
+                ariaLabel={`Rotate token of ${u.name}`}
               />
               {u.id !== me && (
                 <ActionButton

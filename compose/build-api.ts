@@ -77,7 +77,7 @@ export function buildApiServices(p: ApiClients): ApiServices {
     events,
     logger,
   });
-  const activity = new TaskActivity(database, limits);
+  const activity = new TaskActivity(reads, limits);
   return {
     sessions: new SessionStore(database, { idleMs: config.UI_SESSION_IDLE_MS }),
     deliveries: new CallbackDeliveryStore(database),

@@ -340,10 +340,10 @@ export class TaskStore {
 
   /**
    * How many tasks match, counted up to COUNT_CAP (`capped`: at least that many), within the
-   * list time limit.
+   * list time limit (from `reads`: it may lag).
    */
   async count(filter: Omit<ListFilter, 'limit' | 'before'>): Promise<{ n: number; capped: boolean }> {
-    const rows = await this.database.rowsWithin<{ n: number }>(
+    const rows = await this.reads.rowsWithin<{ n: number }>(
       sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM tasks ${whereClause(filter)} LIMIT ${COUNT_CAP}) capped`,
       this.limits.listTimeoutMs,
     );

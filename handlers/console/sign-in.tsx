@@ -114,6 +114,9 @@ export function signInRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
         401,
       );
     }
+    // A session this browser had before ends: signing in always starts a new one (no fixation).
+    const previous = getCookie(c, SESSION_COOKIE);
+    if (previous) await sessions.deleteBySecret(previous);
     const { secret } = await sessions.create(principal.id, hashToken(token));
     await audit.record({
       actor: principal,

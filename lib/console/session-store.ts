@@ -83,6 +83,11 @@ export class SessionStore {
     await this.database.rows(sql`DELETE FROM ui_sessions WHERE id = ${id}`);
   }
 
+  /** Ends the session a cookie's secret names, if any. */
+  async deleteBySecret(cookieSecret: string): Promise<void> {
+    if (SECRET_RE.test(cookieSecret)) await this.delete(hashToken(cookieSecret));
+  }
+
   /** Deletes up to `limit` sessions past their idle time, oldest first; returns how many. */
   async deleteExpired(limit = 1000): Promise<number> {
     const rows = await this.database.rows(sql`

@@ -45,6 +45,18 @@ describe('sign-in', () => {
     expect((await browser.get('/ui')).status).toBe(200);
   });
 
+  it('starts a new session on every sign-in and ends the one the browser had', async () => {
+    const browser = new ConsoleClient(stack.app);
+    await browser.signIn(stack.adminToken);
+    const first = browser.cookies.get('procurator_session')!;
+    await browser.signIn(stack.adminToken);
+    const second = browser.cookies.get('procurator_session')!;
+    expect(second).not.toBe(first);
+    const ids = (await sessionRows()).map((r) => r.id);
+    expect(ids).toContain(hashToken(second));
+    expect(ids).not.toContain(hashToken(first));
+  });
+
   it('sets Secure on the cookie when the console is reached over https', async () => {
     const browser = new ConsoleClient(stack.app, 'https://console.test');
     expect((await browser.signIn(stack.adminToken)).status).toBe(303);

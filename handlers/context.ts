@@ -6,7 +6,6 @@ import type { SessionStore } from '../lib/console/session-store';
 import type { HeldLease } from '../lib/leadership/lease';
 import type { ActivityMinute } from '../lib/tasks/task-activity';
 import type { ConsoleAssets } from './console/console-env';
-import type { ConsoleSchedules } from './console/schedules-port';
 import type { Principal } from '../lib/auth/roles';
 import type { UserAdmin } from '../lib/auth/user-admin';
 import type { UserStore } from '../lib/auth/user-store';
@@ -68,8 +67,6 @@ export interface ApiServices {
   activity: () => Promise<ActivityMinute[]>;
   /** Leader leases held (pruner, reconciler). */
   leases: () => Promise<HeldLease[]>;
-  /** Schedules, for the console, once this build has them. */
-  schedules?: ConsoleSchedules;
 }
 
 /** What `createApp` is built from: services, settings and observability, injected. */

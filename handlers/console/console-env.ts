@@ -5,7 +5,6 @@ import type { TaskCatalog } from '../../lib/catalog/task-catalog';
 import type { HeldLease } from '../../lib/leadership/lease';
 import type { ActivityMinute } from '../../lib/tasks/task-activity';
 import type { ApiServices, ApiSettings, AppEnv } from '../context';
-import type { ConsoleSchedules } from './schedules-port';
 
 /** The console's static files (the bundled script, the style sheet, the icon), by name. */
 export type ConsoleAssets = (
@@ -20,7 +19,16 @@ export interface ConsoleDeps {
   >;
   services: Pick<
     ApiServices,
-    'auth' | 'audit' | 'rateLimiter' | 'tasks' | 'commands' | 'queues' | 'users' | 'userAdmin' | 'logs'
+    | 'auth'
+    | 'audit'
+    | 'rateLimiter'
+    | 'tasks'
+    | 'commands'
+    | 'queues'
+    | 'users'
+    | 'userAdmin'
+    | 'logs'
+    | 'schedules'
   > & {
     sessions: SessionStore;
     deliveries: Pick<CallbackDeliveryStore, 'forTask'>;
@@ -28,8 +36,6 @@ export interface ConsoleDeps {
     activity: () => Promise<ActivityMinute[]>;
     /** Leader leases held (pruner, reconciler): part of "workers alive". */
     leases: () => Promise<HeldLease[]>;
-    /** Schedules, once the schedules service exists in this build (README, "Schedules"). */
-    schedules?: ConsoleSchedules;
   };
   catalog: TaskCatalog;
   assets: ConsoleAssets;

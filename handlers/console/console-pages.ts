@@ -19,8 +19,7 @@ export const CONSOLE_PAGES: readonly ConsolePage[] = [
   { path: '/ui', label: 'Overview', role: routes.listQueues.access },
   { path: '/ui/tasks', label: 'Tasks', role: routes.listTasks.access },
   { path: '/ui/dlq', label: 'Dead letters', role: routes.listDeadTasks.access },
-  // The schedules routes' role (API.md "Schedules"): dev, each sees its own.
-  { path: '/ui/schedules', label: 'Schedules', role: 'dev' },
+  { path: '/ui/schedules', label: 'Schedules', role: routes.listSchedules.access },
   { path: '/ui/queues', label: 'Queues', role: routes.listQueues.access },
   { path: '/ui/users', label: 'Users', role: routes.listUsers.access },
   { path: '/ui/logs', label: 'Logs', role: routes.listLogs.access },

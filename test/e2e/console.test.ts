@@ -242,6 +242,13 @@ describe.skipIf(noBrowser)('the web console in Chromium', () => {
       type: 'demo.fail',
       payload: { message: 'the upstream said no', retryable: false },
     });
+    const schedule = await api('POST', '/v1/schedules', {
+      name: 'nightly-report',
+      cron: '0 3 * * *',
+      timezone: 'Europe/Berlin',
+      task: { type: 'demo.echo', payload: { report: 'daily' } },
+    });
+    expect(schedule.status).toBe(201);
     await waitForTaskStatus(cluster.ports[0]!, admin, done.id, ['succeeded']);
     await waitForTaskStatus(cluster.ports[0]!, admin, dead.id, ['dead']);
     const pages: [string, string][] = [
@@ -251,6 +258,7 @@ describe.skipIf(noBrowser)('the web console in Chromium', () => {
       ['task-dead', `/ui/tasks/${dead.id}`],
       ['dlq', '/ui/dlq'],
       ['schedules', '/ui/schedules'],
+      ['schedule', `/ui/schedules/${String(schedule.body.id)}`],
       ['queues', '/ui/queues'],
       ['users', '/ui/users'],
       ['logs', '/ui/logs'],

@@ -1,57 +1,54 @@
 import type { Hono } from 'hono';
 import type { FC } from 'hono/jsx';
-import { NotFoundError, ProblemError, ValidationError } from '../../../lib/errors';
+import { ConflictError, ForbiddenError, ValidationError } from '../../../lib/errors';
 import type { FieldProblem } from '../../../lib/errors';
-import { isUuid } from '../../../lib/ids';
+import type { Caller, SchedulePatch } from '../../../lib/schedules/schedule-service';
+import { toScheduleView } from '../../../lib/schedules/schedule';
+import type { ScheduleView } from '../../../lib/schedules/schedule';
+import { zodProblems } from '../../../lib/tasks/submission';
+import { encodeCursor } from '../../cursor';
+import { routes } from '../../routes';
+import { SchedulePatchSchema } from '../../schemas/schedules';
 import { ActionButton, Csrf, Json, Notice, TableWrap, Time } from '../components';
 import type { ConsoleContext, ConsoleDeps, ConsoleEnv } from '../console-env';
 import { pageRole } from '../console-pages';
-import { queryString } from '../filters';
+import { cursorOf, queryString } from '../filters';
 import { formFields } from '../form';
 import { renderPage } from '../layout';
 import { withNotice } from '../notices';
-import type { ConsoleSchedules, ScheduleView, SchedulePatch } from '../schedules-port';
-import { actorOf, csrfOf, needs } from '../session';
+import { csrfOf, needs } from '../session';
 
 const PAGE_SIZE = 50;
+const EDITABLE = ['cron', 'timezone', 'missedRuns', 'overlap', 'task'] as const;
+
+/** The signed-in user as the schedules service takes a caller (its scope and the audit's actor). */
+function callerOf(c: ConsoleContext): Caller {
+  return { principal: c.get('principal'), requestId: c.get('requestId') };
+}
 
 /**
- * /ui/schedules: the user's schedules (ops: everyone's) with their next run; pause, resume,
- * trigger and edit — through the schedules service, as /v1/schedules does. Without that
- * service in the build, the page says so.
+ * /ui/schedules: the user's schedules (ops and admin: everyone's) with their next run; pause,
+ * resume, run now and edit — through ScheduleService, as /v1/schedules does, with its roles and
+ * its scope (another user's schedule is 404 to a dev).
  */
 export function scheduleRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
-  const role = pageRole('/ui/schedules');
-  const service = (): ConsoleSchedules => {
-    const s = d.services.schedules;
-    if (!s) throw new NotFoundError('Schedules are not part of this build of Procurator.');
-    return s;
-  };
-  const find = async (c: ConsoleContext): Promise<ScheduleView> => {
-    const id = c.req.param('id') ?? '';
-    const s = isUuid(id) ? await service().get(c.get('principal'), id) : null;
-    if (!s) throw new NotFoundError(`No schedule ${id.slice(0, 100)} (or not one you may see).`);
-    return s;
-  };
+  const { schedules } = d.services;
 
-  ui.get('/schedules', needs(role), async (c) => {
-    const p = c.get('principal');
-    const base = { title: 'Schedules', principal: p, csrf: csrfOf(c), current: '/ui/schedules' };
-    if (!d.services.schedules) {
-      return renderPage(c, { ...base, children: <p>Schedules are not part of this build of Procurator.</p> });
-    }
+  ui.get('/schedules', needs(pageRole('/ui/schedules')), async (c) => {
     const cursor = c.req.query('cursor');
-    const page = await d.services.schedules.list(p, {
-      ...(cursor ? { cursor: cursor.slice(0, 200) } : {}),
-      limit: PAGE_SIZE,
-    });
+    const page = await schedules.list(callerOf(c), { before: cursorOf(cursor), limit: PAGE_SIZE });
+    const items = page.items.map(toScheduleView);
+    const last = page.items[page.items.length - 1];
     return renderPage(c, {
-      ...base,
+      title: 'Schedules',
+      principal: c.get('principal'),
+      csrf: csrfOf(c),
+      current: '/ui/schedules',
       children: (
         <>
           <TableWrap label="Schedules">
             <table>
-              <caption>Schedules</caption>
+              <caption>Schedules, newest first</caption>
               <thead>
                 <tr>
                   <th scope="col">Name</th>
@@ -64,14 +61,14 @@ export function scheduleRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
                 </tr>
               </thead>
               <tbody>
-                {page.items.length === 0 && (
+                {items.length === 0 && (
                   <tr>
                     <td colspan={7} class="muted">
                       No schedule yet (POST /v1/schedules makes one).
                     </td>
                   </tr>
                 )}
-                {page.items.map((s) => (
+                {items.map((s) => (
                   <tr data-key={s.id}>
                     <th scope="row">
                       <a href={`/ui/schedules/${s.id}`}>{s.name}</a>
@@ -80,14 +77,14 @@ export function scheduleRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
                       <code>{s.cron}</code> <span class="muted">{s.timezone}</span>
                     </td>
                     <td>{typeof s.task.type === 'string' ? s.task.type : '—'}</td>
-                    <td>{s.paused ? <span class="muted">paused</span> : <Time at={s.nextRunAt} />}</td>
+                    <td>
+                      {s.paused ? <span class="muted">none while paused</span> : <Time at={s.nextRunAt} />}
+                    </td>
                     <td>
                       <Time at={s.lastRunAt} />
                     </td>
                     <td>
-                      <span class={`status status-${s.paused ? 'paused' : 'active'}`}>
-                        {s.paused ? 'paused' : 'active'}
-                      </span>
+                      <State s={s} />
                     </td>
                     <td class="row-actions">
                       <ScheduleActions s={s} csrf={csrfOf(c)} />
@@ -97,11 +94,12 @@ export function scheduleRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
               </tbody>
             </table>
           </TableWrap>
-          {page.nextCursor && (
-            <nav class="pager" aria-label="Pages">
-              <a href={`/ui/schedules${queryString({ cursor: page.nextCursor })}`}>More</a>
-            </nav>
-          )}
+          <nav class="pager" aria-label="Pages">
+            {cursor && <a href="/ui/schedules">Newest</a>}
+            {page.more && last && (
+              <a href={`/ui/schedules${queryString({ cursor: encodeCursor(last.id) })}`}>Older</a>
+            )}
+          </nav>
         </>
       ),
     });
@@ -112,7 +110,7 @@ export function scheduleRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
     s: ScheduleView,
     problems: FieldProblem[] = [],
     input?: Record<string, string>,
-    status: 200 | 422 = 200,
+    status: 200 | 403 | 409 | 422 = 200,
   ) =>
     renderPage(
       c,
@@ -129,62 +127,80 @@ export function scheduleRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
       status,
     );
 
-  ui.get('/schedules/:id', needs(role), async (c) => edit(c, await find(c)));
+  ui.get('/schedules/:id', needs(routes.getSchedule.access), async (c) =>
+    edit(c, toScheduleView(await schedules.get(callerOf(c), c.req.param('id')))),
+  );
 
-  ui.post('/schedules/:id', needs(role), async (c) => {
-    const s = await find(c);
+  ui.post('/schedules/:id', needs(routes.updateSchedule.access), async (c) => {
+    const s = toScheduleView(await schedules.get(callerOf(c), c.req.param('id')));
     const form = await formFields(c);
-    const input = Object.fromEntries(
-      (['cron', 'timezone', 'missedRuns', 'overlap', 'task'] as const).map((k) => [k, form.one(k) ?? '']),
+    const input = Object.fromEntries(EDITABLE.map((k) => [k, form.one(k) ?? '']));
+    let raw: unknown;
+    try {
+      raw = input.task ? (JSON.parse(input.task) as unknown) : undefined;
+    } catch (err) {
+      return edit(
+        c,
+        s,
+        [{ path: 'task', message: `is not valid JSON (${(err as Error).message})` }],
+        input,
+        422,
+      );
+    }
+    // The fields as PATCH /v1/schedules/:id validates them; only what was filled in changes.
+    const body = Object.fromEntries(
+      Object.entries({ ...input, task: raw }).filter(([, v]) => v !== '' && v !== undefined),
     );
-    const patch: SchedulePatch = {};
-    if (input.cron) patch.cron = input.cron;
-    if (input.timezone) patch.timezone = input.timezone;
-    if (input.missedRuns) patch.missedRuns = input.missedRuns;
-    if (input.overlap) patch.overlap = input.overlap;
-    if (input.task) {
-      try {
-        patch.task = JSON.parse(input.task) as unknown;
-      } catch (err) {
+    const parsed = SchedulePatchSchema.safeParse(body);
+    if (!parsed.success) return edit(c, s, zodProblems('', parsed.error), input, 422);
+    const { task, ...rest } = parsed.data;
+    const patch: SchedulePatch = {
+      ...rest,
+      ...(task ? { task: { accepted: task, raw: raw as Record<string, unknown> } } : {}),
+    };
+    try {
+      await schedules.update(callerOf(c), s.id, patch);
+    } catch (err) {
+      if (err instanceof ValidationError)
         return edit(
           c,
           s,
-          [{ path: 'task', message: `is not valid JSON (${(err as Error).message})` }],
+          err.extra.errors?.length ? err.extra.errors : [{ path: '(schedule)', message: err.message }],
           input,
           422,
         );
-      }
-    }
-    try {
-      await service().update(actorOf(c), s.id, patch);
-    } catch (err) {
-      if (err instanceof ValidationError)
-        return edit(c, s, err.extra.errors ?? [{ path: '(schedule)', message: err.message }], input, 422);
-      if (err instanceof ProblemError && err.status === 409)
-        return edit(c, s, [{ path: '(schedule)', message: err.message }], input, 422);
+      if (err instanceof ForbiddenError || err instanceof ConflictError)
+        return edit(c, s, [{ path: '(schedule)', message: err.message }], input, err.status as 403 | 409);
       throw err;
     }
     return c.redirect(withNotice(`/ui/schedules/${s.id}`, 'schedule-saved'), 303);
   });
 
-  ui.post('/schedules/:id/pause', needs(role), async (c) => {
-    const s = await find(c);
-    await service().pause(actorOf(c), s.id);
+  ui.post('/schedules/:id/pause', needs(routes.pauseSchedule.access), async (c) => {
+    await schedules.setPaused(callerOf(c), c.req.param('id'), true);
     return c.redirect(withNotice('/ui/schedules', 'schedule-paused'), 303);
   });
 
-  ui.post('/schedules/:id/resume', needs(role), async (c) => {
-    const s = await find(c);
-    await service().resume(actorOf(c), s.id);
+  ui.post('/schedules/:id/resume', needs(routes.resumeSchedule.access), async (c) => {
+    await schedules.setPaused(callerOf(c), c.req.param('id'), false);
     return c.redirect(withNotice('/ui/schedules', 'schedule-resumed'), 303);
   });
 
-  ui.post('/schedules/:id/trigger', needs(role), async (c) => {
-    const s = await find(c);
-    const task = await service().trigger(actorOf(c), s.id);
+  ui.post('/schedules/:id/trigger', needs(routes.triggerSchedule.access), async (c) => {
+    const task = await schedules.trigger(callerOf(c), c.req.param('id'));
     return c.redirect(`/ui/tasks/${task.id}`, 303);
   });
 }
+
+const State: FC<{ s: ScheduleView }> = ({ s }) =>
+  s.paused ? (
+    <>
+      <span class="status status-paused">paused</span>
+      {s.pausedReason && <span class="muted"> ({s.pausedReason})</span>}
+    </>
+  ) : (
+    <span class="status status-active">active</span>
+  );
 
 const ScheduleActions: FC<{ s: ScheduleView; csrf: string }> = ({ s, csrf }) => (
   <>
@@ -232,7 +248,9 @@ const ScheduleDetail: FC<{
       {problems.length > 0 && <Notice kind="error">Nothing was saved; fix the fields marked below.</Notice>}
       <dl class="facts">
         <dt>State</dt>
-        <dd>{s.paused ? 'paused' : 'active'}</dd>
+        <dd>
+          <State s={s} />
+        </dd>
         <dt>Next run</dt>
         <dd>{s.paused ? 'none while paused' : <Time at={s.nextRunAt} />}</dd>
         <dt>Last run</dt>
@@ -275,7 +293,7 @@ const ScheduleDetail: FC<{
               name="timezone"
               value={v('timezone', s.timezone)}
               required
-              maxlength={100}
+              maxlength={64}
               {...bad('timezone')}
             />
           </div>

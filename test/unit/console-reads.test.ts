@@ -74,6 +74,23 @@ describe('the task list', () => {
 });
 
 describe('the task page', () => {
+  it('links a task to the tasks it waits for, and a dev may cancel it while it waits', async () => {
+    const [parent] = await submitBatch(stack, [{ type: 'demo.echo', delayMs: 3_600_000 }]);
+    const [child] = await submitBatch(stack, [{ type: 'demo.echo', dependsOn: [parent!.id] }]);
+    expect(child!.status).toBe('waiting');
+    const browser = new ConsoleClient(stack.app);
+    await browser.signIn(stack.adminToken);
+    const html = await (await browser.get(`/ui/tasks/${child!.id}`)).text();
+    expect(html).toContain('data-status="waiting"');
+    expect(html).toContain(`href="/ui/tasks/${parent!.id}"`);
+    expect(html).toContain('action="/ui/tasks/' + child!.id + '/cancel"');
+    const list = await (await browser.get('/ui/tasks?status=waiting')).text();
+    expect(list).toContain(child!.id);
+    const csrf = await browser.csrf();
+    expect((await browser.post(`/ui/tasks/${child!.id}/cancel`, { _csrf: csrf })).status).toBe(303);
+    expect((await stack.waitForStatus(child!.id, ['cancelled'])).status).toBe('cancelled');
+  });
+
   it('shows the payload, result, events, callback deliveries and copy-as-curl without the token', async () => {
     const [t] = await submitBatch(stack, [
       { type: 'demo.echo', payload: { hello: 'console' }, callbackUrl: 'http://127.0.0.1:9/hook' },

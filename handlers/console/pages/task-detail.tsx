@@ -17,11 +17,8 @@ import { csrfOf, needs } from '../session';
 import { curlRead, curlResubmit } from './curl';
 import { LIVE_REFRESH_MS } from './tasks';
 
-/** What a task may also carry (dependencies and schedules, README "Task dependencies", "Schedules"). */
-type Related = TaskRecord & { dependsOn?: readonly string[] | null; scheduleId?: string | null };
-
 interface Detail {
-  task: Related;
+  task: TaskRecord;
   events: TaskEventView[];
   deliveries: DeliveryView[];
 }
@@ -198,7 +195,7 @@ const Summary: FC<{ x: Detail; principal: Principal; csrf: string }> = ({ x, pri
         <dd>{t.concurrencyKey ?? '—'}</dd>
         <dt>Depends on</dt>
         <dd>
-          {t.dependsOn && t.dependsOn.length > 0 ? (
+          {t.dependsOn.length > 0 ? (
             <ul class="plain">
               {t.dependsOn.map((id) => (
                 <li>

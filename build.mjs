@@ -56,6 +56,25 @@ await build({ ...shared, entryPoints, outdir: 'dist' });
 // APIs and jose only, so no Node require shim.
 await build({ ...shared, banner: undefined, entryPoints: { client: 'client/index.ts' }, outdir: 'dist' });
 
+// The web console's script and style sheet (README, "Web console"), served by the API from
+// dist/console/ (compose/console-assets.ts): for browsers, minified, no dependency.
+await build({
+  entryPoints: [
+    'handlers/console/browser/console.ts',
+    'handlers/console/browser/console.css',
+    'handlers/console/browser/favicon.svg',
+  ],
+  loader: { '.svg': 'copy' },
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
+  minify: true,
+  logLevel: 'warning',
+  outdir: 'dist/console',
+  tsconfig: 'handlers/console/browser/tsconfig.json',
+});
+
 // The benchmark runs each measured peer in a process of its own: bench/**/*-child.ts, one
 // bundle each, in dist/bench-children/.
 const children = [];

@@ -2,7 +2,14 @@ import type { RedisClient } from '../lib/redis/client';
 import type { Hono } from 'hono';
 import { createApp } from '../handlers/app';
 import type { ApiServices, AppEnv } from '../handlers/context';
+import type { ConsoleAssets } from '../handlers/console';
 import { AuditStore } from '../lib/audit/audit-store';
+import { CallbackDeliveryStore } from '../lib/callbacks/delivery-store';
+import { SessionStore } from '../lib/console/session-store';
+import { heldLeases } from '../lib/leadership/lease';
+import { cachedFor } from '../lib/observability/cached';
+import { TaskActivity } from '../lib/tasks/task-activity';
+import { fileConsoleAssets } from './console-assets';
 import { accessBackends } from '../lib/auth/access-backends';
 import { Authenticator } from '../lib/auth/authenticator';
 import { UserAdmin } from '../lib/auth/user-admin';
@@ -50,6 +57,8 @@ export interface ApiClients {
   logFeed?: Partial<LogFeedOptions>;
   /** Counts dropped live tails when given. */
   metrics?: Metrics;
+  /** The console's script and style sheet; default: the built files (compose/console-assets.ts). */
+  consoleAssets?: ConsoleAssets;
 }
 
 /** The services the API's handlers call, built from its clients: the one place they are made. */
@@ -74,7 +83,13 @@ export function buildApiServices(p: ApiClients): ApiServices {
     events,
     logger,
   });
+  const activity = new TaskActivity(reads, limits);
   return {
+    sessions: new SessionStore(database, { idleMs: config.UI_SESSION_IDLE_MS }),
+    deliveries: new CallbackDeliveryStore(database),
+    // Many consoles may show the overview at once: one read per 10 s serves them all.
+    activity: cachedFor(10_000, () => activity.lastHour()),
+    leases: () => heldLeases(database),
     tasks,
     users,
     auth,
@@ -140,6 +155,7 @@ export function buildApi(p: ApiClients & { metrics: Metrics; version: string }):
     tracing: p.tracing ?? noTracing,
     version: p.version,
     readiness: { db: () => database.ping(), queue: () => queue.ping() },
+    consoleAssets: p.consoleAssets ?? fileConsoleAssets(),
     info: { queueBackend: queue.kind, database: database.kind === 'pglite' ? 'embedded' : 'postgres' },
   });
   return { app, services };

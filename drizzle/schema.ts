@@ -361,3 +361,27 @@ export const scheduleFirers = pgTable('schedule_firers', {
   startedAt: timestamps('started_at').notNull().defaultNow(),
   seenAt: timestamps('seen_at').notNull().defaultNow(),
 });
+
+/**
+ * Web console sessions (README, "Web console"). `id` is the SHA-256 (hex) of the random
+ * session id the cookie holds: a leaked table opens no session. `token_hash` is the hash of
+ * the API token the user signed in with: a session lasts only as long as that token is the
+ * user's (a rotation or a deletion ends it), checked on every request as the API checks a
+ * token. `csrf_token` is the per-session secret every change must carry.
+ */
+export const uiSessions = pgTable(
+  'ui_sessions',
+  {
+    id: text('id').primaryKey(),
+    userId: uuid('user_id').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    csrfToken: text('csrf_token').notNull(),
+    createdAt: timestamps('created_at').notNull().defaultNow(),
+    lastSeenAt: timestamps('last_seen_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('ui_sessions_user_idx').on(t.userId),
+    // Expired sessions are deleted oldest first, through this index.
+    index('ui_sessions_last_seen_idx').on(t.lastSeenAt),
+  ],
+);

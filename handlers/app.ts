@@ -1,6 +1,7 @@
 import type { Api } from './api';
 import { newApi } from './api';
 import type { ApiDeps } from './context';
+import { consoleRoutes } from './console';
 import { dlqRoutes } from './dlq';
 import { healthRoutes } from './health';
 import { integrationRoutes } from './integrations';
@@ -66,6 +67,7 @@ export function createApp(deps: ApiDeps): Api {
   scheduleRoutes(app, { schedules: s.schedules });
   integrationRoutes(app, { submit: s.submit });
   openApiRoutes(app, { version: deps.version, catalog: deps.catalog });
+  consoleRoutes(app, { settings, services: s, catalog: deps.catalog, assets: deps.consoleAssets });
   app.onError(onError);
   app.notFound(notFound);
   assertRoutesMatchTheTable(app);

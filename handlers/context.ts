@@ -1,6 +1,11 @@
 import type { Context } from 'hono';
 import type { Actor, AuditStore } from '../lib/audit/audit-store';
 import type { Authenticator } from '../lib/auth/authenticator';
+import type { CallbackDeliveryStore } from '../lib/callbacks/delivery-store';
+import type { SessionStore } from '../lib/console/session-store';
+import type { HeldLease } from '../lib/leadership/lease';
+import type { ActivityMinute } from '../lib/tasks/task-activity';
+import type { ConsoleAssets } from './console/console-env';
 import type { Principal } from '../lib/auth/roles';
 import type { UserAdmin } from '../lib/auth/user-admin';
 import type { UserStore } from '../lib/auth/user-store';
@@ -31,6 +36,7 @@ export type ApiSettings = Pick<
   | 'AUTH_FAILURES_PER_MINUTE'
   | 'RATE_LIMIT_RPS'
   | 'RATE_LIMIT_BURST'
+  | 'UI_SESSION_IDLE_MS'
 >;
 
 /** The services handlers call, built by the composition root from the clients. */
@@ -59,6 +65,14 @@ export interface ApiServices {
   rateLimiter: RateLimiter;
   /** Admission of an authenticated request in one step (address, revocation, user bucket). */
   gate: AccessGate;
+  /** The web console's sessions (README, "Web console"). */
+  sessions: SessionStore;
+  /** A task's callback deliveries, for the console's task page. */
+  deliveries: Pick<CallbackDeliveryStore, 'forTask'>;
+  /** The last hour, minute by minute, for the console's overview (cached). */
+  activity: () => Promise<ActivityMinute[]>;
+  /** Leader leases held (pruner, reconciler). */
+  leases: () => Promise<HeldLease[]>;
 }
 
 /** What `createApp` is built from: services, settings and observability, injected. */
@@ -73,6 +87,8 @@ export interface ApiDeps {
   version: string;
   /** What `/readyz` asks: each throws when its dependency cannot answer. */
   readiness: { db: () => Promise<void>; queue: () => Promise<void> };
+  /** The web console's bundled script and style sheet. */
+  consoleAssets: ConsoleAssets;
   /** Facts `/v1/system/info` reports. */
   info: { queueBackend: 'memory' | 'redis'; database: 'embedded' | 'postgres' };
 }

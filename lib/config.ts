@@ -99,6 +99,8 @@ export const configSchema = z
     RATE_LIMIT_BURST: int(1, 10_000_000).default(200),
     AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(20),
     TRUST_PROXY: bool.default(false),
+    // The web console (README, "Web console"): a session unused this long is signed out.
+    UI_SESSION_IDLE_MS: int(60_000, 604_800_000).default(1_800_000),
     MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1048576),
     OUTBOUND_ALLOW_PRIVATE: bool.default(false),
     OUTBOUND_ALLOW_HOSTS: list.default([]),

@@ -39,11 +39,7 @@ export function admission(d: AdmissionDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const token = presentedToken((n) => c.req.header(n));
     const address = clientAddress(c, config.TRUST_PROXY);
-    const addressKey = `authfail:${address}`;
-    const addressRule: BucketRule = {
-      rate: config.AUTH_FAILURES_PER_MINUTE / 60,
-      burst: config.AUTH_FAILURES_PER_MINUTE,
-    };
+    const { key: addressKey, rule: addressRule } = authFailureBudget(address, config);
 
     let principal: Principal | null = null;
     let user: BucketDecision | null = null;
@@ -92,6 +88,20 @@ export function admission(d: AdmissionDeps): MiddlewareHandler<AppEnv> {
     // Set before the handler, so the headers are part of the answer when it is made.
     setRateLimitHeaders(c, user!);
     await next();
+  };
+}
+
+/**
+ * An address's budget of failed authentications (AUTH_FAILURES_PER_MINUTE, refilled over a
+ * minute): one bucket per address, which the console's sign-in spends from too.
+ */
+export function authFailureBudget(
+  address: string,
+  settings: Pick<ApiSettings, 'AUTH_FAILURES_PER_MINUTE'>,
+): { key: string; rule: BucketRule } {
+  return {
+    key: `authfail:${address}`,
+    rule: { rate: settings.AUTH_FAILURES_PER_MINUTE / 60, burst: settings.AUTH_FAILURES_PER_MINUTE },
   };
 }
 

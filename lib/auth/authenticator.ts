@@ -68,6 +68,18 @@ export class Authenticator {
     return principal ? { principal, digest } : null;
   }
 
+  /**
+   * The active user whose token has this hash — a console session's (README, "Web console")
+   * — through the same cache and revocation marks as a presented token, so that a session
+   * ends when its token is rotated away or its user deleted, exactly when the token stops
+   * working on the API. Null when the hash is no longer any active user's.
+   */
+  async byTokenHash(digest: string): Promise<Principal | null> {
+    const user = await this.databaseUser(digest);
+    if (user) this.noteUse(user.id);
+    return user;
+  }
+
   /** Notes that a cached principal was used (last_used_at, throttled). */
   recordUse(principal: Principal): void {
     if (!principal.legacy) this.noteUse(principal.id);

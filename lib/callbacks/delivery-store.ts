@@ -4,7 +4,7 @@ import { newId } from '../ids';
 import { jsonbText } from '../text';
 import type { TaskView } from '../tasks/task';
 import { toTaskView } from '../tasks/task';
-import { taskFromRow } from '../tasks/task-row';
+import { taskFromRow, toDate } from '../tasks/task-row';
 import type { TaskTrace } from '../tasks/task-trace';
 
 /** A delivery this worker holds the lease of, ready to send. */
@@ -22,6 +22,20 @@ export interface ClaimedDelivery {
   trace: TaskTrace;
 }
 
+/** A delivery as operators see it (the console's task page): never the task snapshot. */
+export interface DeliveryView {
+  id: string;
+  run: number;
+  event: string;
+  url: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  nextAt: string;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** What one try's event says. */
 export interface TryRecord {
   message: string;
@@ -35,6 +49,25 @@ export interface TryRecord {
  */
 export class CallbackDeliveryStore {
   constructor(private readonly database: Database) {}
+
+  /** A task's deliveries, oldest first (one per end of each run). */
+  async forTask(taskId: string): Promise<DeliveryView[]> {
+    const rows = await this.database.rows(sql`
+      SELECT id, run, event, url, status, attempts, next_at, last_error, created_at, updated_at
+      FROM callback_deliveries WHERE task_id = ${taskId}::uuid ORDER BY created_at, id`);
+    return rows.map((r) => ({
+      id: String(r.id),
+      run: Number(r.run),
+      event: String(r.event),
+      url: String(r.url),
+      status: r.status as DeliveryView['status'],
+      attempts: Number(r.attempts),
+      nextAt: toDate(r.next_at).toISOString(),
+      lastError: (r.last_error as string | null) ?? null,
+      createdAt: toDate(r.created_at).toISOString(),
+      updatedAt: toDate(r.updated_at).toISOString(),
+    }));
+  }
 
   /**
    * Leases up to `limit` due deliveries to `owner`. SKIP LOCKED lets workers claim side by

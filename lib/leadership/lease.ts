@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
+import { toDate } from '../tasks/task-row';
 
 export interface LeaseOptions {
   /** What the lease guards, e.g. `pruner`: one row of `leases`. */
@@ -53,4 +54,23 @@ export class Lease {
       sql`DELETE FROM leases WHERE name = ${this.o.name} AND holder = ${this.o.holder}`,
     );
   }
+}
+
+/** A lease as it stands: who holds the job, until when (the console's "workers alive"). */
+export interface HeldLease {
+  name: string;
+  holder: string;
+  expiresAt: string;
+}
+
+/** Every lease not yet expired, by the database's clock. */
+export async function heldLeases(database: Database): Promise<HeldLease[]> {
+  const rows = await database.rows<{ name: string; holder: string; expires_at: unknown }>(
+    sql`SELECT name, holder, expires_at FROM leases WHERE expires_at > now() ORDER BY name`,
+  );
+  return rows.map((r) => ({
+    name: r.name,
+    holder: r.holder,
+    expiresAt: toDate(r.expires_at).toISOString(),
+  }));
 }

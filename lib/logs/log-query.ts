@@ -21,6 +21,8 @@ export interface LogFilter extends LogMatch {
   until?: Date;
   /** Ids below this one (the previous page's last). */
   before?: string;
+  /** Ids above this one (the newest a reader has: what came after it). */
+  after?: string;
   limit: number;
 }
 
@@ -123,6 +125,7 @@ function common(alias: 'e' | 'a', f: LogFilter): SQL[] {
     where.push(sql`${t}.at < ${f.until.toISOString()}::timestamptz`);
   }
   if (f.before) where.push(sql`${t}.id < ${f.before}::uuid`);
+  if (f.after) where.push(sql`${t}.id > ${f.after}::uuid`);
   return where;
 }
 

@@ -349,6 +349,7 @@ export class MemoryQueue implements QueueBackend {
         pending,
         delayed: this.delayed.get(name)?.size ?? 0,
         consumers: active.size,
+        workers: [...active].sort(),
         oldestAgeSeconds: Math.max(0, (now - oldest) / 1000),
       };
     });

@@ -20,6 +20,13 @@ export interface QueueOverview {
   oldestAgeSeconds: number;
 }
 
+/** A worker alive, as the queues' consumer groups see it. */
+export interface QueueWorker {
+  id: string;
+  /** The queues it reads. */
+  queues: string[];
+}
+
 export interface QueueAdminDeps {
   queue: QueueBackend;
   tasks: Pick<TaskStore, 'countByQueueAndStatus'>;
@@ -71,6 +78,15 @@ export class QueueAdmin {
 
   /** Every queue registered or known to the queue backend, by name. */
   async overview(): Promise<QueueOverview[]> {
+    return (await this.status()).queues;
+  }
+
+  /**
+   * The queues as `overview` lists them, and the workers alive: the consumers each queue's
+   * group counts as live (they read it within ACTIVE_CONSUMER_MS, or hold its messages),
+   * with the queues they read. One look at the queue for both.
+   */
+  async status(): Promise<{ queues: QueueOverview[]; workers: QueueWorker[] }> {
     const [stats, counts, states] = await Promise.all([
       this.d.queue.stats(),
       this.d.tasks.countByQueueAndStatus(['dead']),
@@ -82,7 +98,7 @@ export class QueueAdmin {
     // Every registered name (a deleted queue's dead tasks do not bring it back) and whatever
     // the queue itself holds.
     const names = new Set([...byName.keys(), ...states.map((s) => s.name)]);
-    return [...names].sort().map((name) => {
+    const queues = [...names].sort().map((name) => {
       const s = byName.get(name);
       return {
         name,
@@ -96,5 +112,13 @@ export class QueueAdmin {
         oldestAgeSeconds: s?.oldestAgeSeconds ?? 0,
       };
     });
+    const workers = new Map<string, string[]>();
+    for (const s of stats) {
+      for (const w of s.workers) workers.set(w, [...(workers.get(w) ?? []), s.name]);
+    }
+    return {
+      queues,
+      workers: [...workers].sort(([a], [b]) => a.localeCompare(b)).map(([id, qs]) => ({ id, queues: qs })),
+    };
   }
 }

@@ -70,6 +70,8 @@ export interface QueueStats {
    * (not every worker id that ever read it).
    */
   consumers: number;
+  /** The names (worker ids) of those consumers: the console's "workers alive". */
+  workers: string[];
   /**
    * Seconds the oldest message ready to be delivered has waited (since it entered its stream:
    * submitted, promoted when due, or deferred); 0 when none waits.

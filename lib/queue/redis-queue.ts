@@ -584,7 +584,15 @@ export class RedisQueue implements QueueBackend {
       // Tasks waiting in fair-sharing lanes wait to be delivered too.
       for (const n of Object.values((next() as Record<string, string> | null) ?? {}))
         length += Math.max(0, Number(n));
-      return { name, length, pending, delayed, consumers: active.size, oldestAgeSeconds: 0 };
+      return {
+        name,
+        length,
+        pending,
+        delayed,
+        consumers: active.size,
+        workers: [...active].sort(),
+        oldestAgeSeconds: 0,
+      };
     });
     if (waiting.length > 0) {
       const [clock, ...firsts] = await inOneTrip(this.redis, (target) => {

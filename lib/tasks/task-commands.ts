@@ -62,6 +62,38 @@ export class TaskCommands {
     return { kind: 'stopping', task: done.task };
   }
 
+  /**
+   * Cancels each task as `cancel` does (the console's bulk cancel, one chunk of it), and
+   * records one `task.cancel_bulk` audit entry for the chunk naming how many it ended or asked
+   * to stop. A task that ended meanwhile is counted as `ended`, not an error.
+   */
+  async cancelMany(
+    actor: Actor,
+    tasks: readonly TaskRecord[],
+    describe: Record<string, unknown> = {},
+  ): Promise<{ cancelled: number; stopping: number; ended: number }> {
+    const counts = { cancelled: 0, stopping: 0, ended: 0 };
+    for (const task of tasks) {
+      try {
+        const outcome = await this.cancel(actor, task);
+        counts[outcome.kind]++;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        counts.ended++;
+      }
+    }
+    if (counts.cancelled + counts.stopping > 0) {
+      await this.d.audit.record({
+        actor: actor.principal,
+        action: 'task.cancel_bulk',
+        target: `${counts.cancelled + counts.stopping} tasks`,
+        requestId: actor.requestId,
+        data: { ...describe, ...counts },
+      });
+    }
+    return counts;
+  }
+
   /** Replays one dead task (attempts reset, back to `queued`). Null when it is not dead. */
   async replay(actor: Actor, id: string): Promise<TaskRecord | null> {
     const task = await this.d.deadLetters.replay(id, actor);

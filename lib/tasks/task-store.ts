@@ -3,7 +3,8 @@ import { sql } from 'drizzle-orm';
 import type { Database, Db } from '../db/client';
 import { Coalescer } from '../batch/coalescer';
 import { isTransientDbError } from '../db/transient-errors';
-import { newId } from '../ids';
+import { firstIdAt, newId } from '../ids';
+import { ID_TIME_SLACK_MS } from '../logs/log-query';
 import type { Priority, TaskEventView, TaskRecord, TaskStatus } from './task';
 import type { DependencyRef } from './dependency-refs';
 import { eventInserts } from './event-sql';
@@ -47,12 +48,21 @@ export interface ListFilter {
   /** Only this submitter's tasks (a dev sees its own). */
   createdBy?: string;
   status?: TaskStatus;
+  /** Any of these statuses (with `status`, both must hold). */
+  statuses?: readonly TaskStatus[];
   type?: string;
   queue?: string;
+  /** Submitted at or after this time. */
+  since?: Date;
+  /** Submitted before this time. */
+  until?: Date;
   /** Return tasks with ids below this one (newest first). */
   before?: string;
   limit: number;
 }
+
+/** The most a count of matching tasks goes to: past it, "more than" is all a person needs. */
+export const COUNT_CAP = 10_000;
 
 /**
  * The insert of tasks and their `submitted` events, $1 the input rows. Fixed texts, run as
@@ -201,14 +211,41 @@ function insertedInOrder(tasks: readonly NewTask[], rows: Record<string, unknown
 
 /** The statement behind a page of tasks, newest first: `limit + 1` rows, to know whether there is more. */
 export function taskListQuery(filter: ListFilter): SQL {
+  return sql`SELECT * FROM tasks ${whereClause(filter)} ORDER BY id DESC LIMIT ${filter.limit + 1}`;
+}
+
+/**
+ * The conditions of a filter. A time range is also an id range (UUIDv7 ids start with their
+ * Unix milliseconds; the API makes a task's id as it stores it), widened by ID_TIME_SLACK_MS
+ * for the clock difference between an API host and the database, so that the primary key
+ * serves it; the `created_at` conditions keep the answer exact.
+ */
+function whereClause(filter: Omit<ListFilter, 'limit'>): SQL {
   const where: SQL[] = [];
   if (filter.createdBy !== undefined) where.push(sql`created_by = ${filter.createdBy}`);
   if (filter.status) where.push(sql`status = ${filter.status}`);
+  if (filter.statuses) {
+    where.push(
+      filter.statuses.length === 0
+        ? sql`false`
+        : sql`status IN (${sql.join(
+            filter.statuses.map((st) => sql`${st}`),
+            sql`, `,
+          )})`,
+    );
+  }
   if (filter.type) where.push(sql`type = ${filter.type}`);
   if (filter.queue) where.push(sql`queue = ${filter.queue}`);
+  if (filter.since) {
+    where.push(sql`id >= ${firstIdAt(filter.since.getTime() - ID_TIME_SLACK_MS)}::uuid`);
+    where.push(sql`created_at >= ${filter.since.toISOString()}::timestamptz`);
+  }
+  if (filter.until) {
+    where.push(sql`id < ${firstIdAt(filter.until.getTime() + ID_TIME_SLACK_MS)}::uuid`);
+    where.push(sql`created_at < ${filter.until.toISOString()}::timestamptz`);
+  }
   if (filter.before) where.push(sql`id < ${filter.before}::uuid`);
-  const clause = where.length ? sql`WHERE ${sql.join(where, sql` AND `)}` : sql``;
-  return sql`SELECT * FROM tasks ${clause} ORDER BY id DESC LIMIT ${filter.limit + 1}`;
+  return where.length ? sql`WHERE ${sql.join(where, sql` AND `)}` : sql``;
 }
 
 /** Reads and writes of task rows made by the API (the worker's live in attempt-store.ts). */
@@ -299,6 +336,19 @@ export class TaskStore {
   async list(filter: ListFilter): Promise<{ items: TaskRecord[]; more: boolean }> {
     const rows = await this.reads.rowsWithin(taskListQuery(filter), this.limits.listTimeoutMs);
     return { items: rows.slice(0, filter.limit).map(taskFromRow), more: rows.length > filter.limit };
+  }
+
+  /**
+   * How many tasks match, counted up to COUNT_CAP (`capped`: at least that many), within the
+   * list time limit (from `reads`: it may lag).
+   */
+  async count(filter: Omit<ListFilter, 'limit' | 'before'>): Promise<{ n: number; capped: boolean }> {
+    const rows = await this.reads.rowsWithin<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM tasks ${whereClause(filter)} LIMIT ${COUNT_CAP}) capped`,
+      this.limits.listTimeoutMs,
+    );
+    const n = rows[0]?.n ?? 0;
+    return { n, capped: n >= COUNT_CAP };
   }
 
   /** A task's events, oldest first. */

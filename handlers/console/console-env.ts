@@ -29,6 +29,7 @@ export interface ConsoleDeps {
     | 'userAdmin'
     | 'logs'
     | 'schedules'
+    | 'logFeed'
   > & {
     sessions: SessionStore;
     deliveries: Pick<CallbackDeliveryStore, 'forTask'>;

@@ -5,6 +5,7 @@ import type { Api } from '../api';
 import { consoleError } from './console-errors';
 import type { ConsoleDeps, ConsoleEnv } from './console-env';
 import { dlqRoutes } from './pages/dlq';
+import { liveRoutes } from './pages/live';
 import { logRoutes } from './pages/logs';
 import { overviewRoutes } from './pages/overview';
 import { queueRoutes } from './pages/queues';
@@ -71,6 +72,7 @@ export function consoleRoutes(app: Api, d: ConsoleDeps): void {
   queueRoutes(ui, d);
   userRoutes(ui, d);
   logRoutes(ui, d);
+  liveRoutes(ui, d);
   ui.all('*', () => {
     throw new NotFoundError('No such console page.');
   });

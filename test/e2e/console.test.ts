@@ -121,13 +121,18 @@ describe.skipIf(noBrowser)('the web console in Chromium', () => {
 
   it('shows a task submitted from the API reach succeeded in the list, without a reload', async () => {
     const { context, page } = await signedIn(admin);
+    const streamed = page.waitForResponse((r) => new URL(r.url()).pathname === '/ui/api/stream');
     await page.goto('/ui/tasks');
+    // The page listens to the live tail (then it polls only every 15 s, as a safety net).
+    expect((await streamed).status()).toBe(200);
+    await page.waitForTimeout(2500); // past the first poll, made before the stream was open
     // A mark a reload would wipe out.
     await page.evaluate(() => ((window as unknown as { mark: number }).mark = 42));
     const task = await submit({ type: 'demo.sleep', payload: { ms: 1500 } });
     const row = page.locator(`tr[data-key="${task.id}"]`);
-    await row.waitFor({ timeout: 10_000 });
-    await row.locator('[data-status="succeeded"]').waitFor({ timeout: 15_000 });
+    // Well before the next safety poll: the stream's events asked for the update.
+    await row.waitFor({ timeout: 8_000 });
+    await row.locator('[data-status="succeeded"]').waitFor({ timeout: 8_000 });
     expect(await page.evaluate(() => (window as unknown as { mark?: number }).mark)).toBe(42);
     await context.close();
   });

@@ -107,11 +107,55 @@ function liveControls(before: Element, label: string): { state: HTMLElement; but
   return { state, button };
 }
 
+/** How often a page polls while the live stream tells it when to look. */
+const SAFETY_POLL_MS = 15_000;
+/** Stream events ask for an update at most this often (a busy system sends thousands a second). */
+const STREAM_POKE_MS = 1000;
+
+/**
+ * The console's live stream (/ui/api/stream: the live tail, behind the session), used only as
+ * a signal: each event asks `poke` for an update, at most once a second. Null without a URL
+ * or without EventSource; `connected` is false while it is down (refused, or reconnecting),
+ * when the page polls as it would without it.
+ */
+function openStream(
+  url: string | undefined,
+  poke: () => void,
+): { connected(): boolean; close(): void } | null {
+  if (!url || !('EventSource' in window)) return null;
+  const source = new EventSource(url);
+  let open = false;
+  let last = 0;
+  let soon: number | undefined;
+  const onEvent = () => {
+    if (soon !== undefined) return;
+    const wait = Math.max(0, last + STREAM_POKE_MS - Date.now());
+    soon = window.setTimeout(() => {
+      soon = undefined;
+      last = Date.now();
+      poke();
+    }, wait);
+  };
+  source.addEventListener('open', () => (open = true));
+  source.addEventListener('error', () => {
+    open = false;
+  });
+  source.addEventListener('task_event', onEvent);
+  source.addEventListener('audit', onEvent);
+  return {
+    connected: () => open && source.readyState === EventSource.OPEN,
+    close: () => {
+      clearTimeout(soon);
+      source.close();
+    },
+  };
+}
+
 /**
  * An element with data-refresh asks its URL for a fresh fragment every data-refresh-ms (2 s at
  * least), while the tab is visible and the user has not paused it, backing off after errors;
  * it stops when the fragment says nothing more will change, or when the session has ended.
- * With data-live-stream (the live tail's events), each event asks at once.
+ * With data-live-stream, the live tail's events ask instead, and polling slows to a safety net.
  */
 function startRefresh(el: HTMLElement): void {
   const url = el.dataset.refresh!;
@@ -122,15 +166,19 @@ function startRefresh(el: HTMLElement): void {
   let failures = 0;
   let timer: number | undefined;
   let running = false;
+  let onStop = () => {};
   const stop = (why: string) => {
     stopped = true;
+    onStop();
     clearTimeout(timer);
     state.textContent = why;
     button.hidden = true;
   };
   const schedule = () => {
     clearTimeout(timer);
-    if (!stopped) timer = window.setTimeout(() => void tick(), every * Math.min(8, 2 ** failures));
+    // With the live stream open, its events ask for updates; polling is only a safety net then.
+    const base = live?.connected() ? SAFETY_POLL_MS : every;
+    if (!stopped) timer = window.setTimeout(() => void tick(), base * Math.min(8, 2 ** failures));
   };
   const tick = async () => {
     if (stopped || running) return;
@@ -161,17 +209,8 @@ function startRefresh(el: HTMLElement): void {
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) void tick();
   });
-  const stream = el.dataset.liveStream;
-  if (stream && 'EventSource' in window) {
-    let soon: number | undefined;
-    const source = new EventSource(stream);
-    const poke = () => {
-      clearTimeout(soon);
-      soon = window.setTimeout(() => void tick(), 200);
-    };
-    source.addEventListener('task_event', poke);
-    source.addEventListener('audit', poke);
-  }
+  const live = openStream(el.dataset.liveStream, () => void tick());
+  onStop = () => live?.close();
   schedule();
 }
 
@@ -187,6 +226,7 @@ function startTail(section: HTMLElement): void {
   let after = section.dataset.after ?? '';
   let timer: number | undefined;
   let on = false;
+  let live: ReturnType<typeof openStream> = null;
   const button = document.createElement('button');
   button.type = 'button';
   button.textContent = 'Start live tail';
@@ -220,13 +260,16 @@ function startTail(section: HTMLElement): void {
     } catch {
       state.textContent = 'Could not update; trying again.';
     }
-    if (on) timer = window.setTimeout(() => void tick(), every);
+    clearTimeout(timer);
+    if (on) timer = window.setTimeout(() => void tick(), live?.connected() ? SAFETY_POLL_MS : every);
   };
   button.addEventListener('click', () => {
     on = !on;
     button.textContent = on ? 'Stop live tail' : 'Start live tail';
     clearTimeout(timer);
     state.textContent = on ? 'Running.' : 'Stopped.';
+    live?.close();
+    live = on ? openStream(section.dataset.stream, () => void tick()) : null;
     if (on) void tick();
   });
 }

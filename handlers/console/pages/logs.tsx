@@ -21,7 +21,7 @@ import {
 import { queryRecord } from '../form';
 import { renderFragment, renderPage } from '../layout';
 import { csrfOf, needs } from '../session';
-import { LIVE_REFRESH_MS } from './tasks';
+import { LIVE_REFRESH_MS, LIVE_STREAM } from './tasks';
 
 const noNul = (s: string) => !s.includes('\u0000');
 const text = (max: number) =>
@@ -97,6 +97,7 @@ export function logRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
               aria-labelledby="tail-h"
               class="tail"
               data-tail={`/ui/fragments/logs${queryString(params)}`}
+              data-stream={`${LIVE_STREAM}${queryString(streamParams(f))}`}
               data-after={newest ?? ''}
               data-refresh-ms={String(LIVE_REFRESH_MS)}
             >
@@ -163,6 +164,11 @@ export function logRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
       </table>,
     );
   });
+}
+
+/** The live stream takes the filters of /v1/logs/stream: no time range (it is what comes next). */
+function streamParams(f: LogFilter): Record<string, string> {
+  return filterParams({ taskId: f.taskId, kind: f.kind, q: f.q });
 }
 
 const LogHead: FC = () => (

@@ -15,7 +15,7 @@ import { pageRole } from '../console-pages';
 import { renderFragment, renderPage } from '../layout';
 import { csrfOf, needs } from '../session';
 import { curlRead, curlResubmit } from './curl';
-import { LIVE_REFRESH_MS } from './tasks';
+import { LIVE_REFRESH_MS, LIVE_STREAM } from './tasks';
 
 interface Detail {
   task: TaskRecord;
@@ -45,7 +45,11 @@ export function taskDetailRoutes(ui: Hono<ConsoleEnv>, d: ConsoleDeps): void {
     const origin = new URL(c.req.url).origin;
     const live = settled(x)
       ? {}
-      : { 'data-refresh': `/ui/fragments/tasks/${x.task.id}`, 'data-refresh-ms': String(LIVE_REFRESH_MS) };
+      : {
+          'data-refresh': `/ui/fragments/tasks/${x.task.id}`,
+          'data-refresh-ms': String(LIVE_REFRESH_MS),
+          'data-live-stream': `${LIVE_STREAM}?taskId=${x.task.id}`,
+        };
     return renderPage(c, {
       title: `Task ${x.task.id.slice(-12)}`,
       principal: p,

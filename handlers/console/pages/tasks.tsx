@@ -26,6 +26,8 @@ export const TASK_PAGE_SIZE = 50;
 /** How often the first page of the list asks for what changed (while the tab is visible). */
 export const LIVE_REFRESH_MS = 2000;
 const FILTER_FIELDS = ['status', 'type', 'queue', 'since', 'until'] as const;
+/** The console's live tail (pages/live.ts): its events tell a page when to fetch its rows again. */
+export const LIVE_STREAM = '/ui/api/stream';
 
 /** One page of the tasks the user may see (a dev: its own), newest first. */
 async function taskPage(d: ConsoleDeps, p: Principal, f: TaskFilter, before: string | undefined) {
@@ -97,7 +99,13 @@ const TaskTable: FC<{ tasks: TaskRecord[]; live: string | null }> = ({ tasks, li
       <TaskHead selectable />
       <tbody
         id="task-rows"
-        {...(live ? { 'data-refresh': live, 'data-refresh-ms': String(LIVE_REFRESH_MS) } : {})}
+        {...(live
+          ? {
+              'data-refresh': live,
+              'data-refresh-ms': String(LIVE_REFRESH_MS),
+              'data-live-stream': LIVE_STREAM,
+            }
+          : {})}
       >
         <TaskRows tasks={tasks} selectable columns={8} />
       </tbody>

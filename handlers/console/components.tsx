@@ -80,3 +80,17 @@ export const ActionButton: FC<{
 export function shortId(id: string): string {
   return id.slice(-12);
 }
+
+/** A task's short id, linked to its page. */
+export const TaskLink: FC<{ id: string }> = ({ id }) => (
+  <a href={`/ui/tasks/${id}`} aria-label={`Task ${id}`} title={id}>
+    <code>{shortId(id)}</code>
+  </a>
+);
+
+/** A table row's checkbox: its task is one of the ids the bulk form `form` posts. */
+export const SelectTaskCell: FC<{ id: string; form: string }> = ({ id, form }) => (
+  <td class="select">
+    <input type="checkbox" name="id" value={id} form={form} aria-label={`Select task ${id}`} />
+  </td>
+);

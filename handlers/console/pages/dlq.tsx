@@ -8,7 +8,7 @@ import { encodeCursor } from '../../cursor';
 import { routes } from '../../routes';
 import { BULK_CHUNK, BULK_LIMIT, BulkConfirm, runBulk } from '../bulk';
 import type { Chunk } from '../bulk';
-import { ActionButton, Csrf, Notice, TableWrap, Time, shortId } from '../components';
+import { ActionButton, Csrf, Notice, SelectTaskCell, TableWrap, TaskLink, Time } from '../components';
 import type { ConsoleDeps, ConsoleEnv } from '../console-env';
 import { pageRole } from '../console-pages';
 import { DlqFilterSchema, cursorOf, filterParams, parseFilter, queryString, selectedIds } from '../filters';
@@ -246,19 +246,9 @@ const DeadTable: FC<{ tasks: TaskRecord[]; csrf: string; back: string }> = ({ ta
         )}
         {tasks.map((t) => (
           <tr data-key={t.id}>
-            <td class="select">
-              <input
-                type="checkbox"
-                name="id"
-                value={t.id}
-                form="dlq-selection"
-                aria-label={`Select task ${t.id}`}
-              />
-            </td>
+            <SelectTaskCell id={t.id} form="dlq-selection" />
             <td>
-              <a href={`/ui/tasks/${t.id}`} aria-label={`Task ${t.id}`} title={t.id}>
-                <code>{shortId(t.id)}</code>
-              </a>
+              <TaskLink id={t.id} />
             </td>
             <td>{t.type}</td>
             <td>{t.queue}</td>

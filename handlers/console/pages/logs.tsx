@@ -7,7 +7,7 @@ import { isUuid } from '../../../lib/ids';
 import type { LogItem } from '../../../lib/logs/log-store';
 import { encodeCursor } from '../../cursor';
 import { ownerScope } from '../../tasks';
-import { Notice, TableWrap, Time, shortId } from '../components';
+import { Notice, TableWrap, TaskLink, Time } from '../components';
 import type { ConsoleDeps, ConsoleEnv } from '../console-env';
 import { pageRole } from '../console-pages';
 import {
@@ -195,15 +195,7 @@ export const LogRows: FC<{ items: LogItem[] }> = ({ items }) => (
         <td>
           <code>{i.source === 'audit' ? i.action : i.kind}</code>
         </td>
-        <td>
-          {i.source === 'task_event' ? (
-            <a href={`/ui/tasks/${i.taskId}`} aria-label={`Task ${i.taskId}`} title={i.taskId}>
-              <code>{shortId(i.taskId)}</code>
-            </a>
-          ) : (
-            (i.target ?? '—')
-          )}
-        </td>
+        <td>{i.source === 'task_event' ? <TaskLink id={i.taskId} /> : (i.target ?? '—')}</td>
         <td>
           {i.source === 'audit' ? (i.actorName ?? i.actorId) : i.workerId ? <code>{i.workerId}</code> : '—'}
         </td>

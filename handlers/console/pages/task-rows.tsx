@@ -1,6 +1,6 @@
 import type { FC } from 'hono/jsx';
 import type { TaskRecord } from '../../../lib/tasks/task';
-import { Status, Time, shortId } from '../components';
+import { SelectTaskCell, Status, TaskLink, Time } from '../components';
 
 /**
  * The rows of a task table, rendered the same for the page and for its live refresh. Each row
@@ -22,21 +22,9 @@ export const TaskRows: FC<{ tasks: TaskRecord[]; selectable: boolean; columns: n
     )}
     {tasks.map((t) => (
       <tr data-key={t.id} data-version={`${t.updatedAt.toISOString()}/${t.status}`}>
-        {selectable && (
-          <td class="select">
-            <input
-              type="checkbox"
-              name="id"
-              value={t.id}
-              form="task-selection"
-              aria-label={`Select task ${t.id}`}
-            />
-          </td>
-        )}
+        {selectable && <SelectTaskCell id={t.id} form="task-selection" />}
         <td>
-          <a href={`/ui/tasks/${t.id}`} aria-label={`Task ${t.id}`} title={t.id}>
-            <code>{shortId(t.id)}</code>
-          </a>
+          <TaskLink id={t.id} />
         </td>
         <td>{t.type}</td>
         <td>{t.queue}</td>

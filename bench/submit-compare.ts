@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { httpLoad } from './load/http-load';
-import { submitBatches } from './procurator/measure';
+import { measureDrain, submitBatches } from './procurator/measure';
 import { ProcuratorStack, benchEnv } from './procurator/stack';
 
 /**
@@ -14,6 +14,9 @@ import { ProcuratorStack, benchEnv } from './procurator/stack';
  * build, migrated by that build; then the single-submit load of `npm run bench` (autocannon,
  * 50 connections) and 20,000 tasks as batches of 500. No worker runs: only submission is
  * measured. Bounded: runs × (start-up + warm-up + seconds + the batches).
+ *
+ * With `--drain N [--concurrency C]` each run then also drains N queued no-op tasks with one
+ * worker of that build at WORKER_CONCURRENCY C (default 50): "does this change slow the worker?".
  *
  * Made to answer "does this change slow submission?" (README "Tracing": the figure for
  * tracing off against the commit before it).
@@ -47,6 +50,8 @@ interface RunFigures {
    */
   singleCpuUs: number;
   batchTasksPerSecond: number;
+  /** With --drain: tasks/s of one worker draining them. */
+  drainTasksPerSecond?: number;
 }
 
 /** User + system CPU of a process so far, in microseconds (Linux /proc). */
@@ -71,11 +76,15 @@ async function taskCount(stack: ProcuratorStack): Promise<number> {
   }
 }
 
+const drainTasks = Number(arg('drain') ?? 0);
+const drainConcurrency = arg('concurrency') ?? '50';
+
 async function measure(entry: string, seconds: number): Promise<RunFigures> {
   const stack = new ProcuratorStack(env, entry);
   // e.g. BENCH_SERVE_NODE_ARGS=--cpu-prof to profile each build's serve.
   stack.serveNodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  await stack.start({ LOG_LEVEL: 'warn' });
+  stack.workerNodeArgs = ['--max-semi-space-size=64'];
+  await stack.start({ LOG_LEVEL: 'warn', WORKER_CONCURRENCY: drainConcurrency });
   try {
     const pid = stack.serve!.child.pid!;
     const cpuBefore = await cpuUs(pid);
@@ -92,7 +101,9 @@ async function measure(entry: string, seconds: number): Promise<RunFigures> {
       throw new Error(`single submit: ${single.non2xx} non-2xx answers, ${single.errors} errors`);
     const singleCpuUs = ((await cpuUs(pid)) - cpuBefore) / (await taskCount(stack));
     const batch = await submitBatches(stack, BATCH_TASKS, 4, 'batch');
+    const drain = drainTasks > 0 ? await measureDrain(stack, drainTasks, 1) : undefined;
     return {
+      ...(drain ? { drainTasksPerSecond: drain.tasksPerSecond } : {}),
       singlePerSecond: single.requestsPerSecond,
       p50Ms: single.p50Ms,
       p99Ms: single.p99Ms,
@@ -124,7 +135,8 @@ async function main(): Promise<void> {
       console.log(
         `run ${r} ${b.label}: single ${Math.round(f.singlePerSecond)} req/s (p50/p99 ${f.p50Ms}/${f.p99Ms} ms, ` +
           `serve CPU ${Math.round(f.singleCpuUs)} µs/task), ` +
-          `batch ${Math.round(f.batchTasksPerSecond)} tasks/s`,
+          `batch ${Math.round(f.batchTasksPerSecond)} tasks/s` +
+          (f.drainTasksPerSecond ? `, drain ${Math.round(f.drainTasksPerSecond)} tasks/s` : ''),
       );
     }
   }
@@ -142,6 +154,12 @@ async function main(): Promise<void> {
   console.log(
     `  batch submit:  ${Math.round(batch[0]!)} / ${Math.round(batch[1]!)} tasks/s, ratio ${(batch[1]! / batch[0]!).toFixed(3)}`,
   );
+  if (drainTasks > 0) {
+    const drain = [a!, b!].map((fs) => median(fs.map((f) => f.drainTasksPerSecond ?? NaN)));
+    console.log(
+      `  drain, 1 worker, concurrency ${drainConcurrency}: ${Math.round(drain[0]!)} / ${Math.round(drain[1]!)} tasks/s, ratio ${(drain[1]! / drain[0]!).toFixed(3)}`,
+    );
+  }
   console.log(JSON.stringify({ runs, seconds, builds, results: Object.fromEntries(results) }));
 }
 

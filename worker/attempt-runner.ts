@@ -41,6 +41,11 @@ export interface RunningAttempt {
   task?: ClaimedTask;
   /** Flow rules whose slots this attempt holds (released when it ends), and as whom. */
   flow?: { rules: FlowRule[]; holder: string };
+  /**
+   * Told once its executor has returned (and its abort reason is fixed): what is left is the
+   * outcome's write and the ack, and the worker may start another attempt beside them.
+   */
+  executed?: () => void;
 }
 
 /** Flow limits and the gate that enforces them across workers. */
@@ -227,6 +232,7 @@ export class AttemptRunner {
     const held = this.d.failpoints?.hit('worker.after-execute', { taskId: task.id });
     if (held) await held;
     const reason = a.controller.signal.aborted ? (a.controller.signal.reason as AbortReason) : undefined;
+    a.executed?.();
 
     span.setAttribute(
       'procurator.attempt.outcome',

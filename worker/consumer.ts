@@ -22,12 +22,27 @@ export interface ConsumerDeps {
 }
 
 /**
+ * Messages held past `concurrency` whose executors have returned and whose outcomes are being
+ * written and acknowledged, at most (as a multiple of `concurrency`).
+ */
+const WRITING_ROOM = 1;
+
+/**
  * The worker's read loop. It runs until stopped (an idle queue is not a reason to return),
- * never holds more than `concurrency` messages, and on stop stops reading at once, lets the
- * attempts in flight finish within the grace period, and abandons the rest unacknowledged.
+ * never runs more than `concurrency` attempts (claim and executor) at once, and on stop stops
+ * reading at once, lets the attempts in flight finish within the grace period, and abandons
+ * the rest unacknowledged.
+ *
+ * A slot frees when its executor returns, not when its outcome is acknowledged: the outcome
+ * write and the ack then go on beside the next attempts (still in that order, still fenced),
+ * so the next read does not wait for the slowest write of a batch. Those writing attempts are
+ * bounded too: at most `concurrency × (1 + WRITING_ROOM)` messages are held in all.
  */
 export class Consumer {
+  /** Every message held, until its attempt has written and acknowledged (or left it). */
   private readonly inflight = new Map<string, RunningAttempt>();
+  /** The held messages whose attempt has not yet returned from its executor. */
+  private readonly executing = new Set<string>();
   private readonly settled = new Map<string, Promise<void>>();
   private stopping = false;
   private readonly stopSignal = new AbortController();
@@ -44,7 +59,9 @@ export class Consumer {
 
   /** Free capacity: how many more messages this worker may take now. */
   freeSlots(): number {
-    return this.stopping ? 0 : Math.max(0, this.d.concurrency - this.inflight.size);
+    if (this.stopping) return 0;
+    const held = this.d.concurrency * (1 + WRITING_ROOM) - this.inflight.size;
+    return Math.max(0, Math.min(this.d.concurrency - this.executing.size, held));
   }
 
   /** The attempts in flight (for the heartbeat and cancellation). */
@@ -93,9 +110,14 @@ export class Consumer {
   dispatch(message: QueueMessage): void {
     const key = `${message.stream}/${message.id}`;
     if (this.stopping || this.inflight.has(key)) return;
-    const attempt: RunningAttempt = { message, controller: new AbortController() };
+    const attempt: RunningAttempt = {
+      message,
+      controller: new AbortController(),
+      executed: () => this.release(key),
+    };
     this.inflight.set(key, attempt);
-    this.d.events.emit('inflight', { count: this.inflight.size });
+    this.executing.add(key);
+    this.d.events.emit('inflight', { count: this.executing.size });
     const done = this.d.runner
       .run(attempt)
       .catch((err: unknown) =>
@@ -107,10 +129,15 @@ export class Consumer {
       .finally(() => {
         this.inflight.delete(key);
         this.settled.delete(key);
-        this.d.events.emit('inflight', { count: this.inflight.size });
-        this.slotFreed?.();
+        this.release(key);
       });
     this.settled.set(key, done);
+  }
+
+  /** The attempt of `key` is past its executor (or over): its slot may start another. */
+  private release(key: string): void {
+    if (this.executing.delete(key)) this.d.events.emit('inflight', { count: this.executing.size });
+    this.slotFreed?.();
   }
 
   /** Aborts the attempt running `taskId`, if this worker runs it. */
@@ -176,7 +203,7 @@ export class Consumer {
   }
 
   private async waitForSlot(): Promise<void> {
-    while (!this.stopping && this.inflight.size >= this.d.concurrency) {
+    while (!this.stopping && this.freeSlots() === 0) {
       await new Promise<void>((resolve) => (this.slotFreed = resolve));
       this.slotFreed = undefined;
     }

@@ -83,7 +83,11 @@ async function measure(entry: string, seconds: number): Promise<RunFigures> {
   const stack = new ProcuratorStack(env, entry);
   // e.g. BENCH_SERVE_NODE_ARGS=--cpu-prof to profile each build's serve.
   stack.serveNodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  stack.workerNodeArgs = ['--max-semi-space-size=64'];
+  // e.g. BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" to profile the drain's worker.
+  stack.workerNodeArgs = [
+    '--max-semi-space-size=64',
+    ...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
   await stack.start({ LOG_LEVEL: 'warn', WORKER_CONCURRENCY: drainConcurrency });
   try {
     const pid = stack.serve!.child.pid!;

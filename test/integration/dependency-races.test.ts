@@ -149,16 +149,20 @@ describe('dependencies racing on PostgreSQL', () => {
     const children: string[] = [];
     let releasedByTheEnd = 0;
     for (let round = 0; round < 60; round++) {
+      const submitStarted = performance.now();
       const parent = await s.services.submit.submitOne(
         principal,
         { accepted: { type: 'demo.echo' }, body: { type: 'demo.echo' } },
         null,
         { requestId: null },
       );
+      // How long a submission takes on this machine now: most of it comes before it locks
+      // the parent, so that is the scale of the head start either side needs.
+      const submitMs = performance.now() - submitStarted;
       const lease = await claim(claims, parent.task.id, 'racer-worker');
-      // Stagger the two by a little, both ways, so that each wins the parent's row lock in
-      // some rounds.
-      const delay = (round % 5) - 2;
+      // Stagger the two, both ways, by up to one and a half submissions, so that each wins the
+      // parent's row lock in some rounds however fast or slow the machine is.
+      const delay = ((round % 5) - 2) * 0.75 * submitMs;
       const body = { type: 'demo.echo', dependsOn: [parent.task.id] };
       const [child, ended] = await Promise.all([
         sleep(Math.max(0, -delay)).then(() =>

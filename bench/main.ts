@@ -262,28 +262,21 @@ async function main(): Promise<void> {
         [users, (r: Round) => r.ours.drain1Users.tasksPerSecond, 1, 0.55],
         [tuned, (r: Round) => r.ours.drain1.tasksPerSecond, 1, 0.8],
       ] as const
-    ).flatMap(([concurrency, ours, pgbossTarget, bullmqTarget]) => [
-      compared(
-        rounds,
-        {
-          measure: `process, 1 worker, concurrency ${concurrency} (tasks/s)`,
-          peer: 'pg-boss work',
-          target: pgbossTarget,
-        },
-        ours,
-        (r) => r.pgboss.processPerSecond,
+    ).flatMap(([concurrency, ours, pgbossTarget, bullmqTarget]) =>
+      (
+        [
+          ['pg-boss work', pgbossTarget, (r: Round) => r.pgboss.processPerSecond],
+          ['BullMQ worker, concurrency 50', bullmqTarget, (r: Round) => r.bullmq.processPerSecond],
+        ] as const
+      ).map(([peer, target, theirs]) =>
+        compared(
+          rounds,
+          { measure: `process, 1 worker, concurrency ${concurrency} (tasks/s)`, peer, target },
+          ours,
+          theirs,
+        ),
       ),
-      compared(
-        rounds,
-        {
-          measure: `process, 1 worker, concurrency ${concurrency} (tasks/s)`,
-          peer: 'BullMQ worker, concurrency 50',
-          target: bullmqTarget,
-        },
-        ours,
-        (r) => r.bullmq.processPerSecond,
-      ),
-    ]),
+    ),
     compared(
       rounds,
       {

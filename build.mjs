@@ -27,6 +27,8 @@ for (const [name, file] of [
   ['bench-submit', 'bench/submit-compare.ts'],
   // What the live tail's trigger costs task ends (README "Live tail").
   ['bench-log-tail', 'bench/log-tail/main.ts'],
+  // How close tasks held back by a concurrency limit come to it (README "Flow control").
+  ['bench-flow', 'bench/flow/main.ts'],
 ]) {
   try {
     await readFile(file);

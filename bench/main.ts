@@ -12,6 +12,7 @@ import { ProcuratorStack, benchEnv } from './procurator/stack';
 import { machineReport } from './report/machine';
 import { startRedisCluster } from '../test/helpers/redis-cluster';
 import { printTable, type Row } from './report/table';
+import { median } from './report/median';
 
 /**
  * `npm run bench [-- --quick] [-- --runs N]`: Procurator against the peers a platform team would pick
@@ -204,12 +205,6 @@ async function round(i: number) {
 }
 
 type Round = Awaited<ReturnType<typeof round>>;
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** A row over every run: each figure's median, and the median and range of the runs' ratios. */
 function compared(

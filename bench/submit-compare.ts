@@ -5,6 +5,7 @@ import pg from 'pg';
 import { httpLoad } from './load/http-load';
 import { measureDrain, submitBatches } from './procurator/measure';
 import { ProcuratorStack, benchEnv } from './procurator/stack';
+import { median } from './report/median';
 
 /**
  * `node dist/bench-submit.js --a NAME=path/to/dist/procurator.js --b NAME=path/... [--runs 3]
@@ -118,12 +119,6 @@ async function measure(entry: string, seconds: number): Promise<RunFigures> {
     await stack.stop();
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 async function main(): Promise<void> {
   const builds = [build('a'), build('b')];

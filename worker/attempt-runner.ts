@@ -15,6 +15,7 @@ import { lazyChild } from '../lib/logger';
 import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
+import { heldBackOf } from '../lib/queue/queue-backend';
 import { cutText } from '../lib/text';
 import { newClaimIds } from '../lib/tasks/attempt-batches';
 import type { AttemptStore, Lease } from '../lib/tasks/attempt-store';
@@ -80,9 +81,6 @@ export interface AttemptRunnerDeps {
 /** How long a message of a paused queue waits before it is looked at again. */
 const PAUSED_RECHECK_MS = 1000;
 
-/** Longest wait of a task with a concurrency key held back by a flow limit (see `run`). */
-const KEYED_RETRY_MS = 40;
-
 /** Deliveries beyond maxAttempts + this mean the message keeps stopping its worker. */
 const EXTRA_DELIVERIES = 2;
 
@@ -110,26 +108,45 @@ export class AttemptRunner {
     // The slot is this delivery's own: another delivery of the task (its message taken over
     // from a live worker) takes, refreshes and releases a slot of its own, never this one.
     const holder = `${a.message.taskId}/${newId()}`;
-    const { waitMs, now } = await flow.gate.acquire(holder, rules, this.d.leaseMs);
+    const { waitMs, now } = await flow.gate.acquire(holder, rules, this.d.leaseMs, heldBackOf(a.message));
     if (waitMs > 0) {
       // Over a limit: wait in the delayed set (no attempt spent, nothing written), with jitter
-      // so that waiting tasks do not all come back at the same instant. A task with a
-      // concurrency key waits at the front of its key's lane instead, the only one of its key
-      // that waits: it looks again sooner, or its key would start far less often than
-      // a slot frees.
-      const wait = a.message.concurrencyKey ? Math.min(waitMs, KEYED_RETRY_MS) : waitMs;
-      const jitter = Math.floor((this.d.random ?? Math.random)() * Math.min(wait, 250));
-      await this.d.queue.postpone(a.message, now + wait + jitter);
+      // so that waiting tasks do not all come back at the same instant; a task with a
+      // concurrency key waits at the front of its key's lane instead (it keeps its key's
+      // turn). Held by a full concurrency rule, it is woken as soon as a slot frees (see
+      // releaseFlow); the wait is what it takes if that wake-up is lost.
+      const jitter = Math.floor((this.d.random ?? Math.random)() * Math.min(waitMs, 250));
+      await this.d.queue.postpone(a.message, now + waitMs + jitter);
       this.d.events.emit('flow_limited', { scopes: rules.map((r) => r.configured ?? r.scope) });
       return;
     }
     a.flow = { rules, holder };
+    // A limit counts attempts executing: the slots go back as soon as the executor returns,
+    // not after the outcome's write and ack (or whenever the attempt ends, if it never ran).
+    let released: Promise<void> | undefined;
+    const release = () => (released ??= this.releaseFlow(flow.gate, holder, rules));
+    const executed = a.executed;
+    a.executed = () => {
+      executed?.();
+      void release();
+    };
     try {
       await this.runClaimed(a);
     } finally {
-      await flow.gate
-        .release(holder, rules)
-        .catch((err: unknown) => this.d.logger.warn({ err }, 'could not release flow slots; they expire'));
+      await release();
+    }
+  }
+
+  /**
+   * Gives the attempt's slots back and wakes, per slot freed, the task that has waited longest
+   * for it: without that, a freed slot stays idle until a waiting task looks again by itself.
+   */
+  private async releaseFlow(gate: FlowGate, holder: string, rules: readonly FlowRule[]): Promise<void> {
+    try {
+      const woken = await gate.release(holder, rules);
+      if (woken.length > 0) await this.d.queue.wakeHeld(woken);
+    } catch (err) {
+      this.d.logger.warn({ err }, 'could not release flow slots; they expire, and waiting tasks look again');
     }
   }
 

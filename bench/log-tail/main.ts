@@ -3,6 +3,7 @@ import path from 'node:path';
 import { benchEnv } from '../procurator/stack';
 import type { RoundFigures, Variant, VariantDatabase } from './notify-cost';
 import { VARIANTS, closeVariant, openVariant, runRound } from './notify-cost';
+import { median } from '../report/median';
 
 /**
  * `npm run bench:log-tail [-- --quick]`: what the live tail's migration (0011: the `tx` column
@@ -39,7 +40,6 @@ try {
   for (const d of dbs) await closeVariant(d);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const of = (v: Variant) => results.filter((r) => r.variant === v);
 // Each round's figure against the same round's `without`: drift on a shared machine cancels.
 const ratios = (v: Variant) => of(v).map((r, i) => r.perSecond / of('without')[i]!.perSecond);

@@ -25,12 +25,18 @@ async function waitForSucceeded(
   }
 }
 
-/** Submits `total` demo.echo tasks as batches of 500 through the API, `parallel` at a time. */
+/** A task to submit, the `i`th of its run (its queue is set by the caller). */
+export type TaskMaker = (i: number) => Record<string, unknown>;
+
+const noOpTask: TaskMaker = () => ({ type: 'demo.echo', payload: PAYLOAD });
+
+/** Submits `total` tasks (no-op demo.echo unless `task` says) as batches of 500 through the API, `parallel` at a time. */
 export async function submitBatches(
   stack: ProcuratorStack,
   total: number,
   parallel = 4,
   queue = 'default',
+  task: TaskMaker = noOpTask,
 ): Promise<{ seconds: number; tasksPerSecond: number }> {
   const batches = Math.ceil(total / 500);
   let next = 0;
@@ -39,7 +45,7 @@ export async function submitBatches(
     Array.from({ length: parallel }, async () => {
       for (let b = next++; b < batches; b = next++) {
         const n = Math.min(500, total - b * 500);
-        const tasks = Array.from({ length: n }, () => ({ type: 'demo.echo', payload: PAYLOAD, queue }));
+        const tasks = Array.from({ length: n }, (_, i) => ({ ...task(b * 500 + i), queue }));
         const res = await stack.api('POST', '/v1/tasks/batch', { tasks });
         if (res.status !== 202) throw new Error(`batch submit answered ${res.status}`);
       }
@@ -50,24 +56,27 @@ export async function submitBatches(
 }
 
 /**
- * Draining: `tasks` queued no-op tasks spread over `queueCount` queues, `workers` worker
- * processes. The tasks are submitted into paused queues, the workers started, and the timer runs from the resume to the moment
- * PostgreSQL counts every task `succeeded`.
+ * Draining: `tasks` queued tasks (no-op unless `opts.task` says) spread over `queueCount`
+ * queues (named `opts.queue`, else after the worker count), `workers` worker processes. The
+ * tasks are submitted into paused queues, the workers started, and the timer runs from the
+ * resume to the moment PostgreSQL counts every task `succeeded`.
  */
 export async function measureDrain(
   stack: ProcuratorStack,
   tasks: number,
   workers: number,
   queueCount = 1,
+  opts: { queue?: string; task?: TaskMaker } = {},
 ): Promise<{ workers: number; queues: number; tasks: number; seconds: number; tasksPerSecond: number }> {
-  const queues = Array.from({ length: queueCount }, (_, i) =>
-    queueCount === 1 ? `drain-${workers}` : `drain-${workers}-${i}`,
-  );
+  const base = opts.queue ?? `drain-${workers}`;
+  const queues = Array.from({ length: queueCount }, (_, i) => (queueCount === 1 ? base : `${base}-${i}`));
   const db = new pg.Client({ connectionString: stack.databaseUrl });
   await db.connect();
   try {
     for (const q of queues) await stack.api('POST', `/v1/queues/${q}/pause`);
-    await Promise.all(queues.map((q, i) => submitBatches(stack, share(tasks, queueCount, i), 4, q)));
+    await Promise.all(
+      queues.map((q, i) => submitBatches(stack, share(tasks, queueCount, i), 4, q, opts.task)),
+    );
     await stack.startWorkers(workers);
     await new Promise((r) => setTimeout(r, 1500)); // every worker has read the pause
     const started = performance.now();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { QueueMessage } from '../queue/queue-backend';
+import type { HeldBack, QueueMessage } from '../queue/queue-backend';
+import type { Priority } from '../tasks/task';
 
 /**
  * Flow limits across every worker, configured in one place (FLOW_LIMITS): for a task type, a
@@ -70,19 +71,58 @@ export function burstOf(rule: FlowRule): number {
   return rule.burst ?? Math.max(1, Math.ceil(rule.ratePerSecond ?? 1));
 }
 
+/**
+ * What a full concurrency rule refused, as the rule's waiting set keeps it (a task, or a
+ * key's lane: one entry per key, so keys are woken in turn): whoever frees a slot of the rule
+ * wakes what has waited longest (README "Flow control").
+ */
+export type FlowWaiter = HeldBack;
+
+/**
+ * How many waiters a rule's waiting set holds at most; beyond it a waiter is not written down
+ * and only finds a slot when it looks again by itself.
+ */
+export const MAX_FLOW_WAITERS = 10_000;
+
+/**
+ * A waiter as the gates store it: `queue|taskId|seq` for a task, `queue|priority:key` for a
+ * key's lane (queue names, task ids and priorities hold no `|` or `:`, keys no `|`).
+ */
+export function waiterToken(w: FlowWaiter): string {
+  return 'taskId' in w ? `${w.queue}|${w.taskId}|${w.seq}` : `${w.queue}|${w.priority}:${w.concurrencyKey}`;
+}
+
+export function waiterFromToken(token: string): FlowWaiter | null {
+  const parts = token.split('|');
+  const queue = parts[0];
+  if (!queue) return null;
+  if (parts.length === 3) {
+    const [, taskId, seq] = parts;
+    return taskId && seq && /^\d+$/.test(seq) ? { queue, taskId, seq: Number(seq) } : null;
+  }
+  const lane = /^(high|normal|low):(.+)$/.exec(parts[1] ?? '');
+  if (parts.length !== 2 || !lane) return null;
+  return { queue, priority: lane[1] as Priority, concurrencyKey: lane[2]! };
+}
+
 /** Decides whether an attempt may start now under its flow rules. */
 export interface FlowGate {
   /**
    * Takes a slot of every rule for `holder` (all or none). Answers 0 when taken, else how
-   * long to wait (ms) before asking again, with the gate's clock (`now`, epoch ms).
+   * long to wait (ms) before asking again, with the gate's clock (`now`, epoch ms). Refused
+   * by a full concurrency rule, `waiter` is written down in that rule's waiting set.
    */
   acquire(
     holder: string,
     rules: readonly FlowRule[],
     leaseMs: number,
+    waiter?: FlowWaiter,
   ): Promise<{ waitMs: number; now: number }>;
-  /** Gives the concurrency slots back. */
-  release(holder: string, rules: readonly FlowRule[]): Promise<void>;
+  /**
+   * Gives the concurrency slots back, and answers, one per slot freed, the tasks that have
+   * waited longest for them (taken off their waiting sets): the caller wakes them.
+   */
+  release(holder: string, rules: readonly FlowRule[]): Promise<FlowWaiter[]>;
   /** Extends the slots of attempts still running (their holder crashed otherwise). */
   refresh(holders: readonly { holder: string; rules: readonly FlowRule[] }[], leaseMs: number): Promise<void>;
 }

@@ -6,8 +6,8 @@ import type { ScriptCall } from '../redis/lua-scripts';
 import acquireLua from './scripts/acquire-flow-n.lua?raw';
 import refreshLua from './scripts/refresh-flow-n.lua?raw';
 import releaseLua from './scripts/release-flow-n.lua?raw';
-import type { FlowGate, FlowRule } from './flow-limits';
-import { burstOf } from './flow-limits';
+import type { FlowGate, FlowRule, FlowWaiter } from './flow-limits';
+import { MAX_FLOW_WAITERS, burstOf, waiterFromToken, waiterToken } from './flow-limits';
 
 const FLOW_SCRIPTS = [
   luaScript('acquire-flow-n.lua', acquireLua),
@@ -23,7 +23,7 @@ type Runner = Record<(typeof FLOW_SCRIPTS)[number]['command'], ScriptCall>;
  * Redis an attempt takes the slots of all its scopes in one script (all or none); on a
  * cluster, scope by scope, giving back the concurrency slots it took when a later scope
  * refuses (a rate token an earlier scope spent stays spent: limits then err on the strict
- * side).
+ * side). A concurrency rule's waiting set (`…:waiting`) sits beside its slots, in its slot.
  */
 export class RedisFlowGate implements FlowGate {
   private readonly scripts: Runner;
@@ -41,15 +41,19 @@ export class RedisFlowGate implements FlowGate {
     holder: string,
     rules: readonly FlowRule[],
     leaseMs: number,
+    waiter?: FlowWaiter,
   ): Promise<{ waitMs: number; now: number }> {
     let now = Date.now();
     const taken: FlowRule[] = [];
+    const token = waiter ? waiterToken(waiter) : '';
     for (const group of this.slotGroups(rules)) {
       const keys: string[] = [];
-      const args: (string | number)[] = [holder, leaseMs];
+      const waiting: string[] = [];
+      const args: (string | number)[] = [];
       for (const r of group) {
         if (r.concurrency !== undefined) {
           keys.push(this.concurrencyKey(r));
+          waiting.push(this.waitingKey(r));
           args.push('c', r.concurrency, 0);
         }
         if (r.ratePerSecond !== undefined) {
@@ -58,13 +62,21 @@ export class RedisFlowGate implements FlowGate {
         }
       }
       if (keys.length === 0) continue;
-      const [waitMs, at] = (await this.scripts.procAcquireFlow(keys.length, ...keys, ...args)) as [
-        number,
-        number,
-      ];
+      const [waitMs, at] = (await this.scripts.procAcquireFlow(
+        keys.length + waiting.length,
+        ...keys,
+        ...waiting,
+        holder,
+        leaseMs,
+        token,
+        MAX_FLOW_WAITERS,
+        keys.length,
+        ...args,
+      )) as [number, number];
       now = Number(at);
       if (Number(waitMs) > 0) {
-        await this.release(holder, taken);
+        // Slots held for an instant: given back without waking anyone.
+        await this.giveBack(holder, taken, false);
         return { waitMs: Number(waitMs), now };
       }
       taken.push(...group);
@@ -72,17 +84,23 @@ export class RedisFlowGate implements FlowGate {
     return { waitMs: 0, now };
   }
 
-  async release(holder: string, rules: readonly FlowRule[]): Promise<void> {
+  release(holder: string, rules: readonly FlowRule[]): Promise<FlowWaiter[]> {
+    return this.giveBack(holder, rules, true);
+  }
+
+  private async giveBack(holder: string, rules: readonly FlowRule[], wake: boolean): Promise<FlowWaiter[]> {
     const groups = this.slotGroups(rules.filter((r) => r.concurrency !== undefined));
-    if (groups.length === 0) return;
-    throwFirstError(
-      await inOneTrip(this.redis, (target) => {
-        const runner = target as unknown as Runner;
-        for (const group of groups) {
-          const keys = group.map((r) => this.concurrencyKey(r));
-          void runner.procReleaseFlow(keys.length, ...keys, holder);
-        }
-      }),
+    if (groups.length === 0) return [];
+    const results = await inOneTrip(this.redis, (target) => {
+      const runner = target as unknown as Runner;
+      for (const group of groups) {
+        const keys = [...group.map((r) => this.concurrencyKey(r)), ...group.map((r) => this.waitingKey(r))];
+        void runner.procReleaseFlow(keys.length, ...keys, holder, wake ? '1' : '0');
+      }
+    });
+    throwFirstError(results);
+    return results.flatMap(([, tokens]) =>
+      (tokens as string[]).map(waiterFromToken).filter((w) => w !== null),
     );
   }
 
@@ -123,5 +141,9 @@ export class RedisFlowGate implements FlowGate {
 
   private concurrencyKey(r: FlowRule): string {
     return `${this.tag(r)}:conc`;
+  }
+
+  private waitingKey(r: FlowRule): string {
+    return `${this.tag(r)}:waiting`;
   }
 }

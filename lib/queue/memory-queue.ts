@@ -2,6 +2,7 @@ import type { Priority } from '../tasks/task';
 import { PRIORITIES } from '../tasks/task';
 import type {
   DeadLetter,
+  HeldBack,
   QueueBackend,
   QueueEntry,
   QueueMessage,
@@ -258,6 +259,21 @@ export class MemoryQueue implements QueueBackend {
     let delayedSet = this.delayed.get(message.queue);
     if (!delayedSet) this.delayed.set(message.queue, (delayedSet = new Map<string, number>()));
     delayedSet.set(message.taskId, dueAt);
+    return Promise.resolve();
+  }
+
+  wakeHeld(held: readonly HeldBack[]): Promise<void> {
+    const now = this.clock();
+    for (const h of held) {
+      if (!('taskId' in h)) {
+        this.streams.get(streamKey(h.queue, h.priority))?.after.delete(h.concurrencyKey);
+        continue;
+      }
+      const entry = this.index.get(h.taskId);
+      if (entry?.seq === h.seq && this.delayed.get(h.queue)?.delete(h.taskId))
+        this.stream(h.queue, entry.priority).place(h.taskId, entry.seq, entry.type, null, now);
+    }
+    this.wake();
     return Promise.resolve();
   }
 

@@ -30,6 +30,21 @@ export interface TaskRef {
   queue: string;
 }
 
+/**
+ * What `postpone` holds back, as `wakeHeld` names it: a task waiting in its queue's delayed
+ * set under the seq it holds, or, for a task with a concurrency key, its key's lane (whose
+ * front it waits at).
+ */
+export type HeldBack =
+  | { queue: string; taskId: string; seq: number }
+  | { queue: string; priority: Priority; concurrencyKey: string };
+
+/** What postponing `message` holds back. */
+export function heldBackOf(message: QueueMessage): HeldBack {
+  const { queue, taskId, seq, priority, concurrencyKey } = message;
+  return concurrencyKey ? { queue, priority, concurrencyKey } : { queue, taskId, seq };
+}
+
 /** A message delivered to a consumer. */
 export interface QueueMessage {
   /** Where the message lives (the stream key); opaque outside the backend. */
@@ -113,6 +128,12 @@ export interface QueueBackend {
    * same seq: a wait that spends no attempt and writes nothing to the database.
    */
   postpone(message: QueueMessage, dueAt: number): Promise<void>;
+  /**
+   * Ends the wait of what `postpone` held back, now (a slot of the flow limit that held it
+   * was freed): a task goes to its stream (skipped when it no longer waits under that seq), a
+   * key's lane is fed again from now.
+   */
+  wakeHeld(held: readonly HeldBack[]): Promise<void>;
   /** Acknowledges `message` (if any), forgets the task and appends it to the dead-letter stream. */
   deadLetter(message: QueueMessage | null, seq: number, letter: DeadLetter): Promise<void>;
   /** Forgets a task that will never start (cancelled, discarded): drops it from the delayed set. */

@@ -9,6 +9,7 @@ import { redisKeys } from './keys';
 import type { RedisKeys } from './keys';
 import type {
   DeadLetter,
+  HeldBack,
   QueueBackend,
   QueueEntry,
   QueueMessage,
@@ -425,6 +426,26 @@ export class RedisQueue implements QueueBackend {
       Math.ceil(dueAt),
       message.seq,
       message.concurrencyKey ?? '',
+    );
+  }
+
+  async wakeHeld(held: readonly HeldBack[]): Promise<void> {
+    if (held.length === 0) return;
+    const byQueue = [...groupBy(held, (h) => h.queue)];
+    throwFirstError(
+      await inOneTrip(this.redis, (target) => {
+        const runner = target as unknown as ScriptRunner;
+        for (const [q, items] of byQueue)
+          void runner.procWakeHeld(
+            this.keys.index(q),
+            this.keys.delayed(q),
+            ...PRIORITIES.map((p) => this.keys.stream(q, p)),
+            CONSUMER_GROUP,
+            ...items.flatMap((h) =>
+              'taskId' in h ? ['t', h.taskId, h.seq] : ['l', h.priority, h.concurrencyKey],
+            ),
+          );
+      }),
     );
   }
 

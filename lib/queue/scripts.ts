@@ -12,6 +12,7 @@ import removeDeadLetters from './scripts/remove-dead-letters-2.lua?raw';
 import removeConsumer from './scripts/remove-consumer-1.lua?raw';
 import sweepConsumers from './scripts/sweep-consumers-n.lua?raw';
 import touch from './scripts/touch-1.lua?raw';
+import wakeHeld from './scripts/wake-held-5.lua?raw';
 
 /** Every Lua script of the Redis queue (lib/queue/scripts/), loaded by the one Lua loader. */
 export const QUEUE_SCRIPTS = [
@@ -28,6 +29,7 @@ export const QUEUE_SCRIPTS = [
   luaScript('remove-dead-letters-2.lua', removeDeadLetters),
   luaScript('sweep-consumers-n.lua', sweepConsumers),
   luaScript('touch-1.lua', touch),
+  luaScript('wake-held-5.lua', wakeHeld),
 ] as const;
 
 export type QueueScriptName = (typeof QUEUE_SCRIPTS)[number]['command'];

@@ -202,6 +202,45 @@ export function defineQueueContract(backends: QueueContractBackend[]): void {
       expect(back).toMatchObject({ taskId: 't1', seq: 1, type: 'pg.backup', deliveries: 1 });
     });
 
+    it('wakeHeld brings a postponed task back at once, and skips one no longer held under that seq', async () => {
+      const { a, b } = backend.open();
+      await a.enqueue([entry('t1'), entry('t2')]);
+      const got = await a.read('c1', 2, 0);
+      for (const m of got) await a.postpone(m, (await a.now()) + 60_000);
+      // t2 was queued again meanwhile (a newer seq): its old wait names nothing.
+      await a.enqueue([entry('t2', { seq: 2, dueAt: (await a.now()) + 60_000 })]);
+      await b.wakeHeld([
+        { queue: 'default', taskId: 't1', seq: 1 },
+        { queue: 'default', taskId: 't2', seq: 1 },
+        { queue: 'default', taskId: 'unknown', seq: 1 },
+      ]);
+      const back = await a.read('c1', 10, 0);
+      expect(back.map((m) => [m.taskId, m.seq])).toEqual([['t1', 1]]);
+      expect((await a.stats())[0]).toMatchObject({ delayed: 1 });
+      // Woken twice, a task is delivered once.
+      await b.wakeHeld([{ queue: 'default', taskId: 't1', seq: 1 }]);
+      expect(await a.read('c1', 10, 0)).toEqual([]);
+    });
+
+    it('wakeHeld feeds a key whose front task a flow limit held back, at once', async () => {
+      const { a, b } = backend.open();
+      await a.enqueue([entry('k1', { concurrencyKey: 'tenant' }), entry('k2', { concurrencyKey: 'tenant' })]);
+      const [first] = await a.read('c1', 1, 0);
+      expect(first).toMatchObject({ taskId: 'k1', concurrencyKey: 'tenant' });
+      await a.postpone(first!, (await a.now()) + 60_000);
+      // Held at the front of its key's lane: neither it nor the task behind it is fed.
+      expect(await a.read('c1', 10, 0)).toEqual([]);
+      expect(await a.promoteDue(10)).toEqual([]);
+      expect(await a.read('c1', 10, 0)).toEqual([]);
+      const reading = a.read('c2', 10, 3000);
+      const started = Date.now();
+      await b.wakeHeld([{ queue: 'default', priority: 'normal', concurrencyKey: 'tenant' }]);
+      const woken = await reading;
+      expect(Date.now() - started).toBeLessThan(2000);
+      // Its key's lane in order, the held task first.
+      expect(woken.map((m) => m.taskId)).toEqual(['k1', 'k2']);
+    });
+
     it('enqueues a task with a future due time into the delayed set', async () => {
       const { a } = backend.open();
       await a.enqueue([entry('later', { dueAt: (await a.now()) + 60_000 }), entry('now', { dueAt: 1 })]);

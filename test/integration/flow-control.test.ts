@@ -37,6 +37,31 @@ describe.each(STACK_VARIANTS)('flow limits on $name', ({ opts }) => {
     expect(log.maxRunning).toBe(2);
   });
 
+  it('a task held back by a full concurrency limit starts as soon as the slot frees, across workers, keyed or not', async () => {
+    const log = new ExecutionLog();
+    stack = await startStack({
+      ...opts,
+      worker: false,
+      config: { FLOW_LIMITS: JSON.stringify({ 'queue:one': { concurrency: 1 } }) },
+      types: [recordingType(log)],
+    });
+    await stack.addWorker('w1');
+    await stack.addWorker('w2');
+    for (const concurrencyKey of [undefined, 'tenant']) {
+      const [first] = await submitBatch(stack, [{ type: 'test.record', queue: 'one', payload: { ms: 150 } }]);
+      while (log.startsOf(first!.id) === 0) await new Promise((r) => setTimeout(r, 5));
+      // Refused while the first runs, the second would look again only 500–750 ms later.
+      const [second] = await submitBatch(stack, [
+        { type: 'test.record', queue: 'one', concurrencyKey, payload: { ms: 0 } },
+      ]);
+      await stack.waitForStatus(second!.id, ['succeeded'], 10_000);
+      const firstEnd = log.ends.find((e) => e.taskId === first!.id)!.at;
+      const secondStart = log.starts.find((st) => st.taskId === second!.id)!.at;
+      expect(secondStart).toBeGreaterThanOrEqual(firstEnd);
+      expect(secondStart - firstEnd).toBeLessThan(300);
+    }
+  });
+
   it('starts no more than a queue’s rate allows', async () => {
     const log = new ExecutionLog();
     stack = await startStack({

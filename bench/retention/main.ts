@@ -47,6 +47,8 @@ log(
 const parts = await measurePartitions(env, size.days, size.tasksPerDay, size.dropDays);
 log(`pruner impact: ${size.history} ended tasks of history, ${size.seconds} s windows`);
 const impact = await measurePrunerImpact(env, size.history, size.seconds);
+log(`pruner impact again, the backlog throttle off (flat out)`);
+const flatOut = await measurePrunerImpact(env, size.history, size.seconds, 3, 0);
 log(`rebuild: ${size.rebuild} queued tasks after their Redis keys are flushed`);
 const rebuild = await measureRebuild(env, size.rebuild, size.baseline);
 log(`read load: submissions with and without 4 readers over ${size.history} tasks of history`);
@@ -80,9 +82,11 @@ row(
   f1(parts.plain.insertIdle.p99Ms),
   ratio(parts.partitioned.insertIdle.p99Ms, parts.plain.insertIdle.p99Ms),
 );
-for (const [name, idle, busy] of [
-  ['submit', impact.submitIdle, impact.submitPruning],
-  ['claim', impact.claimIdle, impact.claimPruning],
+for (const [name, idle, busy, drifted] of [
+  ['submit', impact.submitIdle, impact.submitPruning, impact.submitRatio],
+  ['claim', impact.claimIdle, impact.claimPruning, impact.claimRatio],
+  ['flat out: submit', flatOut.submitIdle, flatOut.submitPruning, flatOut.submitRatio],
+  ['flat out: claim', flatOut.claimIdle, flatOut.claimPruning, flatOut.claimRatio],
 ] as const) {
   row(
     `${name} p50 while pruning (ms)`,
@@ -97,17 +101,23 @@ for (const [name, idle, busy] of [
     ratio(busy.p99Ms, idle.p99Ms),
   );
   row(
-    `${name}s/s while pruning`,
+    `${name}s/s while pruning (ratio: each pruning window against the idle ones beside it)`,
     f1(busy.perSecond),
     `${f1(idle.perSecond)} idle`,
-    ratio(busy.perSecond, idle.perSecond),
+    `${drifted.toFixed(2)}×`,
   );
 }
 row(
+  'idle windows, later half against earlier half (submissions/s): the drift corrected for',
+  '',
+  `${flatOut.idleDrift.toFixed(2)}× flat out`,
+  `${impact.idleDrift.toFixed(2)}×`,
+);
+row(
   `pruner over ${impact.historyTasks} tasks / ${impact.historyEvents} events (tasks/s)`,
   f1(impact.prunedPerSecond),
-  `${impact.prunedTasks} pruned in the window`,
-  '',
+  `${f1(flatOut.prunedPerSecond)} flat out`,
+  ratio(impact.prunedPerSecond, flatOut.prunedPerSecond),
 );
 const batchedRate = rebuild.tasks / (rebuild.batchedMs / 1000);
 const baselineRate = rebuild.baselineTasks / (rebuild.baselineMs / 1000);

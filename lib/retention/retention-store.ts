@@ -15,6 +15,11 @@ export interface PrunedTasks {
   callbacks: number;
   /** Their rows in task_dependencies, as parents. */
   dependencies: number;
+  /**
+   * How long before the retention line the newest task of the batch ended (ms, by the
+   * database's clock): how far behind the pruner still is; null when nothing was deleted.
+   */
+  behindMs: number | null;
 }
 
 const ms = (n: number) => sql`${n} * interval '1 millisecond'`;
@@ -50,9 +55,10 @@ export class RetentionStore {
       events: number;
       callbacks: number;
       dependencies: number;
+      behind_ms: number | null;
     }>(sql`
       WITH victims AS (
-        SELECT id FROM tasks
+        SELECT id, updated_at FROM tasks
         WHERE status = ${status} AND updated_at < now() - ${ms(ageMs)}
           AND (idempotency_key IS NULL OR created_at < now() - ${ms(idempotencyTtlMs)})
         ORDER BY updated_at LIMIT ${limit}
@@ -69,12 +75,15 @@ export class RetentionStore {
       )
       SELECT (SELECT json_agg(json_build_object('taskId', id, 'queue', queue)) FROM t) AS tasks,
              (SELECT count(*) FROM ev)::int AS events, (SELECT count(*) FROM cb)::int AS callbacks,
-             (SELECT count(*) FROM deps)::int AS dependencies`);
+             (SELECT count(*) FROM deps)::int AS dependencies,
+             (SELECT extract(epoch FROM now() - ${ms(ageMs)} - max(updated_at)) * 1000 FROM victims)::float8
+               AS behind_ms`);
     return {
       tasks: row?.tasks ?? [],
       events: Number(row?.events ?? 0),
       callbacks: Number(row?.callbacks ?? 0),
       dependencies: Number(row?.dependencies ?? 0),
+      behindMs: row?.behind_ms == null ? null : Math.max(0, Number(row.behind_ms)),
     };
   }
 

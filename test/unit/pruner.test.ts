@@ -11,7 +11,7 @@ import { RetentionStore } from '../../lib/retention/retention-store';
 import type { TaskStatus } from '../../lib/tasks/task';
 import type { Logger } from '../../lib/logger';
 import type { PrunerDeps, Retention } from '../../worker/pruner';
-import { Pruner } from '../../worker/pruner';
+import { BacklogThrottle, Pruner } from '../../worker/pruner';
 import { openTestPglite } from '../helpers/databases';
 import { rowsOf, seedTask } from '../helpers/history';
 import { captureLogger } from '../helpers/log-capture';
@@ -66,6 +66,36 @@ async function auditCount(): Promise<number> {
   const [r] = await database.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM audit_log`);
   return r!.n;
 }
+
+describe('the backlog throttle', () => {
+  it('rests pauseMs while keeping up, and factor × the statement’s time while catching up', () => {
+    const t = new BacklogThrottle(60_000);
+    expect(t.restMs(null, 40, 100)).toBe(100);
+    expect(t.restMs(59_000, 40, 100)).toBe(100);
+    expect(t.restMs(3_600_000, 40, 100)).toBe(760);
+    expect(t.restMs(3_600_000, 400, 100)).toBe(7600);
+    // Turned off (PrunerDeps.backlogFactor 0): as fast as pauseMs allows.
+    expect(new BacklogThrottle(60_000, 0).restMs(3_600_000, 400, 100)).toBe(100);
+  });
+
+  it('halves its factor after each pass that did not gain on the line, down to none, and grows it back when it gains', () => {
+    const t = new BacklogThrottle(60_000);
+    t.passEnded(20 * HOUR);
+    expect(t.factor).toBe(19);
+    t.passEnded(20 * HOUR + 1000); // history ends faster than it deletes it at this pace
+    expect(t.factor).toBe(9.5);
+    for (let h = 21; h <= 26; h++) t.passEnded(h * HOUR);
+    expect(t.factor).toBe(0);
+    expect(t.restMs(26 * HOUR, 400, 100)).toBe(100); // full speed: only the least rest
+    t.passEnded(25 * HOUR); // gaining again
+    expect(t.factor).toBe(1);
+    for (let h = 24; h >= 20; h--) t.passEnded(h * HOUR);
+    expect(t.factor).toBe(19);
+    t.passEnded(25 * HOUR);
+    t.caughtUp();
+    expect(t.factor).toBe(19);
+  });
+});
 
 describe('the pruner', () => {
   it('deletes ended tasks past their retention, with their events and callback deliveries; never a live one', async () => {
@@ -208,6 +238,37 @@ describe('the pruner', () => {
       timeout: 5000,
     });
     await p.stop();
+  });
+
+  it('working off a backlog rests 19 times as long as each statement took; keeping up, only pauseMs', async () => {
+    const store = new RetentionStore(database);
+    const slowStore = (calls: { at: number; behindMs: number | null }[]): PrunerDeps['store'] => ({
+      pruneTasks: async (...args) => {
+        await new Promise((r) => setTimeout(r, 50)); // a statement that takes 50 ms
+        const pruned = await store.pruneTasks(...args);
+        if (args[0] === 'succeeded') calls.push({ at: Date.now(), behindMs: pruned.behindMs });
+        return pruned;
+      },
+      pruneAudit: (...args) => store.pruneAudit(...args),
+      autovacuumRuns: () => store.autovacuumRuns(),
+      vacuum: (tables) => store.vacuum(tables),
+    });
+    const gaps = (calls: { at: number }[]) => calls.slice(1).map((c, i) => c.at - calls[i]!.at - 50);
+
+    // Ended a day ago under a 2 h retention: 22 h behind the line.
+    for (let i = 0; i < 4; i++) await seedTask(database, { status: 'succeeded', agoMs: DAY });
+    const behind: { at: number; behindMs: number | null }[] = [];
+    await pruner({ batchSize: 1, store: slowStore(behind) }).pruner.tick();
+    expect(behind[0]!.behindMs).toBeGreaterThan(21 * HOUR);
+    expect(behind).toHaveLength(5); // 4 statements of one task, and one that finds none
+    for (const gap of gaps(behind.slice(0, 4))) expect(gap).toBeGreaterThanOrEqual(900);
+
+    // Ended just past the line: the pruner keeps up, and does not rest beyond pauseMs (0 here).
+    for (let i = 0; i < 4; i++) await seedTask(database, { status: 'succeeded', agoMs: 2 * HOUR + 5000 });
+    const keeping: { at: number; behindMs: number | null }[] = [];
+    await pruner({ batchSize: 1, store: slowStore(keeping) }).pruner.tick();
+    expect(keeping[0]!.behindMs).toBeLessThan(60_000);
+    for (const gap of gaps(keeping.slice(0, 4))) expect(gap).toBeLessThan(100);
   });
 
   it('runs on one worker at a time: the lease holder prunes, another waits until it is released', async () => {

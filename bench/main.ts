@@ -306,7 +306,12 @@ async function main(): Promise<void> {
     ),
     compared(
       rounds,
-      { measure: 'idle latency p50 (ms, submit → start)', peer: 'BullMQ add → processor', limit: 2 },
+      {
+        measure: 'idle latency p50 (ms, submit → start)',
+        peer: 'BullMQ add → processor',
+        limit: 2,
+        note: `p50 ${median(rounds.map((r) => r.ours.latency.toInsertP50Ms)).toFixed(2)} ms to the insert, ${median(rounds.map((r) => r.ours.latency.insertToClaimP50Ms)).toFixed(2)} ms from it to the claim`,
+      },
       (r) => r.ours.latency.p50Ms,
       (r) => r.bullmq.idleLatencyP50Ms ?? NaN,
     ),

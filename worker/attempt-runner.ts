@@ -123,8 +123,13 @@ export class AttemptRunner {
     a.flow = { rules, holder };
     // A limit counts attempts executing: the slots go back as soon as the executor returns,
     // not after the outcome's write and ack (or whenever the attempt ends, if it never ran).
+    // `a.flow` goes first, so that the heartbeat stops renewing them: a renewal sent after the
+    // release would take the slots again until their lease ran out.
     let released: Promise<void> | undefined;
-    const release = () => (released ??= this.releaseFlow(flow.gate, holder, rules));
+    const release = () => {
+      a.flow = undefined;
+      return (released ??= this.releaseFlow(flow.gate, holder, rules));
+    };
     const executed = a.executed;
     a.executed = () => {
       executed?.();

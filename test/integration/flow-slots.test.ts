@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUP } from '../../lib/queue/queue-backend';
 import type { QueueMessage } from '../../lib/queue/queue-backend';
 import type { Worker } from '../../worker/worker';
+import { FailPointLatch } from '../helpers/fail-point-latch';
 import { ExecutionLog, maxOverlap, recordingType } from '../helpers/recording-type';
 import { pendingEntries } from '../helpers/queue-probe';
 import { testRedis } from '../helpers/redis';
@@ -79,6 +80,41 @@ describe.each(STACK_VARIANTS)('flow slots on $name', ({ name, opts }) => {
 });
 
 describe('flow slots on Redis', () => {
+  it('gives the slot back when the executor returns, and the heartbeat does not take it again while the ack waits', async () => {
+    const log = new ExecutionLog();
+    const latch = new FailPointLatch('worker.after-outcome');
+    stack = await startStack({
+      queue: 'redis',
+      db: 'postgres',
+      config: {
+        FLOW_LIMITS: JSON.stringify({ 'type:test.record': { concurrency: 1 } }),
+        CLAIM_IDLE_MS: '900', // a heartbeat every 300 ms
+      },
+      types: [recordingType(log)],
+      failpoints: latch.failpoints,
+    });
+    const redis = testRedis();
+    try {
+      await stack.request('POST', '/v1/queues/held/pause');
+      await sleep(1500); // every worker has read the pause
+      const [paused] = await submitBatch(stack, [{ type: 'test.record', queue: 'held', payload: { ms: 0 } }]);
+      latch.arm(paused!.id);
+      await stack.request('POST', '/v1/queues/held/resume');
+      await latch.reached; // its outcome is committed, its ack held
+      const key = `{${stack.config.REDIS_PREFIX}:flow:type:test.record}:conc`;
+      await sleep(1000); // three heartbeats
+      expect(await redis.zcard(key)).toBe(0);
+      // The freed slot runs another task of the type while the first one's ack still waits.
+      const [next] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 0 } }]);
+      await stack.waitForStatus(next!.id, ['succeeded'], 10_000);
+      latch.release();
+      await stack.waitForStatus(paused!.id, ['succeeded'], 10_000);
+    } finally {
+      latch.release();
+      redis.disconnect();
+    }
+  });
+
   it('the heartbeat gives a running attempt back the slot Redis lost', async () => {
     const log = new ExecutionLog();
     stack = await startStack({

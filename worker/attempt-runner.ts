@@ -40,7 +40,7 @@ export interface RunningAttempt {
   controller: AbortController;
   lease?: Lease;
   task?: ClaimedTask;
-  /** Flow rules whose slots this attempt holds (released when it ends), and as whom. */
+  /** Flow rules whose slots this attempt holds (until its executor returns), and as whom. */
   flow?: { rules: FlowRule[]; holder: string };
   /**
    * Told once its executor has returned (and its abort reason is fixed): what is left is the

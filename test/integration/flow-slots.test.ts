@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { FailPoints } from '../../lib/failpoints';
 import { CONSUMER_GROUP } from '../../lib/queue/queue-backend';
 import type { QueueMessage } from '../../lib/queue/queue-backend';
 import type { Worker } from '../../worker/worker';
@@ -79,20 +80,25 @@ describe.each(STACK_VARIANTS)('flow slots on $name', ({ name, opts }) => {
   });
 });
 
+/** Redis + PostgreSQL, one slot for test.record, and a heartbeat every 300 ms. */
+function startHeartbeatStack(log: ExecutionLog, failpoints?: FailPoints): Promise<Stack> {
+  return startStack({
+    queue: 'redis',
+    db: 'postgres',
+    config: {
+      FLOW_LIMITS: JSON.stringify({ 'type:test.record': { concurrency: 1 } }),
+      CLAIM_IDLE_MS: '900',
+    },
+    types: [recordingType(log)],
+    failpoints,
+  });
+}
+
 describe('flow slots on Redis', () => {
   it('gives the slot back when the executor returns, and the heartbeat does not take it again while the ack waits', async () => {
     const log = new ExecutionLog();
     const latch = new FailPointLatch('worker.after-outcome');
-    stack = await startStack({
-      queue: 'redis',
-      db: 'postgres',
-      config: {
-        FLOW_LIMITS: JSON.stringify({ 'type:test.record': { concurrency: 1 } }),
-        CLAIM_IDLE_MS: '900', // a heartbeat every 300 ms
-      },
-      types: [recordingType(log)],
-      failpoints: latch.failpoints,
-    });
+    stack = await startHeartbeatStack(log, latch.failpoints);
     const redis = testRedis();
     try {
       await stack.request('POST', '/v1/queues/held/pause');
@@ -117,15 +123,7 @@ describe('flow slots on Redis', () => {
 
   it('the heartbeat gives a running attempt back the slot Redis lost', async () => {
     const log = new ExecutionLog();
-    stack = await startStack({
-      queue: 'redis',
-      db: 'postgres',
-      config: {
-        FLOW_LIMITS: JSON.stringify({ 'type:test.record': { concurrency: 1 } }),
-        CLAIM_IDLE_MS: '900', // a heartbeat every 300 ms
-      },
-      types: [recordingType(log)],
-    });
+    stack = await startHeartbeatStack(log);
     const [task] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 3000 } }]);
     await until(() => log.running === 1);
     const redis = testRedis();

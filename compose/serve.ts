@@ -20,6 +20,8 @@ import { builtinCatalog } from './task-catalog';
 
 /** How long requests in flight may take to finish once the API stops accepting connections. */
 const HTTP_DRAIN_MS = 5000;
+/** How long a stopping API waits for the enqueues of tasks it has answered. */
+const ENQUEUE_DRAIN_MS = 2000;
 
 /** A running API (and, with the memory queue, its in-process worker). */
 export interface RunningServer {
@@ -79,6 +81,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       // 1. stop accepting connections; end the live tails (they last until closed, so they
       //    are not requests to wait for: each ends cleanly, or at once if its reader is
       //    stuck); requests in flight get up to HTTP_DRAIN_MS;
+      //    then the enqueues still running beside their answers get up to ENQUEUE_DRAIN_MS;
       // 2. the in-process worker: stop reading, finish attempts within SHUTDOWN_GRACE_MS;
       // 3. export the spans still buffered (every span has ended by now), for at most
       //    OTEL_EXPORTER_OTLP_TIMEOUT;
@@ -86,6 +89,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       //    writes outcomes until step 2 ends.
       stopping ??= (async () => {
         await closeServer(server, HTTP_DRAIN_MS, () => services.logFeed.close());
+        await withTimeout(services.submit.settled(), ENQUEUE_DRAIN_MS, 'the last enqueues').catch(
+          (err: unknown) =>
+            logger.warn({ err }, 'stopping with enqueues unfinished; the reconciler enqueues them'),
+        );
         await worker?.worker.stop();
         await worker?.close();
         await tracing.shutdown();
@@ -102,11 +109,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 /** Runs `serve` until SIGTERM/SIGINT. */
 export async function runServe(config: Config, logger: Logger): Promise<void> {
   const running = await startServer(config, logger);
-  // Requests in flight get up to HTTP_DRAIN_MS, then the in-process worker its grace period.
+  // Requests in flight get up to HTTP_DRAIN_MS, their enqueues ENQUEUE_DRAIN_MS, then the
+  // in-process worker its grace period.
   onShutdownSignals(
     logger,
     () => running.stop(),
     HTTP_DRAIN_MS +
+      ENQUEUE_DRAIN_MS +
       (config.QUEUE_BACKEND === 'memory' ? config.SHUTDOWN_GRACE_MS : 0) +
       tracingShutdownMs(config) +
       SHUTDOWN_CLOSE_MS,

@@ -21,6 +21,14 @@ import type { TaskTrace } from './task-trace';
 
 export const MAX_BATCH = 1000;
 
+/**
+ * Tasks whose enqueue may still be running after their answer, at most. Past it (Redis slow or
+ * away, ioredis holding commands until it reconnects) a submission waits for its own enqueue
+ * before answering, as every submission did before: memory stays bounded and the API slows
+ * down with its queue instead of piling up work.
+ */
+export const MAX_ENQUEUING_TASKS = 5_000;
+
 /** What the request adds to a submission: who sent it, and in which trace. */
 export interface SubmitContext {
   requestId: string | null;
@@ -30,8 +38,10 @@ export interface SubmitContext {
 
 /**
  * Accepting tasks: validate, write to the database (the 202 promise: the row exists before
- * the answer), then enqueue. An enqueue that fails after the commit is logged and left to
- * the reconciler — the task is durable and will run once the queue is back.
+ * the answer), then enqueue — beside the answer, not before it: the commit is the promise, and
+ * an enqueue that fails after it is logged and left to the reconciler (the task is durable and
+ * will run once the queue is back), so waiting for it would only add a Redis round trip to
+ * every submission. At most MAX_ENQUEUING_TASKS are enqueued beside their answers at once.
  */
 export interface SubmitServiceDeps {
   store: TaskStore;
@@ -60,6 +70,9 @@ export class SubmitService {
   private readonly events: TaskEvents;
   private readonly logger: Logger;
   private readonly failpoints: FailPoints;
+  /** The enqueues still running after their submissions were answered. */
+  private readonly enqueuing = new Set<Promise<void>>();
+  private enqueuingTasks = 0;
 
   constructor(d: SubmitServiceDeps) {
     this.store = d.store;
@@ -213,11 +226,34 @@ export class SubmitService {
     throw new ForbiddenError(`${what}; ${whose} has ${principal.role}. Nothing was accepted.`);
   }
 
-  /** After the commit (and the api.after-commit fail point): announce. */
+  /**
+   * After the commit (and the api.after-commit fail point): announce, and return while the
+   * enqueue runs, unless MAX_ENQUEUING_TASKS are already being enqueued.
+   */
   private async enqueue(tasks: readonly TaskRecord[]): Promise<void> {
     const held = this.failpoints.hit('api.after-commit', { taskId: tasks[0]?.id });
     if (held) await held;
-    await this.announce(tasks);
+    const announced = this.announce(tasks).catch((err: unknown) =>
+      this.logger.warn(
+        { err, tasks: tasks.length },
+        'announcing stored tasks failed; the reconciler enqueues them',
+      ),
+    );
+    if (this.enqueuingTasks + tasks.length > MAX_ENQUEUING_TASKS) return announced;
+    this.enqueuingTasks += tasks.length;
+    const tracked = announced.finally(() => {
+      this.enqueuingTasks -= tasks.length;
+      this.enqueuing.delete(tracked);
+    });
+    this.enqueuing.add(tracked);
+  }
+
+  /**
+   * Resolves once every enqueue running beside an answer has ended: a process that stops
+   * waits for it before closing its queue (what it never gets to, the reconciler enqueues).
+   */
+  async settled(): Promise<void> {
+    while (this.enqueuing.size > 0) await Promise.all([...this.enqueuing]);
   }
 }
 

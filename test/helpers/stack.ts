@@ -250,6 +250,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     async stop() {
       await services.logFeed.close();
+      await services.submit.settled();
       await Promise.all(workers.map((w) => w.worker.stop()));
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(queues.map((q) => q.close()));
@@ -271,9 +272,13 @@ export async function taskCount(s: Stack): Promise<number> {
   return row!.n;
 }
 
-/** Submits tasks through POST /v1/tasks/batch, which must accept them all (202). */
+/**
+ * Submits tasks through POST /v1/tasks/batch, which must accept them all (202), and waits for
+ * their enqueue (it goes on beside the answer): the tasks are on their queue when it returns.
+ */
 export async function submitBatch(s: Stack, tasks: unknown[]): Promise<TaskView[]> {
   const res = await s.request('POST', '/v1/tasks/batch', { body: { tasks } });
   expect(res.status).toBe(202);
+  await s.services.submit.settled();
   return ((await res.json()) as { tasks: TaskView[] }).tasks;
 }

@@ -40,6 +40,7 @@ describe('poison message by delivery count (Redis + PostgreSQL)', () => {
         body: { type: 'test.record', payload, maxAttempts: 1 },
       });
       expect(res.status).toBe(202);
+      await s.services.submit.settled(); // the enqueue goes on beside the answer
       return (await res.json()) as TaskView;
     };
     // maxAttempts 1: the limit is 1 + 2 = 3 deliveries.

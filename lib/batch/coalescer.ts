@@ -14,6 +14,13 @@ export interface CoalescerOptions {
    * that one bad item (a value the database refuses) fails alone, not with its batch-mates.
    */
   isolateOnError?: (err: unknown) => boolean;
+  /**
+   * When no batch is in flight, send at the end of the current turn instead of the next one.
+   * For callers that go on without waiting for the result (the API answers a submission while
+   * its enqueue runs): the next turn would come only after what they do next, the answer's
+   * write included. Under load batches are in flight, and calls wait for them as before.
+   */
+  eager?: boolean;
 }
 
 interface Waiter<I, O> {
@@ -42,10 +49,12 @@ export class Coalescer<I, O> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const flush = () => {
       this.scheduled = false;
       this.flush();
-    });
+    };
+    if (this.options.eager && this.inflight === 0) queueMicrotask(flush);
+    else setImmediate(flush);
   }
 
   private flush(): void {

@@ -119,7 +119,7 @@ export class RedisQueue implements QueueBackend {
       );
       return entries.map(() => undefined);
     },
-    { maxBatch: 1000, maxConcurrent: 4 },
+    { maxBatch: 1000, maxConcurrent: 4, eager: true },
   );
 
   async read(

@@ -28,16 +28,17 @@ import type { RetrySettings } from '../lib/tasks/retry-policy';
 import type { ClaimedTask, TaskError, TaskRecord, TaskSummary } from '../lib/tasks/task';
 import { noTracing } from '../lib/tracing/tracing';
 import type { TraceSpan, Tracing } from '../lib/tracing/tracing';
+import { AttemptAbort } from './attempt-abort';
 import { startAttemptSpan } from './attempt-span';
 import { withWriteRetries } from './write-retries';
 
-/** Why an attempt's signal fired. Only timeout and cancel lead to an outcome write. */
-export type AbortReason = 'timeout' | 'cancelled' | 'lease_lost' | 'shutdown';
+export type { AbortReason } from './attempt-abort';
 
 /** One message this worker holds, and the attempt it runs, if any. */
 export interface RunningAttempt {
   message: QueueMessage;
-  controller: AbortController;
+  /** Stops the attempt: timeout, cancellation, lost lease, shutdown. */
+  abort: AttemptAbort;
   lease?: Lease;
   task?: ClaimedTask;
   /** Flow rules whose slots this attempt holds (until its executor returns), and as whom. */
@@ -93,7 +94,7 @@ export class AttemptRunner {
   /** Attempts whose late outcome was already counted (a WeakSet: nothing to clean up). */
   private readonly discarded = new WeakSet<RunningAttempt>();
   /** Fires when the shutdown's grace period is over: outcome writes still retrying give up. */
-  private readonly graceOver = new AbortController();
+  private readonly graceOver = new AttemptAbort();
 
   constructor(private readonly d: AttemptRunnerDeps) {}
 
@@ -161,7 +162,7 @@ export class AttemptRunner {
     const item = { taskId: message.taskId, seq: message.seq, ids: newClaimIds() };
     const claim = await withWriteRetries(
       () => this.d.claims.claim(item, this.d.workerId, this.d.leaseMs),
-      a.controller.signal,
+      a.abort,
       this.d.logger,
     );
     if (!claim) return; // stopping while the database was unreachable: the message stays pending
@@ -241,7 +242,7 @@ export class AttemptRunner {
     if (a.message.deliveries > task.maxAttempts + EXTRA_DELIVERIES) {
       failure = poisonError(a.message.deliveries);
     } else {
-      const timer = setTimeout(() => a.controller.abort('timeout' satisfies AbortReason), task.timeoutMs);
+      const timer = setTimeout(() => a.abort.abort('timeout'), task.timeoutMs);
       try {
         resultJson = resultToJson(await this.invoke(a, task, logger, span.traceparent()));
       } catch (err) {
@@ -253,7 +254,7 @@ export class AttemptRunner {
     const durationMs = performance.now() - startedAt;
     const held = this.d.failpoints?.hit('worker.after-execute', { taskId: task.id });
     if (held) await held;
-    const reason = a.controller.signal.aborted ? (a.controller.signal.reason as AbortReason) : undefined;
+    const reason = a.abort.reason;
     a.executed?.();
 
     span.setAttribute(
@@ -354,12 +355,11 @@ export class AttemptRunner {
     if (!type) {
       throw new PermanentTaskError(`This worker knows no task type ${task.type}.`, 'unknown_type');
     }
-    const signal = a.controller.signal;
+    let stopListening = () => {};
     const aborted = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(new Error(`aborted: ${String(signal.reason)}`));
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      stopListening = a.abort.onAbort((reason) => reject(new Error(`aborted: ${reason}`)));
     });
+    const abort = a.abort;
     const running = type.run(
       {
         task: {
@@ -374,14 +374,21 @@ export class AttemptRunner {
           createdBy: task.createdBy,
         },
         attempt: task.attempts,
-        signal,
+        // Made only if the executor reads it (see AttemptAbort).
+        get signal() {
+          return abort.signal;
+        },
         logger,
         traceparent,
       },
       this.d.services,
     );
     running.catch(() => undefined); // if the signal wins, a later rejection is expected
-    return Promise.race([running, aborted]);
+    try {
+      return await Promise.race([running, aborted]);
+    } finally {
+      stopListening();
+    }
   }
 
   /**
@@ -390,7 +397,7 @@ export class AttemptRunner {
    * tasks over, and may run those attempts again.
    */
   abandonWrites(): void {
-    this.graceOver.abort('shutdown' satisfies AbortReason);
+    this.graceOver.abort('shutdown');
   }
 
   /** A fenced outcome write. Null when the lease was lost: the late result is discarded. */
@@ -398,7 +405,7 @@ export class AttemptRunner {
     a: RunningAttempt,
     fn: () => Promise<T | null>,
   ): Promise<T | null | undefined> {
-    const row = await withWriteRetries(fn, this.graceOver.signal, this.d.logger, this.d.leaseMs);
+    const row = await withWriteRetries(fn, this.graceOver, this.d.logger, this.d.leaseMs);
     if (row === undefined) {
       this.d.logger.warn({ taskId: a.message.taskId }, 'outcome not written before the shutdown deadline');
       return undefined;

@@ -3,7 +3,9 @@ import type { Logger } from '../lib/logger';
 import type { TaskEvents } from '../lib/observability/task-events';
 import type { QueueBackend, QueueMessage } from '../lib/queue/queue-backend';
 import { backoffDelay } from '../lib/backoff';
-import type { AbortReason, AttemptRunner, RunningAttempt } from './attempt-runner';
+import { AttemptAbort } from './attempt-abort';
+import type { AbortReason } from './attempt-abort';
+import type { AttemptRunner, RunningAttempt } from './attempt-runner';
 
 /** Waits between failed reads (Redis down): 200 ms doubling to 5 s. */
 const READ_BACKOFF = { baseMs: 200, maxMs: 5000, jitter: 'none' } as const;
@@ -112,7 +114,7 @@ export class Consumer {
     if (this.stopping || this.inflight.has(key)) return;
     const attempt: RunningAttempt = {
       message,
-      controller: new AbortController(),
+      abort: new AttemptAbort(),
       executed: () => this.release(key),
     };
     this.inflight.set(key, attempt);
@@ -144,8 +146,8 @@ export class Consumer {
   abortTask(taskId: string, reason: AbortReason): boolean {
     let found = false;
     for (const a of this.inflight.values()) {
-      if (a.message.taskId === taskId && !a.controller.signal.aborted) {
-        a.controller.abort(reason);
+      if (a.message.taskId === taskId && !a.abort.aborted) {
+        a.abort.abort(reason);
         found = true;
       }
     }
@@ -180,7 +182,7 @@ export class Consumer {
           { tasks: left.map((a) => a.message.taskId) },
           'grace period over; abandoning attempts, their messages stay pending for another worker',
         );
-        for (const a of left) a.controller.abort('shutdown' satisfies AbortReason);
+        for (const a of left) a.abort.abort('shutdown');
         this.d.runner.abandonWrites();
         await Promise.all([...this.settled.values()]);
       }

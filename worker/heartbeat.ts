@@ -2,7 +2,7 @@ import type { FlowGate } from '../lib/flow/flow-limits';
 import type { Logger } from '../lib/logger';
 import type { QueueBackend } from '../lib/queue/queue-backend';
 import type { AttemptStore } from '../lib/tasks/attempt-store';
-import type { AbortReason, RunningAttempt } from './attempt-runner';
+import type { RunningAttempt } from './attempt-runner';
 import type { Consumer } from './consumer';
 import { PeriodicComponent } from './periodic';
 
@@ -50,16 +50,16 @@ export class Heartbeat extends PeriodicComponent {
       await this.refreshQueue(running);
     }
     for (const { a, lease } of leased) {
-      if (a.controller.signal.aborted) continue;
+      if (a.abort.aborted) continue;
       const cancelRequested = held.get(lease.id);
       if (cancelRequested === undefined) {
         this.d.logger.warn(
           { taskId: lease.id },
           'lease lost (this worker was too slow); aborting the attempt',
         );
-        a.controller.abort('lease_lost' satisfies AbortReason);
+        a.abort.abort('lease_lost');
       } else if (cancelRequested) {
-        a.controller.abort('cancelled' satisfies AbortReason);
+        a.abort.abort('cancelled');
       }
     }
   }

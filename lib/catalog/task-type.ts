@@ -114,7 +114,20 @@ export function defineTaskType<S extends z.ZodType>(spec: TaskTypeSpec<S>): Task
           ),
         );
       }
-      return spec.execute({ ...ctx, task: { ...ctx.task, payload: parsed.data } }, services);
+      // `signal` stays a getter: the worker makes an attempt's signal only if it is read.
+      const { task, attempt, logger, traceparent } = ctx;
+      return spec.execute(
+        {
+          task: { ...task, payload: parsed.data },
+          attempt,
+          logger,
+          traceparent,
+          get signal() {
+            return ctx.signal;
+          },
+        },
+        services,
+      );
     },
   };
 }

@@ -85,6 +85,12 @@ export type FlowWaiter = HeldBack;
 export const MAX_FLOW_WAITERS = 10_000;
 
 /**
+ * How soon a task refused by a full concurrency rule looks again by itself. Slots free when
+ * attempts end, which nobody can predict; a release wakes the longest waiter before this.
+ */
+export const FULL_SLOT_RECHECK_MS = 500;
+
+/**
  * A waiter as the gates store it: `queue|taskId|seq` for a task, `queue|priority:key` for a
  * key's lane (queue names, task ids and priorities hold no `|` or `:`, keys no `|`).
  */

@@ -1,7 +1,7 @@
 import type { BucketState } from '../ratelimit/token-bucket';
 import { takeToken } from '../ratelimit/token-bucket';
 import type { FlowGate, FlowRule, FlowWaiter } from './flow-limits';
-import { MAX_FLOW_WAITERS, burstOf, waiterFromToken, waiterToken } from './flow-limits';
+import { FULL_SLOT_RECHECK_MS, MAX_FLOW_WAITERS, burstOf, waiterFromToken, waiterToken } from './flow-limits';
 
 /** The same flow limits in one process, for the memory queue. The clock is injectable. */
 export class MemoryFlowGate implements FlowGate {
@@ -24,7 +24,7 @@ export class MemoryFlowGate implements FlowGate {
     const full: string[] = [];
     for (const r of rules) {
       if (r.concurrency !== undefined && this.held(r.scope, now).size >= r.concurrency) {
-        wait = Math.max(wait, 500);
+        wait = Math.max(wait, FULL_SLOT_RECHECK_MS);
         full.push(r.scope);
       }
       if (r.ratePerSecond !== undefined) {

@@ -7,7 +7,7 @@ import acquireLua from './scripts/acquire-flow-n.lua?raw';
 import refreshLua from './scripts/refresh-flow-n.lua?raw';
 import releaseLua from './scripts/release-flow-n.lua?raw';
 import type { FlowGate, FlowRule, FlowWaiter } from './flow-limits';
-import { MAX_FLOW_WAITERS, burstOf, waiterFromToken, waiterToken } from './flow-limits';
+import { FULL_SLOT_RECHECK_MS, MAX_FLOW_WAITERS, burstOf, waiterFromToken, waiterToken } from './flow-limits';
 
 const FLOW_SCRIPTS = [
   luaScript('acquire-flow-n.lua', acquireLua),
@@ -70,6 +70,7 @@ export class RedisFlowGate implements FlowGate {
         leaseMs,
         token,
         MAX_FLOW_WAITERS,
+        FULL_SLOT_RECHECK_MS,
         keys.length,
         ...args,
       )) as [number, number];

@@ -14,8 +14,9 @@
   ARGV[3] waiter: how the task is woken ("queue|taskId|seq"), '' to be written down nowhere
   ARGV[4] how many tasks a waiting set holds at most: beyond it the latest is not written
           down (it still looks again by itself)
-  ARGV[5] n, the number of rules
-  ARGV[3+3i], ARGV[4+3i], ARGV[5+3i] for rule i: kind ('c' or 'r'), then
+  ARGV[5] how many ms a task refused by a full concurrency rule waits before it looks again
+  ARGV[6] n, the number of rules
+  ARGV[4+3i], ARGV[5+3i], ARGV[6+3i] for rule i: kind ('c' or 'r'), then
           for 'c': max concurrent, unused; for 'r': tokens per second, burst
   Returns: {waitMs, nowMs}; waitMs = 0 when every slot was taken
 ]]
@@ -27,16 +28,17 @@ local holder = ARGV[1]
 local lease = tonumber(ARGV[2])
 local waiter = ARGV[3]
 local maxWaiters = tonumber(ARGV[4])
-local n = tonumber(ARGV[5])
+local recheck = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
 local wait = 0
 local full = {}
 local waitingSet = {}
 local c = 0
 for i = 1, n do
   local key = KEYS[i]
-  local kind = ARGV[3 + 3 * i]
-  local a = tonumber(ARGV[4 + 3 * i])
-  local b = tonumber(ARGV[5 + 3 * i])
+  local kind = ARGV[4 + 3 * i]
+  local a = tonumber(ARGV[5 + 3 * i])
+  local b = tonumber(ARGV[6 + 3 * i])
   if kind == 'c' then
     c = c + 1
     waitingSet[i] = KEYS[n + c]
@@ -44,7 +46,7 @@ for i = 1, n do
     if redis.call('ZCARD', key) >= a then
       -- Slots free when attempts end, which nobody can predict: look again soon (or sooner,
       -- when woken by the release of a slot).
-      wait = math.max(wait, 500)
+      wait = math.max(wait, recheck)
       full[#full + 1] = i
     end
   else
@@ -66,12 +68,12 @@ if wait > 0 then
 end
 for i = 1, n do
   local key = KEYS[i]
-  if ARGV[3 + 3 * i] == 'c' then
+  if ARGV[4 + 3 * i] == 'c' then
     redis.call('ZADD', key, now + lease, holder)
     redis.call('PEXPIRE', key, lease * 2)
     if waiter ~= '' then redis.call('ZREM', waitingSet[i], waiter) end
   else
-    bucket(key, tonumber(ARGV[4 + 3 * i]), tonumber(ARGV[5 + 3 * i]), 1, now)
+    bucket(key, tonumber(ARGV[5 + 3 * i]), tonumber(ARGV[6 + 3 * i]), 1, now)
   end
 end
 return { 0, now }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import pg from 'pg';
+import { percentile } from '../peers/stats';
 import type { ProcuratorStack } from './stack';
 
 const PAYLOAD = { data: 'x'.repeat(180) }; // about 200 bytes as JSON, as the issue asks
@@ -180,16 +181,20 @@ export async function measureLatency(
       if (rows.length >= n) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
-    const latencies = sorted(rows.map((r) => Number(r.started) - sent.get(r.id)!));
-    const q = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+    const latencies = rows.map((r) => Number(r.started) - sent.get(r.id)!);
     return {
       n: latencies.length,
-      p50Ms: q(latencies, 0.5),
-      p99Ms: q(latencies, 0.99),
-      maxMs: latencies.at(-1)!,
-      toInsertP50Ms: q(sorted(rows.map((r) => Number(r.created) - sent.get(r.id)!)), 0.5),
-      insertToClaimP50Ms: q(sorted(rows.map((r) => Number(r.started) - Number(r.created))), 0.5),
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      maxMs: Math.max(...latencies),
+      toInsertP50Ms: percentile(
+        rows.map((r) => Number(r.created) - sent.get(r.id)!),
+        50,
+      ),
+      insertToClaimP50Ms: percentile(
+        rows.map((r) => Number(r.started) - Number(r.created)),
+        50,
+      ),
     };
   } finally {
     agent.destroy();

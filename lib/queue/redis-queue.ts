@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../redis/client';
 import { isCluster } from '../redis/client';
@@ -44,6 +45,9 @@ const CLAIM_ROUNDS_PER_STREAM = 20;
  * so an idle worker looks again this often instead.
  */
 const CLUSTER_POLL_MS = 50;
+/** How often, and how many times, `wake()` tries to end a blocking read not yet blocked. */
+const UNBLOCK_RETRY_MS = 10;
+const UNBLOCK_TRIES = 100;
 
 /**
  * Redis Streams with one consumer group; every multi-key change is one Lua script over the
@@ -61,6 +65,10 @@ export class RedisQueue implements QueueBackend {
   private subscriber?: RedisClient;
   private readCursor = 0;
   private wakePoll?: () => void;
+  /** How many times `wake()` was called: a read ends when it changed since the read began. */
+  private wakes = 0;
+  /** The blocking XREADGROUP in flight on the blocking connection, if any. */
+  private blockedRead?: Promise<unknown>;
   private readonly cancelListeners = new Set<(taskId: string) => void>();
   private knownQueues = new Set<string>();
   private queuesReadAt = 0;
@@ -128,19 +136,21 @@ export class RedisQueue implements QueueBackend {
     blockMs: number,
     skip?: ReadonlySet<string>,
   ): Promise<QueueMessage[]> {
+    // A wake() that comes while this read is still on its way to waiting ends it too.
+    const since = this.wakes;
     const all = await this.queueNames();
     const queues = skip && skip.size > 0 ? all.filter((q) => !skip.has(q)) : all;
     if (queues.length === 0) {
-      await this.pause(Math.min(blockMs, 200));
+      await this.pause(Math.min(blockMs, 200), since);
       return [];
     }
     if (!this.clustered) {
       const streams = streamsByPriority(this.keys, queues);
       const messages = await this.readNow(consumer, count, streams);
       if (messages.length > 0 || blockMs <= 0 || this.closed) return messages;
-      return this.blockingRead(consumer, count, blockMs, streams);
+      return this.blockingRead(consumer, count, blockMs, streams, since);
     }
-    return this.clusterRead(consumer, count, blockMs, skip);
+    return this.clusterRead(consumer, count, blockMs, since, skip);
   }
 
   /**
@@ -154,6 +164,7 @@ export class RedisQueue implements QueueBackend {
     consumer: string,
     count: number,
     blockMs: number,
+    since: number,
     skip?: ReadonlySet<string>,
   ): Promise<QueueMessage[]> {
     const until = Date.now() + blockMs;
@@ -192,7 +203,7 @@ export class RedisQueue implements QueueBackend {
       }
       if (messages.length > 0 || this.closed) return messages;
       const left = until - Date.now();
-      if (left <= 0 || (await this.pause(Math.min(left, CLUSTER_POLL_MS)))) return [];
+      if (left <= 0 || (await this.pause(Math.min(left, CLUSTER_POLL_MS), since))) return [];
     }
   }
 
@@ -225,8 +236,9 @@ export class RedisQueue implements QueueBackend {
     return messages;
   }
 
-  /** Waits `ms`, or less when `wake()` is called; true when woken. */
-  private pause(ms: number): Promise<boolean> {
+  /** Waits `ms`, or less when `wake()` is called (or was, since `since`); true when woken. */
+  private pause(ms: number, since: number): Promise<boolean> {
+    if (this.wakes !== since) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
       this.wakePoll = () => {
@@ -241,23 +253,27 @@ export class RedisQueue implements QueueBackend {
     count: number,
     blockMs: number,
     streams: StreamRef[],
+    since: number,
     retried = false,
   ): Promise<QueueMessage[]> {
+    if (this.wakes !== since) return [];
     const conn = this.blockingConnection();
     let reply: [string, [string, string[]][]][] | null;
+    const read = conn.xreadgroup(
+      'GROUP',
+      CONSUMER_GROUP,
+      consumer,
+      'COUNT',
+      count,
+      'BLOCK',
+      blockMs,
+      'STREAMS',
+      ...streams.map((s) => s.key),
+      ...streams.map(() => '>'),
+    );
+    this.blockedRead = read;
     try {
-      reply = (await conn.xreadgroup(
-        'GROUP',
-        CONSUMER_GROUP,
-        consumer,
-        'COUNT',
-        count,
-        'BLOCK',
-        blockMs,
-        'STREAMS',
-        ...streams.map((s) => s.key),
-        ...streams.map(() => '>'),
-      )) as [string, [string, string[]][]][] | null;
+      reply = (await read) as [string, [string, string[]][]][] | null;
     } catch (err) {
       const lost = /NOGROUP|UNBLOCKED the stream key no longer exists/.test(String(err));
       if (!lost || retried || this.closed) throw err;
@@ -269,7 +285,9 @@ export class RedisQueue implements QueueBackend {
       const kept = streams.filter((s) => !deleted.has(s.queue));
       if (kept.length === 0) return [];
       await this.ensureGroups(kept.map((s) => s.key));
-      return this.blockingRead(consumer, count, blockMs, kept, true);
+      return this.blockingRead(consumer, count, blockMs, kept, since, true);
+    } finally {
+      if (this.blockedRead === read) this.blockedRead = undefined;
     }
     if (!reply) return [];
     const byKey = new Map(streams.map((s) => [s.key, s]));
@@ -286,11 +304,23 @@ export class RedisQueue implements QueueBackend {
   }
 
   wake(): void {
+    this.wakes++;
     this.wakePoll?.();
-    if (this.blockingClientId === undefined) return;
-    // CLIENT UNBLOCK makes the blocked XREADGROUP return as if it timed out: nothing is
-    // delivered and lost, unlike disconnecting.
-    this.redis.client('UNBLOCK', this.blockingClientId).catch(() => undefined);
+    if (this.blockedRead) void this.unblock(this.blockedRead);
+  }
+
+  /**
+   * Ends the blocking read `read`. CLIENT UNBLOCK makes it return as if it timed out: nothing
+   * is delivered and lost, unlike disconnecting. It goes on another connection than the read,
+   * so it can reach Redis before the read is blocked there (it then unblocks nothing): sent
+   * again every UNBLOCK_RETRY_MS until one takes, the read returns, or UNBLOCK_TRIES are spent.
+   */
+  private async unblock(read: Promise<unknown>): Promise<void> {
+    for (let i = 0; i < UNBLOCK_TRIES && this.blockedRead === read && !this.closed; i++) {
+      const id = this.blockingClientId;
+      if (id !== undefined && Number(await this.redis.client('UNBLOCK', id).catch(() => 0)) === 1) return;
+      await sleep(UNBLOCK_RETRY_MS);
+    }
   }
 
   async claimIdle(consumer: string, minIdleMs: number, count: number): Promise<QueueMessage[]> {

@@ -166,23 +166,24 @@ export function defineQueueContract(backends: QueueContractBackend[]): void {
       const { a, b } = backend.open();
       await a.enqueue([entry('t1')]);
       const [m] = await a.read('worker-a', 1, 0);
-      for (let i = 0; i < 4; i++) {
-        await sleep(30);
+      // 300 ms old in all, touched every 50: never 200 ms idle.
+      for (let i = 0; i < 6; i++) {
+        await sleep(50);
         expect(await a.touch('worker-a', [m!])).toHaveLength(0);
       }
-      expect(await b.claimIdle('worker-b', 60, 10)).toHaveLength(0);
+      expect(await b.claimIdle('worker-b', 200, 10)).toHaveLength(0);
     });
 
     it('defers a message into the delayed set and promotes it when due', async () => {
       const { a } = backend.open();
       await a.enqueue([entry('t1')]);
       const [m] = await a.read('c1', 1, 0);
-      const dueAt = (await a.now()) + 150;
+      const dueAt = (await a.now()) + 1000;
       await a.defer(m!, { ...entry('t1', { seq: 2 }), dueAt });
       expect((await a.stats())[0]).toMatchObject({ pending: 0, delayed: 1 });
       expect(await a.promoteDue(10)).toEqual([]);
       expect(await a.read('c1', 1, 0)).toHaveLength(0);
-      await sleep(200);
+      await sleep(1100);
       expect(await a.promoteDue(10)).toEqual(['t1']);
       const [again] = await a.read('c1', 1, 0);
       expect(again).toMatchObject({ taskId: 't1', seq: 2 });
@@ -291,6 +292,26 @@ export function defineQueueContract(backends: QueueContractBackend[]): void {
       a.wake();
       expect(await idle).toEqual([]);
       expect(Date.now() - idleStart).toBeLessThan(3000);
+    });
+
+    it('wake() ends a read that has not begun to wait yet: at once after read(), and again and again', async () => {
+      const { a } = backend.open();
+      await a.enqueue([entry('warm')]); // the queue exists
+      await a.ack((await a.read('c1', 1, 0))[0]!);
+      // Called right after read(), wake() reaches Redis before the read is blocked there (or,
+      // on a cluster, before its first pause): it must end that read all the same.
+      for (let i = 0; i < 5; i++) {
+        const started = Date.now();
+        const reading = a.read('c1', 1, 10_000);
+        a.wake();
+        expect(await reading).toEqual([]);
+        expect(Date.now() - started).toBeLessThan(5000);
+      }
+      // A wake ends one read only: the next one waits for its message as usual.
+      const reading = a.read('c1', 1, 3000);
+      await sleep(100);
+      await a.enqueue([entry('after')]);
+      expect((await reading).map((m) => m.taskId)).toEqual(['after']);
     });
 
     it('counts the consumers that took messages; one leaving is removed unless it holds messages', async () => {

@@ -129,16 +129,16 @@ export function defineWorkerSuites(variants: { name: string; opts: StackOptions 
 
     it('keeps a task longer than CLAIM_IDLE_MS on its worker: one start, never recovered', async () => {
       const log = new ExecutionLog();
-      // Claims go idle after 1 s and the other worker looks for idle messages every 100 ms:
-      // without heartbeats the 3.5 s task would be taken over about three times.
+      // Claims go idle after 2 s and the other worker looks for idle messages every 100 ms:
+      // without heartbeats (every 667 ms) the 5 s task would be taken over twice.
       stack = await startStack({
         ...opts,
-        config: { CLAIM_IDLE_MS: '1000', RECOVERY_INTERVAL_MS: '100' },
+        config: { CLAIM_IDLE_MS: '2000', RECOVERY_INTERVAL_MS: '100' },
         types: [recordingType(log)],
       });
       await stack.addWorker('worker-2');
-      const [task] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 3500 } }]);
-      const done = await stack.waitForStatus(task!.id, ['succeeded'], 10_000);
+      const [task] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 5000 } }]);
+      const done = await stack.waitForStatus(task!.id, ['succeeded'], 15_000);
       expect(done.attempts).toBe(1);
       expect(log.startsOf(task!.id)).toBe(1);
       const events = await stack.database.rows<{ kind: string; worker_id: string | null }>(

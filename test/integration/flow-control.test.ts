@@ -1,10 +1,37 @@
 import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineTaskType } from '../../lib/catalog/task-type';
 import { ExecutionLog, maxOverlap, recordingType } from '../helpers/recording-type';
 import type { Stack } from '../helpers/stack';
 import { STACK_VARIANTS, startStack, submitBatch } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 let stack: Stack | undefined;
+
+/** `test.hold`: a task that runs until the test lets it go, and when it returned. */
+function holdType() {
+  const release = new Map<string, () => void>();
+  const ends = new Map<string, number>();
+  return {
+    started: (taskId: string) => release.has(taskId),
+    letGo: (taskId: string) => release.get(taskId)?.(),
+    ends,
+    type: defineTaskType({
+      type: 'test.hold',
+      description: 'test: runs until let go',
+      payload: z.strictObject({}),
+      execute: ({ task }) =>
+        new Promise((resolve) =>
+          release.set(task.id, () => {
+            ends.set(task.id, Date.now());
+            resolve({ ok: true });
+          }),
+        ),
+    }),
+  };
+}
+
 afterEach(async () => {
   await stack?.stop();
   stack = undefined;
@@ -39,23 +66,35 @@ describe.each(STACK_VARIANTS)('flow limits on $name', ({ opts }) => {
 
   it('a task held back by a full concurrency limit starts as soon as the slot frees, across workers, keyed or not', async () => {
     const log = new ExecutionLog();
+    const hold = holdType();
     stack = await startStack({
       ...opts,
       worker: false,
       config: { FLOW_LIMITS: JSON.stringify({ 'queue:one': { concurrency: 1 } }) },
-      types: [recordingType(log)],
+      types: [recordingType(log), hold.type],
     });
     await stack.addWorker('w1');
     await stack.addWorker('w2');
     for (const concurrencyKey of [undefined, 'tenant']) {
-      const [first] = await submitBatch(stack, [{ type: 'test.record', queue: 'one', payload: { ms: 150 } }]);
-      while (log.startsOf(first!.id) === 0) await new Promise((r) => setTimeout(r, 5));
-      // Refused while the first runs, the second would look again only 500–750 ms later.
+      const [first] = await submitBatch(stack, [{ type: 'test.hold', queue: 'one' }]);
+      while (!hold.started(first!.id)) await new Promise((r) => setTimeout(r, 5));
+      // Refused while the first runs, the second would look again only 500–750 ms later. The
+      // first is let go once the second waits (postponed): a slot freed before that would
+      // wake nothing, which only that later look repairs.
+      const s = stack;
+      const limited = new Promise<void>((resolve) => {
+        const off = s.events.on('flow_limited', () => {
+          off();
+          resolve();
+        });
+      });
       const [second] = await submitBatch(stack, [
         { type: 'test.record', queue: 'one', concurrencyKey, payload: { ms: 0 } },
       ]);
+      await limited;
+      hold.letGo(first!.id);
       await stack.waitForStatus(second!.id, ['succeeded'], 10_000);
-      const firstEnd = log.ends.find((e) => e.taskId === first!.id)!.at;
+      const firstEnd = hold.ends.get(first!.id)!;
       const secondStart = log.starts.find((st) => st.taskId === second!.id)!.at;
       expect(secondStart).toBeGreaterThanOrEqual(firstEnd);
       expect(secondStart - firstEnd).toBeLessThan(300);
@@ -97,7 +136,8 @@ describe.each(STACK_VARIANTS)('flow limits on $name', ({ opts }) => {
     expect((await stack.request('POST', '/v1/queues/held/pause', { token: dev.token })).status).toBe(403);
     const paused = await stack.request('POST', '/v1/queues/held/pause', { token: ops.token });
     expect(await paused.json()).toMatchObject({ name: 'held', paused: true });
-    await new Promise((r) => setTimeout(r, 1200)); // workers see a pause within about a second
+    const worker = stack.worker!;
+    await until('the worker to see the pause', () => worker.pauses.paused().has('held'));
     const held = await submitBatch(
       stack,
       Array.from({ length: 5 }, () => ({ type: 'test.record', queue: 'held' })),

@@ -10,6 +10,7 @@ import { pendingEntries } from '../helpers/queue-probe';
 import { testRedis } from '../helpers/redis';
 import type { Stack } from '../helpers/stack';
 import { STACK_VARIANTS, startStack, submitBatch } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 // Flow-limit slots belong to one attempt. A second delivery of a running task's message (its
 // message taken over from a live worker) must neither share nor give back the running
@@ -22,14 +23,6 @@ afterEach(async () => {
   stack = undefined;
 });
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
-
 describe.each(STACK_VARIANTS)('flow slots on $name', ({ name, opts }) => {
   it('a second delivery of a running task takes its own slot, gives back only that, and is handed back', async () => {
     const log = new ExecutionLog();
@@ -41,7 +34,7 @@ describe.each(STACK_VARIANTS)('flow slots on $name', ({ name, opts }) => {
     });
     const workers = [await stack.addWorker('w1'), await stack.addWorker('w2')];
     const [first] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 2500 } }]);
-    await until(() => log.running === 1);
+    await until('the first attempt to run', () => log.running === 1);
     const owner = workers.find((w) => w.consumer.running().length === 1)!;
     const other: Worker = workers.find((w) => w !== owner)!;
     const message: QueueMessage = { ...owner.consumer.running()[0]!.message };
@@ -58,7 +51,7 @@ describe.each(STACK_VARIANTS)('flow slots on $name', ({ name, opts }) => {
       deliveries = 1;
     }
     other.consumer.dispatch({ ...message, deliveries });
-    await until(() => other.consumer.running().length === 0);
+    await until('the other worker to hand the delivery back', () => other.consumer.running().length === 0);
 
     if (name.startsWith('Redis')) {
       const [entry] = await pendingEntries(stack.config.REDIS_PREFIX);
@@ -102,7 +95,8 @@ describe('flow slots on Redis', () => {
     const redis = testRedis();
     try {
       await stack.request('POST', '/v1/queues/held/pause');
-      await sleep(1500); // every worker has read the pause
+      const worker = stack.worker!;
+      await until('the worker to see the pause', () => worker.pauses.paused().has('held'));
       const [paused] = await submitBatch(stack, [{ type: 'test.record', queue: 'held', payload: { ms: 0 } }]);
       latch.arm(paused!.id);
       await stack.request('POST', '/v1/queues/held/resume');
@@ -125,13 +119,13 @@ describe('flow slots on Redis', () => {
     const log = new ExecutionLog();
     stack = await startHeartbeatStack(log);
     const [task] = await submitBatch(stack, [{ type: 'test.record', payload: { ms: 3000 } }]);
-    await until(() => log.running === 1);
+    await until('the first attempt to run', () => log.running === 1);
     const redis = testRedis();
     try {
       const key = `{${stack.config.REDIS_PREFIX}:flow:type:test.record}:conc`;
       expect(await redis.zcard(key)).toBe(1);
       await redis.del(key);
-      await until(async () => (await redis.zcard(key)) === 1, 2000);
+      await until('the slot taken', async () => (await redis.zcard(key)) === 1, 2000);
       const [holder] = await redis.zrange(key, 0, -1);
       expect(holder).toContain(task!.id);
     } finally {

@@ -38,10 +38,10 @@ describe(`the Redis queue with ${QUEUES} queues`, () => {
         queue: `q${i}`,
         priority: 'normal' as const,
         type: 'demo.echo',
-        dueAt: now + 50,
+        dueAt: now + 500,
       })),
     );
-    await sleep(120);
+    await sleep(600);
     const calls = vi.spyOn(redis as unknown as { procPromoteDue: () => unknown }, 'procPromoteDue');
     const moved = await queue.promoteDue(1000);
     expect(moved.sort()).toEqual(Array.from({ length: QUEUES }, (_, i) => `t${i}`).sort());

@@ -268,7 +268,8 @@ describe('the pruner', () => {
     const keeping: { at: number; behindMs: number | null }[] = [];
     await pruner({ batchSize: 1, store: slowStore(keeping) }).pruner.tick();
     expect(keeping[0]!.behindMs).toBeLessThan(60_000);
-    for (const gap of gaps(keeping.slice(0, 4))) expect(gap).toBeLessThan(100);
+    // Well under the rests above, with room for a slow machine's statements.
+    for (const gap of gaps(keeping.slice(0, 4))) expect(gap).toBeLessThan(500);
   });
 
   it('runs on one worker at a time: the lease holder prunes, another waits until it is released', async () => {

@@ -21,13 +21,17 @@ function holdType() {
       type: 'test.hold',
       description: 'test: runs until let go',
       payload: z.strictObject({}),
-      execute: ({ task }) =>
-        new Promise((resolve) =>
+      execute: ({ task, signal }) =>
+        new Promise((resolve, reject) => {
           release.set(task.id, () => {
             ends.set(task.id, Date.now());
             resolve({ ok: true });
-          }),
-        ),
+          });
+          // A test that fails before letting it go must not hold its worker's stop forever.
+          signal.addEventListener('abort', () => reject(new Error(`aborted: ${String(signal.reason)}`)), {
+            once: true,
+          });
+        }),
     }),
   };
 }

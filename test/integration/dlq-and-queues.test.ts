@@ -8,6 +8,7 @@ import { RetryAfterError } from '../../lib/errors';
 import { newId } from '../../lib/ids';
 import type { TaskEventView, TaskView } from '../../lib/tasks/task';
 import { defineTaskType } from '../../lib/catalog/task-type';
+import { holdType } from '../helpers/hold-type';
 import { until } from '../helpers/until';
 import { testRedis } from '../helpers/redis';
 import type { Stack, StackOptions } from '../helpers/stack';
@@ -47,31 +48,6 @@ async function events(s: Stack, id: string): Promise<TaskEventView[]> {
   return ((await res.json()) as { items: TaskEventView[] }).items;
 }
 
-/** `test.gate`: records its start, then holds its worker slot until `open()` (or its signal). */
-function gateType() {
-  const started = new Set<string>();
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return {
-    started,
-    open: () => open(),
-    type: defineTaskType({
-      type: 'test.gate',
-      description: 'test',
-      payload: z.strictObject({}),
-      execute: ({ task, signal }) => {
-        started.add(task.id);
-        return new Promise((resolve, reject) => {
-          void opened.then(() => resolve({ released: true }));
-          signal.addEventListener('abort', () => reject(new Error(`aborted: ${String(signal.reason)}`)), {
-            once: true,
-          });
-        });
-      },
-    }),
-  };
-}
-
 interface QueueItem {
   name: string;
   length: number;
@@ -96,12 +72,10 @@ async function queueItems(s: Stack, token: string): Promise<QueueItem[]> {
  * counts that have settled (the two reads are not one snapshot).
  */
 async function queueState(s: Stack, token: string): Promise<QueueItem[]> {
-  const [res, older] = await Promise.all([
-    s.request('GET', '/v1/queues', { token }),
+  const [items, older] = await Promise.all([
+    queueItems(s, token),
     s.request('GET', '/v1/system/queues', { token }),
   ]);
-  expect(res.status).toBe(200);
-  const items = ((await res.json()) as { items: QueueItem[] }).items;
   const ignoringAge = (list: QueueItem[]) => list.map((q) => ({ ...q, oldestAgeSeconds: undefined }));
   expect(ignoringAge(((await older.json()) as { items: QueueItem[] }).items)).toEqual(ignoringAge(items));
   return items;
@@ -113,7 +87,7 @@ const waited = (atLeast: number) =>
 
 describe('GET /v1/system/queues', () => {
   it('counts waiting, delivered, delayed and dead tasks and the consumers of each queue, paused ones too', async () => {
-    const gate = gateType();
+    const gate = holdType();
     stack = await startStack({ ...base, worker: false, types: [gate.type] });
     const s = stack;
     const ops = await s.user('ops');
@@ -136,7 +110,7 @@ describe('GET /v1/system/queues', () => {
     expect(paused.status).toBe(200);
     await until('the worker to see the pause', () => worker.pauses.paused().has('q-paused'));
 
-    const held = await submit(s, { type: 'test.gate', queue: 'q-main' });
+    const held = await submit(s, { type: 'test.hold', queue: 'q-main' });
     await s.waitForStatus(held.id, ['running']);
     expect(gate.started.has(held.id)).toBe(true);
 

@@ -1,41 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { defineTaskType } from '../../lib/catalog/task-type';
+import { holdType } from '../helpers/hold-type';
 import { ExecutionLog, maxOverlap, recordingType } from '../helpers/recording-type';
 import type { Stack } from '../helpers/stack';
 import { STACK_VARIANTS, startStack, submitBatch } from '../helpers/stack';
 import { until } from '../helpers/until';
 
 let stack: Stack | undefined;
-
-/** `test.hold`: a task that runs until the test lets it go, and when it returned. */
-function holdType() {
-  const release = new Map<string, () => void>();
-  const ends = new Map<string, number>();
-  return {
-    started: (taskId: string) => release.has(taskId),
-    letGo: (taskId: string) => release.get(taskId)?.(),
-    ends,
-    type: defineTaskType({
-      type: 'test.hold',
-      description: 'test: runs until let go',
-      payload: z.strictObject({}),
-      execute: ({ task, signal }) =>
-        new Promise((resolve, reject) => {
-          release.set(task.id, () => {
-            ends.set(task.id, Date.now());
-            resolve({ ok: true });
-          });
-          // A test that fails before letting it go must not hold its worker's stop forever.
-          signal.addEventListener('abort', () => reject(new Error(`aborted: ${String(signal.reason)}`)), {
-            once: true,
-          });
-        }),
-    }),
-  };
-}
-
 afterEach(async () => {
   await stack?.stop();
   stack = undefined;
@@ -81,7 +52,7 @@ describe.each(STACK_VARIANTS)('flow limits on $name', ({ opts }) => {
     await stack.addWorker('w2');
     for (const concurrencyKey of [undefined, 'tenant']) {
       const [first] = await submitBatch(stack, [{ type: 'test.hold', queue: 'one' }]);
-      while (!hold.started(first!.id)) await new Promise((r) => setTimeout(r, 5));
+      while (!hold.started.has(first!.id)) await new Promise((r) => setTimeout(r, 5));
       // Refused while the first runs, the second would look again only 500–750 ms later. The
       // first is let go once the second waits (postponed): a slot freed before that would
       // wake nothing, which only that later look repairs.
